@@ -1,0 +1,269 @@
+/*
+ * gossip.c - the GossipHandler: the single owner of peer-state transitions.
+ *
+ * Owns: the decision "is this peer up?" for every peer of a pool, and the
+ * consequences of each change of answer (the peer's state and since, its
+ * transition counters, the event published, the metrics updated).
+ *
+ * Must never: block, do I/O, read a clock or allocate in steady state. The
+ * agent calls it from the core thread for every heartbeat and every tick;
+ * time is the caller's `now`.
+ *
+ * The rules (those of the reference GossipHandler):
+ *   - a heartbeat feeds the peer's detector and promotes the peer to normal
+ *     at once when phi(now) <= threshold; unknown pnames and the local peer
+ *     are ignored;
+ *   - evaluate(now) makes every non-local peer normal iff it has been heard
+ *     at least once and phi(now) <= threshold, and down otherwise;
+ *   - mark_down convicts without asking the detector (announced shutdown).
+ *
+ * The local-pause guard (see vigil_handler_evaluate in vigil.h) is what
+ * keeps a stopped or starved agent from convicting everybody when it wakes
+ * up: silence is only evidence if we were awake to hear it.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct vigil_handler {
+  vigil_pool *pool;        /* judged peers; not owned */
+  vigil_events *events;    /* where transitions are published; may be NULL */
+  vigil_metrics *metrics;  /* counters to update; may be NULL */
+  vigil_time interval;     /* expected time between two evaluate() calls */
+  double pause_factor;     /* gap > factor * interval = a local pause */
+  vigil_time last_eval;    /* now of the previous evaluate() */
+  bool evaluated;          /* evaluate() has run at least once */
+  vigil_transition *out;   /* evaluate() results, reused across calls */
+  uint32_t out_cap;
+};
+
+vigil_handler *vigil_handler_new(vigil_pool *pool) {
+  if (!pool) return NULL;
+  vigil_handler *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  h->pool = pool;
+  h->interval = VIGIL_SEC;
+  h->pause_factor = 3.0;
+  return h;
+}
+
+void vigil_handler_free(vigil_handler *h) {
+  if (!h) return;
+  free(h->out);
+  free(h);
+}
+
+int vigil_handler_set_threshold(vigil_handler *h, double threshold) {
+  if (!(threshold > 0) || !isfinite(threshold)) return VIGIL_EINVAL;
+  vigil_pool_detector_config(h->pool)->threshold = threshold;
+  return VIGIL_OK;
+}
+
+double vigil_handler_threshold(const vigil_handler *h) {
+  return vigil_pool_detector_config(h->pool)->threshold;
+}
+
+int vigil_handler_set_interval(vigil_handler *h, vigil_time interval) {
+  if (interval == 0) return VIGIL_EINVAL;
+  h->interval = interval;
+  return VIGIL_OK;
+}
+
+vigil_time vigil_handler_interval(const vigil_handler *h) { return h->interval; }
+
+int vigil_handler_set_pause_factor(vigil_handler *h, double factor) {
+  if (!(factor >= 1.0) || !isfinite(factor)) return VIGIL_EINVAL;
+  h->pause_factor = factor;
+  return VIGIL_OK;
+}
+
+void vigil_handler_attach_metrics(vigil_handler *h, vigil_metrics *m) { h->metrics = m; }
+void vigil_handler_attach_events(vigil_handler *h, vigil_events *ev) { h->events = ev; }
+vigil_pool *vigil_handler_pool(const vigil_handler *h) { return h->pool; }
+vigil_events *vigil_handler_events(const vigil_handler *h) { return h->events; }
+vigil_metrics *vigil_handler_metrics(const vigil_handler *h) { return h->metrics; }
+
+/* Publish a peer event (and count it) when events / metrics are attached. */
+static void handler__publish(vigil_handler *h, vigil_event_type type, const vigil_peer *p,
+                             vigil_peer_state previous, double phi, vigil_time now) {
+  if (h->metrics) vigil__metrics_event(h->metrics, type);
+  if (!h->events) return;
+  vigil_event e;
+  memset(&e, 0, sizeof e);
+  e.type = type;
+  e.at = now;
+  vigil__copy(e.peer, sizeof e.peer, p->pname);
+  vigil__copy(e.dc, sizeof e.dc, p->dc);
+  vigil__copy(e.rack, sizeof e.rack, p->rack);
+  e.state = p->state;
+  e.previous = previous;
+  e.phi = phi;
+  vigil_events_publish(h->events, &e);
+}
+
+/* Apply one transition. Returns false when the peer already was in `to`. */
+static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to, double phi,
+                           vigil_time now) {
+  vigil_peer_state from = p->state;
+  if (from == to) return false;
+  p->state = to;
+  p->since = now;
+  if (h->metrics) p->transitions[from][to]++;
+  vigil_event_type type = to == VIGIL_STATE_NORMAL ? VIGIL_EVENT_PEER_UP : VIGIL_EVENT_PEER_DOWN;
+  handler__publish(h, type, p, from, phi, now);
+  return true;
+}
+
+static double handler__phi(const vigil_peer *p, vigil_time now) {
+  return vigil_detector_phi_since(&p->detector, p->guard_since, now);
+}
+
+double vigil_handler_phi(const vigil_handler *h, uint32_t idx, vigil_time now) {
+  const vigil_peer *p = vigil_pool_get(h->pool, idx);
+  if (!p) return NAN;
+  return p->is_local ? 0.0 : handler__phi(p, now);
+}
+
+int vigil_handler_record_heartbeat_idx(vigil_handler *h, uint32_t idx, vigil_time now) {
+  vigil_peer *p = vigil_pool_get(h->pool, idx);
+  if (!p) {
+    if (h->metrics) vigil__metrics_heartbeat_ignored(h->metrics, VIGIL__IGNORED_UNKNOWN);
+    return VIGIL_ENOENT;
+  }
+  if (p->is_local) {
+    if (h->metrics) vigil__metrics_heartbeat_ignored(h->metrics, VIGIL__IGNORED_LOCAL);
+    return VIGIL_ELOCAL;
+  }
+  vigil_detector_heartbeat(&p->detector, now);
+  p->heartbeats++;
+  if (p->state == VIGIL_STATE_NORMAL) return 0;
+  double phi = handler__phi(p, now);
+  if (phi <= vigil_handler_threshold(h)) return handler__apply(h, p, VIGIL_STATE_NORMAL, phi, now);
+  return 0;
+}
+
+int vigil_handler_record_heartbeat_pname(vigil_handler *h, const char *pname, vigil_time now) {
+  vigil_peer *p = vigil_pool_find(h->pool, pname);
+  if (!p) {
+    if (h->metrics) vigil__metrics_heartbeat_ignored(h->metrics, VIGIL__IGNORED_UNKNOWN);
+    return VIGIL_ENOENT;
+  }
+  return vigil_handler_record_heartbeat_idx(h, p->idx, now);
+}
+
+/* Make room for one result per slot; on ENOMEM keep the old buffer. */
+static void handler__reserve(vigil_handler *h) {
+  uint32_t want = vigil_pool_slots(h->pool);
+  if (want <= h->out_cap) return;
+  uint32_t cap = h->out_cap ? h->out_cap : 16;
+  while (cap < want) cap *= 2;
+  vigil_transition *t = realloc(h->out, (size_t)cap * sizeof *t);
+  if (!t) return;
+  h->out = t;
+  h->out_cap = cap;
+}
+
+size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_transition **out) {
+  handler__reserve(h);
+  vigil_pool *pool = h->pool;
+  uint32_t slots = vigil_pool_slots(pool);
+  double threshold = vigil_handler_threshold(h);
+
+  bool paused = h->evaluated && now > h->last_eval &&
+                (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
+  h->last_eval = now;
+  h->evaluated = true;
+
+  size_t n = 0;
+  uint32_t deferred = 0;
+  for (uint32_t i = 0; i < slots; i++) {
+    vigil_peer *p = vigil_pool_get(pool, i);
+    if (!p || p->is_local) continue;
+    if (paused && p->state == VIGIL_STATE_NORMAL) p->guard_since = now;
+    bool heard = vigil_detector_is_monitoring(&p->detector);
+    double phi = heard ? handler__phi(p, now) : 0.0;
+    vigil_peer_state want = heard && phi <= threshold ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;
+    if (want == VIGIL_STATE_NORMAL && p->state == VIGIL_STATE_NORMAL && p->guard_since > p->detector.last &&
+        vigil_detector_phi(&p->detector, now) > threshold)
+      deferred++; /* convicted but for the guard */
+    if (want == p->state) continue;
+    if (n == h->out_cap) break; /* out of memory for results: rest next tick */
+    vigil_transition *t = &h->out[n++];
+    t->idx = i;
+    t->previous = p->state;
+    t->state = want;
+    t->phi = phi;
+    handler__apply(h, p, want, phi, now);
+  }
+  if (h->metrics) vigil__metrics_evaluation(h->metrics, paused, deferred);
+  if (out) *out = h->out;
+  return n;
+}
+
+int vigil_handler_mark_down_pname(vigil_handler *h, const char *pname, vigil_time now) {
+  vigil_peer *p = vigil_pool_find(h->pool, pname);
+  if (!p) return VIGIL_ENOENT;
+  if (p->is_local) return VIGIL_ELOCAL;
+  double phi = handler__phi(p, now);
+  handler__apply(h, p, VIGIL_STATE_DOWN, phi, now);
+  vigil_detector_reset(&p->detector);
+  return VIGIL_OK;
+}
+
+int vigil_handler_reset_detector(vigil_handler *h, uint32_t idx) {
+  vigil_peer *p = vigil_pool_get(h->pool, idx);
+  if (!p) return VIGIL_ENOENT;
+  vigil_detector_reset(&p->detector);
+  return VIGIL_OK;
+}
+
+int vigil_handler_add_peer(vigil_handler *h, const vigil_peer_spec *spec, vigil_time now, uint32_t *idx) {
+  uint32_t i;
+  int rc = vigil_pool_add(h->pool, spec, now, &i);
+  if (rc) return rc;
+  const vigil_peer *p = vigil_pool_get(h->pool, i);
+  handler__publish(h, VIGIL_EVENT_PEER_JOINED, p, VIGIL_STATE_UNKNOWN, 0.0, now);
+  if (idx) *idx = i;
+  return VIGIL_OK;
+}
+
+int vigil_handler_peer_left(vigil_handler *h, const char *pname, vigil_time now) {
+  vigil_peer *p = vigil_pool_find(h->pool, pname);
+  if (!p) return VIGIL_ENOENT;
+  if (p->is_local) return VIGIL_ELOCAL;
+  vigil_peer_state before = p->state;
+  int rc = vigil_handler_mark_down_pname(h, pname, now);
+  if (rc) return rc;
+  handler__publish(h, VIGIL_EVENT_PEER_LEFT, p, before, 0.0, now);
+  return VIGIL_OK;
+}
+
+int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now) {
+  vigil_peer *p = vigil_pool_get(h->pool, idx);
+  if (!p) return VIGIL_ENOENT;
+  if (p->is_local) return VIGIL_ELOCAL;
+  vigil_detector_reset(&p->detector);
+  handler__publish(h, VIGIL_EVENT_PEER_RESTARTED, p, p->state, 0.0, now);
+  return VIGIL_OK;
+}
+
+int vigil_handler_remove_peer(vigil_handler *h, const char *pname) {
+  return vigil_pool_remove(h->pool, pname);
+}
+
+void vigil_handler_gossip_round(vigil_handler *h, vigil_time duration, uint32_t peers_seen, vigil_time now) {
+  if (h->metrics) {
+    vigil__metrics_gossip_round(h->metrics, duration, peers_seen);
+    vigil__metrics_event(h->metrics, VIGIL_EVENT_GOSSIP_ROUND);
+  }
+  if (!h->events) return;
+  vigil_event e;
+  memset(&e, 0, sizeof e);
+  e.type = VIGIL_EVENT_GOSSIP_ROUND;
+  e.at = now;
+  e.duration = duration;
+  e.peers_seen = peers_seen;
+  vigil_events_publish(h->events, &e);
+}

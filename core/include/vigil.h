@@ -1,0 +1,524 @@
+/*
+ * vigil.h - the public C API of libvigil, the core of the vigil cluster agent.
+ *
+ * This header is the whole contract of the core. The core is a pure library:
+ * it never reads a clock, never sleeps and never does I/O. Every function
+ * that depends on time takes `now`, a monotonic timestamp in nanoseconds
+ * (vigil_time), so the same code runs in real time inside the agent and in
+ * virtual time under tests.
+ *
+ * Objects:
+ *   vigil_detector  phi-accrual failure detector for one peer (phi.c)
+ *   vigil_token     Dynomite-style unsigned ring token (token.c)
+ *   vigil_pool      the peers of a cluster, looked up by pname (pool.c)
+ *   vigil_ring      which peer owns a token (token.c)
+ *   vigil_handler   the single owner of peer-state transitions (gossip.c)
+ *   vigil_events    bounded broadcast ring of cluster events (events.c)
+ *   vigil_metrics   failure metrics in Prometheus text format (metrics.c)
+ *
+ * Errors are negative integers named VIGIL_E*; vigil_strerror() names them.
+ * Nothing here is thread-safe: one thread (the core thread) owns a handler,
+ * its pool, its events and its metrics.
+ */
+#ifndef VIGIL_H
+#define VIGIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIGIL_VERSION "0.1.0"
+
+/* Monotonic time in nanoseconds. Only the agent runtime reads a clock. */
+typedef uint64_t vigil_time;
+
+#define VIGIL_MS ((vigil_time)1000000)
+#define VIGIL_SEC ((vigil_time)1000000000)
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+#define VIGIL_OK 0
+#define VIGIL_EINVAL (-22)       /* an argument is out of its documented range */
+#define VIGIL_ENOMEM (-12)       /* an allocation failed */
+#define VIGIL_ENOENT (-2)        /* no such peer */
+#define VIGIL_EEXIST (-17)       /* a peer with that pname already exists */
+#define VIGIL_ERANGE (-34)       /* a number does not fit (token > 2^128-1) */
+#define VIGIL_ENAMETOOLONG (-36) /* pname, dc or rack longer than allowed */
+#define VIGIL_ELOCAL (-1000)     /* the operation does not apply to the local peer */
+
+/* A static, human-readable name for an error code ("no such peer"). */
+const char *vigil_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Detector (phi.c)                                                         */
+
+typedef enum vigil_model {
+  VIGIL_MODEL_NORMAL = 0,     /* Akka: logistic approximation of the normal CDF */
+  VIGIL_MODEL_EXPONENTIAL = 1 /* Cassandra: phi = elapsed / (mean * ln 10) */
+} vigil_model;
+
+/* Largest window a detector accepts; bounds memory at 4 bytes a sample. */
+#define VIGIL_MAX_SAMPLES_LIMIT 65536u
+/* Longest inter-arrival interval stored (samples are microseconds in 32 bits). */
+#define VIGIL_MAX_INTERVAL ((vigil_time)UINT32_MAX * 1000u)
+
+typedef struct vigil_detector_config {
+  vigil_model model;         /* which phi formula to use */
+  double threshold;          /* phi at or above which a peer is unavailable */
+  uint32_t max_samples;      /* window size; 0 = model default (1000 / 100) */
+  vigil_time min_std_dev;    /* normal: floor of the window's std deviation */
+  vigil_time acceptable_pause; /* normal: added to the window mean */
+  vigil_time first_estimate; /* normal: expected interval before any data */
+  vigil_time min_mean;       /* exponential: floor of the window mean */
+} vigil_detector_config;
+
+/*
+ * Fill a config with the agent's defaults: model normal, threshold 8.0,
+ * max_samples 0 (1000 for normal, 100 for exponential), min_std_dev 100 ms,
+ * acceptable_pause 200 ms, first_estimate 200 ms, min_mean 1 s. These suit
+ * the agent's 200 ms heartbeat: a peer silent for ~0.92 s is convicted, one
+ * or two lost datagrams are not (docs/POLICIES.md explains the arithmetic).
+ */
+void vigil_detector_config_init(vigil_detector_config *cfg);
+
+/*
+ * Check a config. Returns VIGIL_OK, or VIGIL_EINVAL with *why (when why is
+ * not NULL) set to a static sentence naming the bad field.
+ */
+int vigil_detector_config_check(const vigil_detector_config *cfg, const char **why);
+
+/* The window size a config really uses (resolves max_samples = 0). */
+uint32_t vigil_detector_config_window(const vigil_detector_config *cfg);
+
+/*
+ * One peer's phi-accrual detector. Embed it; the only allocation is its
+ * window of intervals, made once by vigil_detector_init (4 bytes a sample).
+ * The detector reads its settings through `cfg`, which must outlive it; a
+ * pool points all its detectors at one shared config, so a threshold change
+ * applies to every peer at once.
+ */
+typedef struct vigil_detector {
+  const vigil_detector_config *cfg; /* settings, shared, not owned */
+  uint32_t *window;  /* ring of inter-arrival intervals, microseconds */
+  uint32_t cap;      /* window capacity (fixed at init) */
+  uint32_t len;      /* intervals in the window */
+  uint32_t head;     /* index of the oldest interval */
+  uint32_t pad_;
+  uint64_t sum;      /* running sum of the window, microseconds */
+  uint64_t sumsq_hi; /* running sum of squares, 128-bit: high word */
+  uint64_t sumsq_lo; /*   ... and low word (exact, never drifts) */
+  vigil_time last;   /* arrival time of the latest heartbeat */
+  uint64_t heartbeats; /* heartbeats recorded since init or reset */
+} vigil_detector;
+
+/* Allocate the window. Returns VIGIL_OK, VIGIL_EINVAL (bad cfg) or VIGIL_ENOMEM. */
+int vigil_detector_init(vigil_detector *d, const vigil_detector_config *cfg);
+
+/* Free the window. The detector may be initialised again afterwards. */
+void vigil_detector_free(vigil_detector *d);
+
+/*
+ * Record a heartbeat that arrived at `now`. The first heartbeat starts
+ * monitoring (model normal seeds the window with first_estimate -/+ 25 %).
+ * A later heartbeat adds its interval to the window only when the peer was
+ * available (phi(now) < threshold) as it arrived, so the long silence of an
+ * outage never skews the statistics. A heartbeat stamped before the latest
+ * one is ignored.
+ */
+void vigil_detector_heartbeat(vigil_detector *d, vigil_time now);
+
+/* Suspicion that the peer has failed, given no heartbeat since `last`.
+ * 0 before any heartbeat. Never negative, never NaN; +inf only in the limit. */
+double vigil_detector_phi(const vigil_detector *d, vigil_time now);
+
+/* phi as if the latest heartbeat had arrived at `since` when that is later
+ * than the real one (used by the handler's local-pause guard). */
+double vigil_detector_phi_since(const vigil_detector *d, vigil_time since, vigil_time now);
+
+/* phi(now) < threshold. */
+bool vigil_detector_is_available(const vigil_detector *d, vigil_time now);
+
+/* True once at least one heartbeat has been recorded. */
+bool vigil_detector_is_monitoring(const vigil_detector *d);
+
+/* Forget every heartbeat: back to "not monitoring", phi 0. */
+void vigil_detector_reset(vigil_detector *d);
+
+/* Mean of the window's intervals in nanoseconds (0 when empty). */
+double vigil_detector_mean(const vigil_detector *d);
+
+/* Population variance of the window's intervals in ns^2 (0 when empty). */
+double vigil_detector_variance(const vigil_detector *d);
+
+/* Number of intervals in the window. */
+uint32_t vigil_detector_samples(const vigil_detector *d);
+
+/*
+ * The model-normal formula alone (Akka's PhiAccrualFailureDetector.phi):
+ * y = (t - mean) / sd, e = exp(-y (1.5976 + 0.070566 y^2)),
+ * phi = -log10(e / (1 + e)) when t > mean, else -log10(1 - 1 / (1 + e)).
+ * Any unit, as long as the three arguments share it; sd must be > 0.
+ */
+double vigil_phi_normal(double t, double mean, double sd);
+
+/* ------------------------------------------------------------------------ */
+/* Tokens (token.c)                                                         */
+
+/* An unsigned 128-bit ring token, as Dynomite's dyn_token (decimal text). */
+typedef struct vigil_token {
+  uint32_t mag[4]; /* magnitude, mag[0] the least significant word */
+} vigil_token;
+
+/* Longest decimal text of a token, with its NUL (2^128-1 has 39 digits). */
+#define VIGIL_TOKEN_STRLEN 40
+
+void vigil_token_from_u32(vigil_token *t, uint32_t v);
+
+/* Parse decimal digits (no sign, no spaces, at least one digit).
+ * VIGIL_EINVAL for any other character, VIGIL_ERANGE above 2^128-1. */
+int vigil_token_parse(vigil_token *t, const char *s, size_t len);
+
+/* Write the decimal text and a NUL into buf (cap >= VIGIL_TOKEN_STRLEN is
+ * always enough). Returns the length, or VIGIL_ERANGE when cap is too small. */
+int vigil_token_format(const vigil_token *t, char *buf, size_t cap);
+
+/* <0, 0, >0 as a is less than, equal to, greater than b. */
+int vigil_token_cmp(const vigil_token *a, const vigil_token *b);
+
+/* ------------------------------------------------------------------------ */
+/* Peers and pool (peer.c, pool.c)                                          */
+
+typedef enum vigil_peer_state {
+  VIGIL_STATE_UNKNOWN = 0,
+  VIGIL_STATE_JOINING = 1,
+  VIGIL_STATE_NORMAL = 2,
+  VIGIL_STATE_STANDBY = 3,
+  VIGIL_STATE_DOWN = 4,
+  VIGIL_STATE_RESET = 5,
+  VIGIL_STATE_LEAVING = 6
+} vigil_peer_state;
+
+#define VIGIL_STATE_COUNT 7
+
+/* "unknown", "joining", "normal", ...; "invalid" outside the enum. */
+const char *vigil_state_name(vigil_peer_state s);
+
+/* The state named `name`, or -1. */
+int vigil_state_parse(const char *name);
+
+#define VIGIL_PNAME_MAX 128 /* "host:port" with its NUL */
+#define VIGIL_NAME_MAX 48   /* dc and rack names with their NUL */
+#define VIGIL_TOKENS_MAX 256 /* tokens a peer may own */
+
+/* What the caller says about a peer when adding it to a pool. */
+typedef struct vigil_peer_spec {
+  const char *pname;  /* "host:port" or "[v6addr]:port"; port 1..65535 */
+  const char *dc;     /* NULL or "" = the pool's dc */
+  const char *rack;   /* NULL or "" = "default" */
+  const vigil_token *tokens; /* may be NULL when ntokens is 0 */
+  uint32_t ntokens;
+  bool is_local;      /* this agent itself; never judged by a detector */
+  bool is_secure;     /* peer talks over an authenticated channel */
+} vigil_peer_spec;
+
+typedef struct vigil_peer {
+  uint32_t idx;          /* slot in the pool; stable while the peer exists */
+  bool in_use;           /* slot holds a peer */
+  bool is_local;         /* this agent itself */
+  bool is_same_dc;       /* dc equals the pool's dc */
+  bool is_secure;        /* see vigil_peer_spec */
+  vigil_peer_state state; /* owned by the handler; see gossip.c */
+  uint16_t port;         /* endpoint port */
+  uint8_t host_len;      /* the host is pname[0 .. host_len) (brackets kept) */
+  char pname[VIGIL_PNAME_MAX]; /* "host:port", the peer's name */
+  char dc[VIGIL_NAME_MAX];
+  char rack[VIGIL_NAME_MAX];
+  vigil_token *tokens;   /* owned, ntokens entries */
+  uint32_t ntokens;
+  vigil_detector detector;
+  vigil_time since;      /* when the state last changed (or the peer was added) */
+  vigil_time guard_since; /* local-pause guard: silence counted from here */
+  uint64_t heartbeats;   /* heartbeats accepted since the peer was added */
+  /* transitions[from][to]: how often the handler moved this peer from -> to */
+  uint32_t transitions[VIGIL_STATE_COUNT][VIGIL_STATE_COUNT];
+} vigil_peer;
+
+/* Split "host:port" (or "[v6]:port") into host length and port.
+ * VIGIL_EINVAL when malformed, VIGIL_ENAMETOOLONG when too long. */
+int vigil_pname_parse(const char *pname, size_t *host_len, uint16_t *port);
+
+typedef struct vigil_pool_config {
+  const char *dc;       /* the local dc; NULL = "default" */
+  vigil_detector_config detector; /* settings shared by every peer's detector */
+  uint32_t capacity;    /* initial peer slots (grows as needed); 0 = 16 */
+} vigil_pool_config;
+
+typedef struct vigil_pool vigil_pool;
+
+void vigil_pool_config_init(vigil_pool_config *cfg);
+
+/* A new, empty pool. NULL on a bad config (with *why set when given) or
+ * when memory runs out. */
+vigil_pool *vigil_pool_new(const vigil_pool_config *cfg, const char **why);
+void vigil_pool_free(vigil_pool *pool);
+
+/*
+ * Add a peer. The local peer starts joining, a remote peer starts down, both
+ * with a fresh detector and since = now. Returns VIGIL_OK and its idx in
+ * *idx (when idx is not NULL), VIGIL_EEXIST, VIGIL_EINVAL (bad pname, too
+ * many tokens, a second local peer), VIGIL_ENAMETOOLONG or VIGIL_ENOMEM.
+ * Adding may move the peer array: earlier vigil_peer pointers are invalid
+ * afterwards, idx values are not.
+ */
+int vigil_pool_add(vigil_pool *pool, const vigil_peer_spec *spec, vigil_time now, uint32_t *idx);
+
+/* Remove a peer and free its slot (the idx may be reused by a later add). */
+int vigil_pool_remove(vigil_pool *pool, const char *pname);
+
+/* The peer named pname, or NULL. O(1). */
+vigil_peer *vigil_pool_find(vigil_pool *pool, const char *pname);
+
+/* The peer in slot idx, or NULL when the slot is empty or out of range. */
+vigil_peer *vigil_pool_get(vigil_pool *pool, uint32_t idx);
+
+/* Number of peers, local included. */
+uint32_t vigil_pool_count(const vigil_pool *pool);
+
+/* One past the highest slot index: iterate 0 .. slots and skip NULL gets. */
+uint32_t vigil_pool_slots(const vigil_pool *pool);
+
+/* The local peer's idx, or -1 when the pool has none. */
+int64_t vigil_pool_local(const vigil_pool *pool);
+
+/* The pool's dc and its shared detector config (writable: see handler). */
+const char *vigil_pool_dc(const vigil_pool *pool);
+vigil_detector_config *vigil_pool_detector_config(vigil_pool *pool);
+
+/* ------------------------------------------------------------------------ */
+/* Token ring (token.c)                                                     */
+
+typedef struct vigil_ring_entry {
+  vigil_token token;
+  uint32_t idx;
+} vigil_ring_entry;
+
+typedef struct vigil_ring {
+  vigil_ring_entry *entries; /* sorted by token, then idx */
+  uint32_t len;
+  uint32_t cap;
+} vigil_ring;
+
+void vigil_ring_init(vigil_ring *ring);
+void vigil_ring_free(vigil_ring *ring);
+
+/*
+ * Rebuild the ring from the pool's tokens. state_mask selects peers by state
+ * (bit 1 << state); 0 takes every peer. VIGIL_ENOMEM leaves the ring empty.
+ */
+int vigil_ring_build(vigil_ring *ring, vigil_pool *pool, uint32_t state_mask);
+
+/*
+ * The idx of the peer that owns `t`: as in Dynomite, the peer with the
+ * smallest token >= t, wrapping around to the smallest token of all.
+ * -1 when the ring is empty.
+ */
+int64_t vigil_ring_owner(const vigil_ring *ring, const vigil_token *t);
+
+/* ------------------------------------------------------------------------ */
+/* Events (events.c)                                                        */
+
+typedef enum vigil_event_type {
+  VIGIL_EVENT_PEER_UP = 1,
+  VIGIL_EVENT_PEER_DOWN = 2,
+  VIGIL_EVENT_PEER_JOINED = 3,
+  VIGIL_EVENT_PEER_LEFT = 4,
+  VIGIL_EVENT_PEER_RESTARTED = 5,
+  VIGIL_EVENT_GOSSIP_ROUND = 6,
+  VIGIL_EVENT_LAGGED = 7
+} vigil_event_type;
+
+#define VIGIL_EVENT_TYPES 8
+
+/* "peer_up", "peer_down", ...; "invalid" outside the enum. */
+const char *vigil_event_name(vigil_event_type t);
+
+typedef struct vigil_event {
+  uint64_t seq;             /* position in the ring's history, from 1 */
+  vigil_event_type type;
+  vigil_time at;            /* when it happened */
+  char peer[VIGIL_PNAME_MAX]; /* peer events: the pname */
+  char dc[VIGIL_NAME_MAX];
+  char rack[VIGIL_NAME_MAX];
+  vigil_peer_state state;    /* peer events: the state after the event */
+  vigil_peer_state previous; /* peer events: the state before */
+  double phi;               /* peer_down: phi when convicted */
+  vigil_time duration;      /* gossip_round: how long the round took */
+  uint32_t peers_seen;      /* gossip_round: peers heard from in the round */
+  uint64_t missed;          /* lagged: events this subscriber lost */
+} vigil_event;
+
+typedef struct vigil_events vigil_events;
+
+/* A subscriber: a cursor into the ring. Plain struct, embed it anywhere; the
+ * ring keeps no list of subscribers, so there is nothing to unsubscribe. */
+typedef struct vigil_subscription {
+  vigil_events *events;
+  uint64_t next; /* seq of the next event to deliver */
+  uint64_t lagged_total; /* events this subscriber has lost in all */
+} vigil_subscription;
+
+/* A ring holding the latest `capacity` events (0 = 256). NULL on ENOMEM. */
+vigil_events *vigil_events_new(uint32_t capacity);
+void vigil_events_free(vigil_events *ev);
+uint32_t vigil_events_capacity(const vigil_events *ev);
+
+/* Publish a copy of *e (its seq is assigned). Never blocks, never fails:
+ * when the ring is full the oldest event is overwritten. Returns the seq. */
+uint64_t vigil_events_publish(vigil_events *ev, const vigil_event *e);
+
+/* Total events published so far. */
+uint64_t vigil_events_published(const vigil_events *ev);
+
+/* Start a subscription at the next event to be published. */
+void vigil_events_subscribe(vigil_events *ev, vigil_subscription *sub);
+
+/*
+ * Take the next event for this subscriber into *out. Returns true when an
+ * event was taken, false when the subscriber is up to date. A subscriber
+ * that fell more than `capacity` events behind first gets one
+ * VIGIL_EVENT_LAGGED with `missed` set, then resumes at the oldest event
+ * still in the ring.
+ */
+bool vigil_subscription_poll(vigil_subscription *sub, vigil_event *out);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics (metrics.c)                                                      */
+
+typedef struct vigil_metrics vigil_metrics;
+
+vigil_metrics *vigil_metrics_new(void);
+void vigil_metrics_free(vigil_metrics *m);
+
+/* ------------------------------------------------------------------------ */
+/* GossipHandler (gossip.c)                                                 */
+
+typedef struct vigil_handler vigil_handler;
+
+typedef struct vigil_transition {
+  uint32_t idx;
+  vigil_peer_state state;    /* the new state */
+  vigil_peer_state previous; /* the state before */
+  double phi;                /* phi that decided it */
+} vigil_transition;
+
+/* A handler over `pool` (not owned), interval 1 s, pause factor 3. Its
+ * threshold is the pool's detector threshold (8.0 unless configured). */
+vigil_handler *vigil_handler_new(vigil_pool *pool);
+void vigil_handler_free(vigil_handler *h);
+
+/* The conviction threshold; also the detectors' availability threshold.
+ * VIGIL_EINVAL unless finite and > 0. */
+int vigil_handler_set_threshold(vigil_handler *h, double threshold);
+double vigil_handler_threshold(const vigil_handler *h);
+
+/* The expected evaluate() period, used by the local-pause guard.
+ * VIGIL_EINVAL when 0. */
+int vigil_handler_set_interval(vigil_handler *h, vigil_time interval);
+vigil_time vigil_handler_interval(const vigil_handler *h);
+
+/* How far past `interval` an evaluate() may come before it counts as a
+ * local pause: gap > factor * interval (default 3; VIGIL_EINVAL when < 1). */
+int vigil_handler_set_pause_factor(vigil_handler *h, double factor);
+
+/* Attach (or detach with NULL) the metrics and events the handler updates.
+ * Neither is owned. */
+void vigil_handler_attach_metrics(vigil_handler *h, vigil_metrics *m);
+void vigil_handler_attach_events(vigil_handler *h, vigil_events *ev);
+
+vigil_pool *vigil_handler_pool(const vigil_handler *h);
+vigil_events *vigil_handler_events(const vigil_handler *h);
+vigil_metrics *vigil_handler_metrics(const vigil_handler *h);
+
+/*
+ * Record an inbound gossip heartbeat from the peer identified by pname at
+ * `now`: feed its detector and, when phi(now) <= threshold and the peer is
+ * not normal, promote it to normal at once (publishing peer_up). Unknown
+ * pnames and the local peer are ignored (and counted). Returns 1 when the
+ * peer was promoted, 0 when only recorded, VIGIL_ENOENT or VIGIL_ELOCAL when
+ * ignored.
+ */
+int vigil_handler_record_heartbeat_pname(vigil_handler *h, const char *pname, vigil_time now);
+
+/* The same, for the peer in slot idx (VIGIL_ENOENT for an empty slot). */
+int vigil_handler_record_heartbeat_idx(vigil_handler *h, uint32_t idx, vigil_time now);
+
+/*
+ * Judge every non-local peer at `now`: normal iff at least one heartbeat was
+ * recorded and phi(now) <= threshold, else down. Applies the transitions,
+ * publishes their events, updates metrics and returns them through *out
+ * (valid until the next call into the handler); the count is the result.
+ * Never blocks, never does I/O, does not allocate unless the pool grew.
+ *
+ * Local-pause guard: when this call comes more than pause_factor * interval
+ * after the previous one, the process itself was paused (stopped, starved,
+ * suspended), so silence measured across the gap says nothing about the
+ * peers. Each peer's silence is then counted from this call's `now` instead
+ * of from its last heartbeat, until the peer heartbeats again: a live peer
+ * gets a full detection time to be heard, a dead one is convicted one
+ * detection time after the pause ended. Peers that were already down stay
+ * down.
+ */
+size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_transition **out);
+
+/* Mark a peer down without consulting its detector (it announced its
+ * shutdown). Publishes peer_down with its current phi, then resets the
+ * detector, so the peer stays down until it is heard from again (a later
+ * heartbeat promotes it as usual). VIGIL_ENOENT, VIGIL_ELOCAL; VIGIL_OK
+ * also when it was already down. */
+int vigil_handler_mark_down_pname(vigil_handler *h, const char *pname, vigil_time now);
+
+/* Forget the detector history of the peer in slot idx. VIGIL_ENOENT. */
+int vigil_handler_reset_detector(vigil_handler *h, uint32_t idx);
+
+/* The phi the handler would judge the peer by at `now` (guard included);
+ * 0 for the local peer. VIGIL_ENOENT gives NaN. */
+double vigil_handler_phi(const vigil_handler *h, uint32_t idx, vigil_time now);
+
+/*
+ * Membership changes that the wire layer reports:
+ * add_peer: vigil_pool_add, then peer_joined (a remote peer starts down and
+ *   is promoted by its first heartbeat; the local peer starts joining).
+ * peer_left: the peer announced it is leaving: mark_down, then peer_left.
+ *   It stays in the pool (down) until remove_peer.
+ * peer_restarted: the peer came back with a new generation: its detector is
+ *   reset and peer_restarted published; record its heartbeat next.
+ * remove_peer: forget the peer (reaping); publishes nothing.
+ * Each returns what vigil_pool_add / mark_down return (VIGIL_ENOENT, ...).
+ */
+int vigil_handler_add_peer(vigil_handler *h, const vigil_peer_spec *spec, vigil_time now, uint32_t *idx);
+int vigil_handler_peer_left(vigil_handler *h, const char *pname, vigil_time now);
+int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now);
+int vigil_handler_remove_peer(vigil_handler *h, const char *pname);
+
+/* Report a finished gossip round: publishes gossip_round, updates metrics. */
+void vigil_handler_gossip_round(vigil_handler *h, vigil_time duration, uint32_t peers_seen, vigil_time now);
+
+/*
+ * Render every metric of the handler, its pool and its attached metrics in
+ * the Prometheus text exposition format (version 0.0.4) as of `now`.
+ * Returns a malloc'd NUL-terminated string (free() it) and its length in
+ * *len, or NULL on ENOMEM. Without attached metrics only the per-peer
+ * families are rendered.
+ */
+char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIGIL_H */

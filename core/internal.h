@@ -1,0 +1,44 @@
+/*
+ * internal.h - declarations shared between the core's files and nothing
+ * else. Everything here is prefixed vigil__ (two underscores): it is not part
+ * of the public contract in vigil.h and may change at any time.
+ */
+#ifndef VIGIL_INTERNAL_H
+#define VIGIL_INTERNAL_H
+
+#include "vigil.h"
+
+/* Bounded copy: at most cap-1 bytes and a NUL. Returns false when src did
+ * not fit (dst is then left as an empty string). */
+bool vigil__copy(char *dst, size_t cap, const char *src);
+
+/* A growable text buffer used to render metrics. Once an allocation fails
+ * the buffer is marked failed and every further append is a no-op. */
+typedef struct vigil__buf {
+  char *data;
+  size_t len;
+  size_t cap;
+  bool failed;
+} vigil__buf;
+
+void vigil__buf_printf(vigil__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void vigil__buf_puts(vigil__buf *b, const char *s);
+/* Append a Prometheus label value: backslash, quote and newline escaped. */
+void vigil__buf_label(vigil__buf *b, const char *s);
+/* Append a sample value: +Inf, -Inf, NaN or the shortest exact decimal. */
+void vigil__buf_value(vigil__buf *b, double v);
+
+/* Hooks from the handler into the metrics object (metrics.c). */
+typedef enum vigil__ignored {
+  VIGIL__IGNORED_UNKNOWN = 0, /* heartbeat for a pname not in the pool */
+  VIGIL__IGNORED_LOCAL = 1,   /* heartbeat for the local peer */
+  VIGIL__IGNORED_COUNT = 2
+} vigil__ignored;
+
+void vigil__metrics_heartbeat_ignored(vigil_metrics *m, vigil__ignored why);
+void vigil__metrics_evaluation(vigil_metrics *m, bool paused, uint32_t deferred);
+void vigil__metrics_event(vigil_metrics *m, vigil_event_type t);
+void vigil__metrics_gossip_round(vigil_metrics *m, vigil_time duration, uint32_t peers_seen);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * metrics.c - FailureMetrics: what the handler counts, rendered in the
+ * Prometheus text exposition format (0.0.4).
+ *
+ * Owns: the handler-wide counters (ignored heartbeats, evaluations, local
+ * pauses, deferred convictions, events by type, gossip rounds) and the
+ * rendering of every family, per-peer ones included. Per-peer counters live
+ * in the peer (vigil_peer.transitions, .heartbeats) so they come and go with
+ * it and cost no lookup on the hot path.
+ *
+ * Must never: be called from another thread than the handler's, or render
+ * anything promtool would reject (every family has HELP and TYPE, counters
+ * end in _total, label values are escaped, phi is a float, never milli-units).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct vigil_metrics {
+  uint64_t ignored[VIGIL__IGNORED_COUNT]; /* heartbeats dropped, by reason */
+  uint64_t evaluations;                   /* evaluate() calls */
+  uint64_t local_pauses;                  /* evaluate() calls that found a pause */
+  uint64_t deferred;                      /* peer-ticks spared by the pause guard */
+  uint64_t events[VIGIL_EVENT_TYPES];     /* published events, by type */
+  uint64_t rounds;                        /* gossip rounds reported */
+  double round_seconds_sum;               /* their total duration */
+  uint32_t last_round_peers;              /* peers seen in the latest round */
+};
+
+vigil_metrics *vigil_metrics_new(void) { return calloc(1, sizeof(vigil_metrics)); }
+
+void vigil_metrics_free(vigil_metrics *m) { free(m); }
+
+void vigil__metrics_heartbeat_ignored(vigil_metrics *m, vigil__ignored why) { m->ignored[why]++; }
+
+void vigil__metrics_evaluation(vigil_metrics *m, bool paused, uint32_t deferred) {
+  m->evaluations++;
+  m->local_pauses += paused;
+  m->deferred += deferred;
+}
+
+void vigil__metrics_event(vigil_metrics *m, vigil_event_type t) {
+  if ((unsigned)t < VIGIL_EVENT_TYPES) m->events[t]++;
+}
+
+void vigil__metrics_gossip_round(vigil_metrics *m, vigil_time duration, uint32_t peers_seen) {
+  m->rounds++;
+  m->round_seconds_sum += (double)duration / 1e9;
+  m->last_round_peers = peers_seen;
+}
+
+static void family(vigil__buf *b, const char *name, const char *type, const char *help) {
+  vigil__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{peer="...",dc="...",rack="..."} value -- with dc/rack when asked. */
+static void peer_sample(vigil__buf *b, const char *name, const vigil_peer *p, bool placement, double v) {
+  vigil__buf_printf(b, "%s{peer=\"", name);
+  vigil__buf_label(b, p->pname);
+  if (placement) {
+    vigil__buf_puts(b, "\",dc=\"");
+    vigil__buf_label(b, p->dc);
+    vigil__buf_puts(b, "\",rack=\"");
+    vigil__buf_label(b, p->rack);
+  }
+  vigil__buf_puts(b, "\"} ");
+  vigil__buf_value(b, v);
+  vigil__buf_puts(b, "\n");
+}
+
+static void render_handler_wide(const vigil_metrics *m, vigil__buf *b) {
+  static const char *const reasons[VIGIL__IGNORED_COUNT] = {"unknown_peer", "local_peer"};
+  family(b, "gossip_heartbeats_ignored_total", "counter",
+         "Heartbeats the handler ignored, by reason.");
+  for (int i = 0; i < VIGIL__IGNORED_COUNT; i++)
+    vigil__buf_printf(b, "gossip_heartbeats_ignored_total{reason=\"%s\"} %llu\n", reasons[i],
+                      (unsigned long long)m->ignored[i]);
+  family(b, "gossip_evaluations_total", "counter", "Evaluate ticks run.");
+  vigil__buf_printf(b, "gossip_evaluations_total %llu\n", (unsigned long long)m->evaluations);
+  family(b, "gossip_local_pauses_total", "counter",
+         "Evaluate ticks that came so late this agent must have been paused.");
+  vigil__buf_printf(b, "gossip_local_pauses_total %llu\n", (unsigned long long)m->local_pauses);
+  family(b, "gossip_convictions_deferred_total", "counter",
+         "Peer evaluations whose conviction the local-pause guard held back.");
+  vigil__buf_printf(b, "gossip_convictions_deferred_total %llu\n", (unsigned long long)m->deferred);
+  family(b, "cluster_events_total", "counter", "Cluster events published, by type.");
+  for (int t = VIGIL_EVENT_PEER_UP; t < VIGIL_EVENT_LAGGED; t++)
+    vigil__buf_printf(b, "cluster_events_total{type=\"%s\"} %llu\n", vigil_event_name((vigil_event_type)t),
+                      (unsigned long long)m->events[t]);
+  family(b, "gossip_round_duration_seconds", "summary", "Duration of the gossip rounds reported.");
+  vigil__buf_puts(b, "gossip_round_duration_seconds_sum ");
+  vigil__buf_value(b, m->round_seconds_sum);
+  vigil__buf_printf(b, "\ngossip_round_duration_seconds_count %llu\n", (unsigned long long)m->rounds);
+  family(b, "gossip_round_peers_seen", "gauge", "Peers heard from in the latest gossip round.");
+  vigil__buf_printf(b, "gossip_round_peers_seen %u\n", m->last_round_peers);
+}
+
+char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_t *len) {
+  vigil__buf b = {NULL, 0, 0, false};
+  vigil_pool *pool = vigil_handler_pool(h);
+  uint32_t slots = vigil_pool_slots(pool);
+  const vigil_metrics *m = vigil_handler_metrics(h);
+
+  family(&b, "peer_state_transitions_total", "counter",
+         "State transitions the handler applied, by peer and from/to state.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (!p) continue;
+    for (int from = 0; from < VIGIL_STATE_COUNT; from++)
+      for (int to = 0; to < VIGIL_STATE_COUNT; to++) {
+        if (!p->transitions[from][to]) continue;
+        vigil__buf_puts(&b, "peer_state_transitions_total{peer=\"");
+        vigil__buf_label(&b, p->pname);
+        vigil__buf_printf(&b, "\",from=\"%s\",to=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)from),
+                          vigil_state_name((vigil_peer_state)to), p->transitions[from][to]);
+      }
+  }
+
+  family(&b, "peer_state_current", "gauge",
+         "Current state of each peer: 0 unknown, 1 joining, 2 normal, 3 standby, 4 down, 5 reset, 6 leaving.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p) peer_sample(&b, "peer_state_current", p, true, p->state);
+  }
+
+  family(&b, "gossip_phi_score", "gauge", "Current phi-accrual suspicion of each remote peer.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local) peer_sample(&b, "gossip_phi_score", p, true, vigil_handler_phi(h, i, now));
+  }
+
+  family(&b, "peer_heartbeats_total", "counter", "Heartbeats recorded for each remote peer.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local) peer_sample(&b, "peer_heartbeats_total", p, false, (double)p->heartbeats);
+  }
+
+  family(&b, "peer_last_heartbeat_age_seconds", "gauge",
+         "Seconds since the latest heartbeat of each monitored peer.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (!p || p->is_local || !vigil_detector_is_monitoring(&p->detector)) continue;
+    vigil_time last = p->detector.last;
+    peer_sample(&b, "peer_last_heartbeat_age_seconds", p, false, now > last ? (double)(now - last) / 1e9 : 0.0);
+  }
+
+  family(&b, "peer_heartbeat_interval_mean_seconds", "gauge",
+         "Mean heartbeat inter-arrival time in each peer's detector window.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local && vigil_detector_samples(&p->detector))
+      peer_sample(&b, "peer_heartbeat_interval_mean_seconds", p, false, vigil_detector_mean(&p->detector) / 1e9);
+  }
+
+  family(&b, "peer_heartbeat_interval_stddev_seconds", "gauge",
+         "Standard deviation of the heartbeat inter-arrival times in each peer's window.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local && vigil_detector_samples(&p->detector))
+      peer_sample(&b, "peer_heartbeat_interval_stddev_seconds", p, false,
+                  sqrt(vigil_detector_variance(&p->detector)) / 1e9);
+  }
+
+  family(&b, "peer_state_age_seconds", "gauge", "Seconds each peer has been in its current state.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p) peer_sample(&b, "peer_state_age_seconds", p, false, now > p->since ? (double)(now - p->since) / 1e9 : 0.0);
+  }
+
+  uint32_t by_state[VIGIL_STATE_COUNT] = {0};
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p) by_state[p->state]++;
+  }
+  family(&b, "cluster_peers", "gauge", "Peers in the pool (this agent included), by state.");
+  for (int s = 0; s < VIGIL_STATE_COUNT; s++)
+    vigil__buf_printf(&b, "cluster_peers{state=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)s), by_state[s]);
+
+  family(&b, "gossip_phi_threshold", "gauge", "Phi at which a peer is convicted.");
+  vigil__buf_puts(&b, "gossip_phi_threshold ");
+  vigil__buf_value(&b, vigil_handler_threshold(h));
+  vigil__buf_puts(&b, "\n");
+
+  if (m) render_handler_wide(m, &b);
+
+  if (b.failed) {
+    free(b.data);
+    return NULL;
+  }
+  if (len) *len = b.len;
+  return b.data;
+}
