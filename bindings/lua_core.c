@@ -1,0 +1,932 @@
+/*
+ * lua_core.c - `vigil.core`, the LuaJIT binding of libvigil.
+ *
+ * Owns: the translation between Lua values and the core's C types. Times
+ * and durations are seconds (a double) on the Lua side and nanoseconds
+ * (uint64) in C; states and events are lower-case strings; peers are
+ * plain tables (snapshots, never live pointers).
+ *
+ * Must never: keep a C pointer into the pool across calls (peer arrays
+ * move), or let a Lua error escape with C state half changed: every
+ * argument is checked before the core is touched.
+ *
+ * Lifetimes: a handler keeps its pool alive, a subscription keeps its
+ * handler alive (through the userdata environment), so Lua's collector can
+ * never free something the core still points to.
+ *
+ * Loadable by plain `luajit` with package.cpath set to "<build>/lib/?.so".
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil.h"
+
+#define DETECTOR_MT "vigil.detector"
+#define POOL_MT "vigil.pool"
+#define HANDLER_MT "vigil.handler"
+#define SUB_MT "vigil.subscription"
+
+/* Largest time accepted from Lua: ~584 years in ns fits uint64; keep a
+ * round margin. */
+#define MAX_SECONDS 1.0e10
+
+typedef struct ldetector {
+  vigil_detector_config cfg; /* the detector points here; userdata never moves */
+  vigil_detector d;
+  bool live;
+} ldetector;
+
+typedef struct lpool {
+  vigil_pool *pool;
+  vigil_ring ring;
+} lpool;
+
+typedef struct lhandler {
+  vigil_handler *h;
+  vigil_events *ev;
+  vigil_metrics *m;
+  vigil_time latest; /* the latest time the handler was given */
+} lhandler;
+
+typedef struct lsub {
+  vigil_subscription sub;
+} lsub;
+
+/* luaL_argerror with a formatted message: "bad argument #2 to 'add' (...)",
+ * with the argument number and name adjusted for methods as Lua does. */
+static int argfail(lua_State *L, int arg, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return luaL_argerror(L, arg, msg);
+}
+
+/* ---- argument helpers --------------------------------------------------- */
+
+static vigil_time seconds_to_ns(lua_State *L, int arg, double s, const char *what) {
+  if (!(s >= 0) || !(s <= MAX_SECONDS)) {
+    lua_pushfstring(L, "%s must be a finite number of seconds >= 0", what);
+    luaL_argerror(L, arg, lua_tostring(L, -1));
+  }
+  return (vigil_time)llround(s * 1e9);
+}
+
+static vigil_time check_time(lua_State *L, int arg) {
+  return seconds_to_ns(L, arg, luaL_checknumber(L, arg), "time");
+}
+
+static double ns_to_seconds(vigil_time t) { return (double)t / 1e9; }
+
+/* Read option `key` of the table at `arg` if present, with its type checked.
+ * Returns 0 when absent. */
+static int opt_field(lua_State *L, int idx, int arg, const char *key, int type) {
+  lua_getfield(L, idx, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_type(L, -1) != type)
+    return argfail(L, arg, "option '%s': %s expected, got %s", key,
+                      lua_typename(L, type), luaL_typename(L, -1));
+  return 1;
+}
+
+/* Reject keys that are not in `known` (NULL-terminated): typos in an
+ * options table must not pass silently. */
+static void check_keys(lua_State *L, int idx, int arg, const char *const *known) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    bool ok = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (const char *const *k = known; *k; k++) ok = ok || strcmp(*k, lua_tostring(L, -1)) == 0;
+    if (!ok) {
+      const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1);
+      argfail(L, arg, "unknown option '%s'", name);
+    }
+  }
+}
+
+static double opt_seconds(lua_State *L, int idx, int arg, const char *key, vigil_time *out) {
+  if (!opt_field(L, idx, arg, key, LUA_TNUMBER)) return 0;
+  double s = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(s >= 0) || !(s <= MAX_SECONDS))
+    argfail(L, arg, "option '%s' must be a finite number of seconds >= 0", key);
+  *out = (vigil_time)llround(s * 1e9);
+  return 1;
+}
+
+static const char *const detector_keys[] = {"model",          "threshold",      "max_samples", "min_std_dev",
+                                            "acceptable_pause", "first_estimate", "min_mean",    NULL};
+
+/* Fill a detector config from the options table at `arg` (absent = defaults). */
+static void read_detector_config(lua_State *L, int idx, int arg, vigil_detector_config *cfg) {
+  vigil_detector_config_init(cfg);
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TTABLE) argfail(L, arg, "detector options must be a table, got %s", luaL_typename(L, idx));
+  check_keys(L, idx, arg, detector_keys);
+  if (opt_field(L, idx, arg, "model", LUA_TSTRING)) {
+    const char *m = lua_tostring(L, -1);
+    if (strcmp(m, "normal") == 0)
+      cfg->model = VIGIL_MODEL_NORMAL;
+    else if (strcmp(m, "exponential") == 0)
+      cfg->model = VIGIL_MODEL_EXPONENTIAL;
+    else
+      argfail(L, arg, "option 'model' must be \"normal\" or \"exponential\", got \"%s\"", m);
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, idx, arg, "threshold", LUA_TNUMBER)) {
+    cfg->threshold = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, idx, arg, "max_samples", LUA_TNUMBER)) {
+    double n = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(n >= 1) || n > VIGIL_MAX_SAMPLES_LIMIT || n != floor(n))
+      argfail(L, arg, "option 'max_samples' must be an integer from 1 to %d",
+                 (int)VIGIL_MAX_SAMPLES_LIMIT);
+    cfg->max_samples = (uint32_t)n;
+  }
+  opt_seconds(L, idx, arg, "min_std_dev", &cfg->min_std_dev);
+  opt_seconds(L, idx, arg, "acceptable_pause", &cfg->acceptable_pause);
+  opt_seconds(L, idx, arg, "first_estimate", &cfg->first_estimate);
+  opt_seconds(L, idx, arg, "min_mean", &cfg->min_mean);
+  const char *why = NULL;
+  if (vigil_detector_config_check(cfg, &why) != VIGIL_OK)
+    argfail(L, arg, "%s", why);
+}
+
+/* ---- core.phi ------------------------------------------------------------ */
+
+static int l_phi(lua_State *L) {
+  double t = luaL_checknumber(L, 1);
+  double mean = luaL_checknumber(L, 2);
+  double sd = luaL_checknumber(L, 3);
+  if (!(sd > 0)) luaL_argerror(L, 3, "standard deviation must be > 0");
+  lua_pushnumber(L, vigil_phi_normal(t, mean, sd));
+  return 1;
+}
+
+/* ---- core.detector -------------------------------------------------------- */
+
+static ldetector *check_detector(lua_State *L) { return luaL_checkudata(L, 1, DETECTOR_MT); }
+
+static int l_detector(lua_State *L) {
+  vigil_detector_config cfg;
+  read_detector_config(L, 1, 1, &cfg);
+  ldetector *ud = lua_newuserdata(L, sizeof *ud);
+  memset(ud, 0, sizeof *ud);
+  ud->cfg = cfg;
+  luaL_getmetatable(L, DETECTOR_MT);
+  lua_setmetatable(L, -2);
+  if (vigil_detector_init(&ud->d, &ud->cfg) != VIGIL_OK) return luaL_error(L, "detector: out of memory");
+  ud->live = true;
+  return 1;
+}
+
+static int l_detector_gc(lua_State *L) {
+  ldetector *ud = check_detector(L);
+  if (ud->live) vigil_detector_free(&ud->d);
+  ud->live = false;
+  return 0;
+}
+
+static int l_detector_heartbeat(lua_State *L) {
+  ldetector *ud = check_detector(L);
+  vigil_detector_heartbeat(&ud->d, check_time(L, 2));
+  return 0;
+}
+
+static int l_detector_phi(lua_State *L) {
+  ldetector *ud = check_detector(L);
+  lua_pushnumber(L, vigil_detector_phi(&ud->d, check_time(L, 2)));
+  return 1;
+}
+
+static int l_detector_is_available(lua_State *L) {
+  ldetector *ud = check_detector(L);
+  lua_pushboolean(L, vigil_detector_is_available(&ud->d, check_time(L, 2)));
+  return 1;
+}
+
+static int l_detector_is_monitoring(lua_State *L) {
+  lua_pushboolean(L, vigil_detector_is_monitoring(&check_detector(L)->d));
+  return 1;
+}
+
+static int l_detector_reset(lua_State *L) {
+  vigil_detector_reset(&check_detector(L)->d);
+  return 0;
+}
+
+static int l_detector_mean(lua_State *L) {
+  lua_pushnumber(L, vigil_detector_mean(&check_detector(L)->d) / 1e9);
+  return 1;
+}
+
+static int l_detector_variance(lua_State *L) {
+  lua_pushnumber(L, vigil_detector_variance(&check_detector(L)->d) / 1e18);
+  return 1;
+}
+
+static int l_detector_samples(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vigil_detector_samples(&check_detector(L)->d));
+  return 1;
+}
+
+static int l_detector_threshold(lua_State *L) {
+  lua_pushnumber(L, check_detector(L)->cfg.threshold);
+  return 1;
+}
+
+static int l_detector_tostring(lua_State *L) {
+  ldetector *ud = check_detector(L);
+  lua_pushfstring(L, "vigil.detector(%s, %d samples)",
+                  ud->cfg.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential", (int)ud->d.len);
+  return 1;
+}
+
+static const luaL_Reg detector_methods[] = {
+    {"heartbeat", l_detector_heartbeat},
+    {"phi", l_detector_phi},
+    {"is_available", l_detector_is_available},
+    {"is_monitoring", l_detector_is_monitoring},
+    {"reset", l_detector_reset},
+    {"mean", l_detector_mean},
+    {"variance", l_detector_variance},
+    {"samples", l_detector_samples},
+    {"threshold", l_detector_threshold},
+    {NULL, NULL},
+};
+
+/* ---- core.pool ------------------------------------------------------------ */
+
+static lpool *check_pool_at(lua_State *L, int arg) {
+  lpool *ud = luaL_checkudata(L, arg, POOL_MT);
+  if (!ud->pool) luaL_argerror(L, arg, "pool is closed");
+  return ud;
+}
+
+static void push_state(lua_State *L, vigil_peer_state s) { lua_pushstring(L, vigil_state_name(s)); }
+
+/* A snapshot table of one peer. */
+static void push_peer(lua_State *L, const vigil_peer *p) {
+  lua_createtable(L, 0, 14);
+  lua_pushinteger(L, p->idx);
+  lua_setfield(L, -2, "idx");
+  lua_pushstring(L, p->pname);
+  lua_setfield(L, -2, "pname");
+  lua_pushlstring(L, p->pname, p->host_len);
+  lua_setfield(L, -2, "host");
+  lua_pushinteger(L, p->port);
+  lua_setfield(L, -2, "port");
+  lua_pushstring(L, p->dc);
+  lua_setfield(L, -2, "dc");
+  lua_pushstring(L, p->rack);
+  lua_setfield(L, -2, "rack");
+  push_state(L, p->state);
+  lua_setfield(L, -2, "state");
+  lua_pushnumber(L, ns_to_seconds(p->since));
+  lua_setfield(L, -2, "since");
+  lua_pushboolean(L, p->is_local);
+  lua_setfield(L, -2, "is_local");
+  lua_pushboolean(L, p->is_same_dc);
+  lua_setfield(L, -2, "is_same_dc");
+  lua_pushboolean(L, p->is_secure);
+  lua_setfield(L, -2, "is_secure");
+  lua_pushnumber(L, (double)p->heartbeats);
+  lua_setfield(L, -2, "heartbeats");
+  lua_createtable(L, (int)p->ntokens, 0);
+  for (uint32_t i = 0; i < p->ntokens; i++) {
+    char buf[VIGIL_TOKEN_STRLEN];
+    vigil_token_format(&p->tokens[i], buf, sizeof buf);
+    lua_pushstring(L, buf);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "tokens");
+}
+
+/* Parse a token given as a non-negative integer number or a decimal string. */
+static void check_token(lua_State *L, int arg, int idx, vigil_token *t) {
+  int rc;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, idx);
+    if (!(v >= 0) || v > 4294967295.0 || v != floor(v))
+      argfail(L, arg, "token %f must be an integer from 0 to 4294967295; use a string for larger", v);
+    vigil_token_from_u32(t, (uint32_t)v);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TSTRING)
+    argfail(L, arg, "token must be a decimal string or integer, got %s", luaL_typename(L, idx));
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  rc = vigil_token_parse(t, s, len);
+  if (rc == VIGIL_ERANGE) argfail(L, arg, "token '%s' is larger than 2^128-1", s);
+  if (rc) argfail(L, arg, "token '%s' is not a decimal number", s);
+}
+
+static const char *const peer_keys[] = {"pname", "dc", "rack", "tokens", "is_local", "is_secure", NULL};
+
+/* Read a peer spec table at stack index `idx`; tokens go into `toks`. */
+static void read_peer_spec(lua_State *L, int arg, int idx, vigil_peer_spec *s, vigil_token *toks) {
+  memset(s, 0, sizeof *s);
+  if (lua_type(L, idx) != LUA_TTABLE)
+    argfail(L, arg, "peer must be a table, got %s", luaL_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    bool ok = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (const char *const *k = peer_keys; *k; k++) ok = ok || strcmp(*k, lua_tostring(L, -1)) == 0;
+    if (!ok) argfail(L, arg, "unknown peer field '%s'", lua_tostring(L, -1));
+  }
+  lua_getfield(L, idx, "pname");
+  if (lua_type(L, -1) != LUA_TSTRING) argfail(L, arg, "peer.pname must be a \"host:port\" string");
+  s->pname = lua_tostring(L, -1); /* kept alive by the spec table */
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "dc");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) argfail(L, arg, "peer.dc must be a string");
+  s->dc = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "rack");
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) argfail(L, arg, "peer.rack must be a string");
+  s->rack = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "is_local");
+  s->is_local = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "is_secure");
+  s->is_secure = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "tokens");
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TTABLE) argfail(L, arg, "peer.tokens must be a list");
+    int n = (int)lua_objlen(L, -1);
+    if (n > VIGIL_TOKENS_MAX) argfail(L, arg, "a peer owns at most %d tokens", VIGIL_TOKENS_MAX);
+    for (int i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      check_token(L, arg, lua_gettop(L), &toks[i - 1]);
+      lua_pop(L, 1);
+    }
+    s->tokens = toks;
+    s->ntokens = (uint32_t)n;
+  }
+  lua_pop(L, 1);
+}
+
+static int add_error(lua_State *L, int arg, const char *pname, int rc) {
+  const char *why = rc == VIGIL_EINVAL ? "is not a valid \"host:port\", or is a second local peer"
+                    : rc == VIGIL_EEXIST ? "is already in the pool"
+                    : rc == VIGIL_ENAMETOOLONG ? "has a pname, dc or rack that is too long"
+                                               : vigil_strerror(rc);
+  return argfail(L, arg, "peer '%s' %s", pname ? pname : "?", why);
+}
+
+static const char *const pool_keys[] = {"dc", "detector", "peers", "capacity", NULL};
+
+static int l_pool(lua_State *L) {
+  vigil_pool_config cfg;
+  vigil_pool_config_init(&cfg);
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, 1, pool_keys);
+    if (opt_field(L, 1, 1, "dc", LUA_TSTRING)) {
+      cfg.dc = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "detector");
+    read_detector_config(L, lua_gettop(L), 1, &cfg.detector);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 1);
+  const char *why = "out of memory";
+  lpool *ud = lua_newuserdata(L, sizeof *ud);
+  memset(ud, 0, sizeof *ud);
+  vigil_ring_init(&ud->ring);
+  luaL_getmetatable(L, POOL_MT);
+  lua_setmetatable(L, -2);
+  if (cfg.dc && strlen(cfg.dc) >= VIGIL_NAME_MAX) return luaL_argerror(L, 1, "option 'dc' is longer than 47 bytes");
+  ud->pool = vigil_pool_new(&cfg, &why);
+  if (!ud->pool) return luaL_error(L, "pool: %s", why);
+  if (!lua_isnoneornil(L, 1)) {
+    lua_getfield(L, 1, "peers");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TTABLE) return luaL_argerror(L, 1, "option 'peers' must be a list of peer tables");
+      int n = (int)lua_objlen(L, -1);
+      for (int i = 1; i <= n; i++) {
+        vigil_token toks[VIGIL_TOKENS_MAX];
+        vigil_peer_spec s;
+        lua_rawgeti(L, -1, i);
+        read_peer_spec(L, 1, lua_gettop(L), &s, toks);
+        int rc = vigil_pool_add(ud->pool, &s, 0, NULL);
+        if (rc) return add_error(L, 1, s.pname, rc);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static int l_pool_gc(lua_State *L) {
+  lpool *ud = luaL_checkudata(L, 1, POOL_MT);
+  vigil_pool_free(ud->pool);
+  vigil_ring_free(&ud->ring);
+  ud->pool = NULL;
+  return 0;
+}
+
+static int l_pool_add(lua_State *L) {
+  lpool *ud = check_pool_at(L, 1);
+  vigil_token toks[VIGIL_TOKENS_MAX];
+  vigil_peer_spec s;
+  read_peer_spec(L, 2, 2, &s, toks);
+  vigil_time now = lua_isnoneornil(L, 3) ? 0 : check_time(L, 3);
+  uint32_t idx;
+  int rc = vigil_pool_add(ud->pool, &s, now, &idx);
+  if (rc) return add_error(L, 2, s.pname, rc);
+  lua_pushinteger(L, idx);
+  return 1;
+}
+
+static int l_pool_remove(lua_State *L) {
+  lpool *ud = check_pool_at(L, 1);
+  lua_pushboolean(L, vigil_pool_remove(ud->pool, luaL_checkstring(L, 2)) == VIGIL_OK);
+  return 1;
+}
+
+static int l_pool_peer(lua_State *L) {
+  lpool *ud = check_pool_at(L, 1);
+  const vigil_peer *p = lua_type(L, 2) == LUA_TNUMBER ? vigil_pool_get(ud->pool, (uint32_t)lua_tointeger(L, 2))
+                                                      : vigil_pool_find(ud->pool, luaL_checkstring(L, 2));
+  if (!p) return 0;
+  push_peer(L, p);
+  return 1;
+}
+
+static int l_pool_peers(lua_State *L) {
+  lpool *ud = check_pool_at(L, 1);
+  uint32_t slots = vigil_pool_slots(ud->pool);
+  lua_createtable(L, (int)vigil_pool_count(ud->pool), 0);
+  int n = 0;
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(ud->pool, i);
+    if (!p) continue;
+    push_peer(L, p);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+static int l_pool_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vigil_pool_count(check_pool_at(L, 1)->pool));
+  return 1;
+}
+
+/* pool:owner(token [, state]) -> pname of the owner among peers in `state`
+ * (any state when absent), or nil when no peer owns tokens. */
+static int l_pool_owner(lua_State *L) {
+  lpool *ud = check_pool_at(L, 1);
+  vigil_token t;
+  check_token(L, 2, 2, &t);
+  uint32_t mask = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    int s = vigil_state_parse(luaL_checkstring(L, 3));
+    if (s < 0) return luaL_argerror(L, 3, "unknown state");
+    mask = 1u << s;
+  }
+  if (vigil_ring_build(&ud->ring, ud->pool, mask) != VIGIL_OK) return luaL_error(L, "owner: out of memory");
+  int64_t idx = vigil_ring_owner(&ud->ring, &t);
+  if (idx < 0) return 0;
+  lua_pushstring(L, vigil_pool_get(ud->pool, (uint32_t)idx)->pname);
+  return 1;
+}
+
+static int l_pool_tostring(lua_State *L) {
+  lpool *ud = luaL_checkudata(L, 1, POOL_MT);
+  lua_pushfstring(L, "vigil.pool(%d peers)", ud->pool ? (int)vigil_pool_count(ud->pool) : 0);
+  return 1;
+}
+
+static const luaL_Reg pool_methods[] = {
+    {"add", l_pool_add},     {"remove", l_pool_remove}, {"peer", l_pool_peer}, {"peers", l_pool_peers},
+    {"count", l_pool_count}, {"owner", l_pool_owner},   {NULL, NULL},
+};
+
+/* ---- core.handler ----------------------------------------------------------- */
+
+static lhandler *check_handler(lua_State *L) {
+  lhandler *ud = luaL_checkudata(L, 1, HANDLER_MT);
+  if (!ud->h) luaL_argerror(L, 1, "handler is closed");
+  return ud;
+}
+
+/* The time argument at `arg`, or the latest time seen when absent. */
+static vigil_time handler_time(lua_State *L, lhandler *ud, int arg) {
+  if (lua_isnoneornil(L, arg)) return ud->latest;
+  vigil_time t = check_time(L, arg);
+  if (t > ud->latest) ud->latest = t;
+  return t;
+}
+
+static vigil_peer *check_peer(lua_State *L, lhandler *ud, int arg) {
+  vigil_pool *pool = vigil_handler_pool(ud->h);
+  vigil_peer *p = lua_type(L, arg) == LUA_TNUMBER ? vigil_pool_get(pool, (uint32_t)lua_tointeger(L, arg))
+                                                  : vigil_pool_find(pool, luaL_checkstring(L, arg));
+  return p;
+}
+
+static const char *const handler_keys[] = {"threshold", "interval", "pause_factor", "events", "metrics", NULL};
+
+static int l_handler(lua_State *L) {
+  lpool *pool = check_pool_at(L, 1);
+  double threshold = -1, interval = -1, factor = -1, events = 1024;
+  bool metrics = true;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_keys(L, 2, 2, handler_keys);
+    if (opt_field(L, 2, 2, "threshold", LUA_TNUMBER)) threshold = lua_tonumber(L, -1), lua_pop(L, 1);
+    if (opt_field(L, 2, 2, "interval", LUA_TNUMBER)) interval = lua_tonumber(L, -1), lua_pop(L, 1);
+    if (opt_field(L, 2, 2, "pause_factor", LUA_TNUMBER)) factor = lua_tonumber(L, -1), lua_pop(L, 1);
+    if (opt_field(L, 2, 2, "events", LUA_TNUMBER)) events = lua_tonumber(L, -1), lua_pop(L, 1);
+    if (opt_field(L, 2, 2, "metrics", LUA_TBOOLEAN)) metrics = lua_toboolean(L, -1), lua_pop(L, 1);
+  }
+  if (threshold != -1 && (!(threshold > 0) || !isfinite(threshold)))
+    return luaL_argerror(L, 2, "option 'threshold' must be a finite number > 0");
+  if (interval != -1 && (!(interval > 0) || interval > MAX_SECONDS))
+    return luaL_argerror(L, 2, "option 'interval' must be a number of seconds > 0");
+  if (factor != -1 && (!(factor >= 1) || !isfinite(factor)))
+    return luaL_argerror(L, 2, "option 'pause_factor' must be a finite number >= 1");
+  if (!(events >= 1) || events > 1048576 || events != floor(events))
+    return luaL_argerror(L, 2, "option 'events' must be an integer from 1 to 1048576");
+
+  lhandler *ud = lua_newuserdata(L, sizeof *ud);
+  memset(ud, 0, sizeof *ud);
+  luaL_getmetatable(L, HANDLER_MT);
+  lua_setmetatable(L, -2);
+  lua_createtable(L, 1, 0); /* environment: keeps the pool alive */
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_setfenv(L, -2);
+  ud->h = vigil_handler_new(pool->pool);
+  ud->ev = vigil_events_new((uint32_t)events);
+  ud->m = metrics ? vigil_metrics_new() : NULL;
+  if (!ud->h || !ud->ev || (metrics && !ud->m)) return luaL_error(L, "handler: out of memory");
+  vigil_handler_attach_events(ud->h, ud->ev);
+  vigil_handler_attach_metrics(ud->h, ud->m);
+  if (threshold != -1) vigil_handler_set_threshold(ud->h, threshold);
+  if (interval != -1) vigil_handler_set_interval(ud->h, (vigil_time)llround(interval * 1e9));
+  if (factor != -1) vigil_handler_set_pause_factor(ud->h, factor);
+  return 1;
+}
+
+static int l_handler_gc(lua_State *L) {
+  lhandler *ud = luaL_checkudata(L, 1, HANDLER_MT);
+  vigil_handler_free(ud->h);
+  vigil_events_free(ud->ev);
+  vigil_metrics_free(ud->m);
+  ud->h = NULL;
+  ud->ev = NULL;
+  ud->m = NULL;
+  return 0;
+}
+
+static int l_handler_threshold(lua_State *L) {
+  lua_pushnumber(L, vigil_handler_threshold(check_handler(L)->h));
+  return 1;
+}
+
+static int l_handler_set_threshold(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  if (vigil_handler_set_threshold(ud->h, luaL_checknumber(L, 2)) != VIGIL_OK)
+    return luaL_argerror(L, 2, "threshold must be a finite number > 0");
+  return 0;
+}
+
+static int l_handler_set_interval(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_time iv = seconds_to_ns(L, 2, luaL_checknumber(L, 2), "interval");
+  if (vigil_handler_set_interval(ud->h, iv) != VIGIL_OK) return luaL_argerror(L, 2, "interval must be > 0");
+  return 0;
+}
+
+static int l_handler_interval(lua_State *L) {
+  lua_pushnumber(L, ns_to_seconds(vigil_handler_interval(check_handler(L)->h)));
+  return 1;
+}
+
+/* Returns promoted (boolean), or nil and the reason the heartbeat was ignored. */
+static int push_heartbeat_result(lua_State *L, int rc) {
+  if (rc >= 0) {
+    lua_pushboolean(L, rc == 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, rc == VIGIL_ENOENT ? "unknown peer" : rc == VIGIL_ELOCAL ? "local peer" : vigil_strerror(rc));
+  return 2;
+}
+
+static int l_handler_record_heartbeat(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  const char *pname = luaL_checkstring(L, 2);
+  vigil_time t = handler_time(L, ud, 3);
+  return push_heartbeat_result(L, vigil_handler_record_heartbeat_pname(ud->h, pname, t));
+}
+
+static int l_handler_record_heartbeat_idx(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  lua_Number idx = luaL_checknumber(L, 2);
+  vigil_time t = handler_time(L, ud, 3);
+  if (!(idx >= 0) || idx > UINT32_MAX) return push_heartbeat_result(L, VIGIL_ENOENT);
+  return push_heartbeat_result(L, vigil_handler_record_heartbeat_idx(ud->h, (uint32_t)idx, t));
+}
+
+static int l_handler_evaluate(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_time t = handler_time(L, ud, 2);
+  const vigil_transition *tr;
+  size_t n = vigil_handler_evaluate(ud->h, t, &tr);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, tr[i].idx);
+    lua_setfield(L, -2, "idx");
+    lua_pushstring(L, vigil_pool_get(vigil_handler_pool(ud->h), tr[i].idx)->pname);
+    lua_setfield(L, -2, "pname");
+    push_state(L, tr[i].state);
+    lua_setfield(L, -2, "state");
+    push_state(L, tr[i].previous);
+    lua_setfield(L, -2, "previous");
+    lua_pushnumber(L, tr[i].phi);
+    lua_setfield(L, -2, "phi");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  return 1;
+}
+
+/* Results of calls that may find no peer: true, or nil and why. */
+static int push_rc(lua_State *L, int rc) {
+  if (rc == VIGIL_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, rc == VIGIL_ENOENT ? "unknown peer" : rc == VIGIL_ELOCAL ? "local peer" : vigil_strerror(rc));
+  return 2;
+}
+
+static int l_handler_mark_down(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  const char *pname = luaL_checkstring(L, 2);
+  return push_rc(L, vigil_handler_mark_down_pname(ud->h, pname, handler_time(L, ud, 3)));
+}
+
+static int l_handler_reset_detector(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_peer *p = check_peer(L, ud, 2);
+  return push_rc(L, p ? vigil_handler_reset_detector(ud->h, p->idx) : VIGIL_ENOENT);
+}
+
+static int l_handler_state(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_peer *p = check_peer(L, ud, 2);
+  if (!p) return push_rc(L, VIGIL_ENOENT);
+  push_state(L, p->state);
+  return 1;
+}
+
+static int l_handler_phi(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_peer *p = check_peer(L, ud, 2);
+  vigil_time t = handler_time(L, ud, 3);
+  if (!p) return push_rc(L, VIGIL_ENOENT);
+  lua_pushnumber(L, vigil_handler_phi(ud->h, p->idx, t));
+  return 1;
+}
+
+static int l_handler_peer(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_peer *p = check_peer(L, ud, 2);
+  if (!p) return push_rc(L, VIGIL_ENOENT);
+  push_peer(L, p);
+  lua_pushnumber(L, vigil_handler_phi(ud->h, p->idx, handler_time(L, ud, 3)));
+  lua_setfield(L, -2, "phi");
+  return 1;
+}
+
+static int l_handler_add_peer(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_token toks[VIGIL_TOKENS_MAX];
+  vigil_peer_spec s;
+  read_peer_spec(L, 2, 2, &s, toks);
+  uint32_t idx;
+  int rc = vigil_handler_add_peer(ud->h, &s, handler_time(L, ud, 3), &idx);
+  if (rc) return add_error(L, 2, s.pname, rc);
+  lua_pushinteger(L, idx);
+  return 1;
+}
+
+static int l_handler_remove_peer(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  return push_rc(L, vigil_handler_remove_peer(ud->h, luaL_checkstring(L, 2)));
+}
+
+static int l_handler_peer_left(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  const char *pname = luaL_checkstring(L, 2);
+  return push_rc(L, vigil_handler_peer_left(ud->h, pname, handler_time(L, ud, 3)));
+}
+
+static int l_handler_peer_restarted(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_peer *p = check_peer(L, ud, 2);
+  vigil_time t = handler_time(L, ud, 3);
+  return push_rc(L, p ? vigil_handler_peer_restarted(ud->h, p->idx, t) : VIGIL_ENOENT);
+}
+
+static int l_handler_gossip_round(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_time d = seconds_to_ns(L, 2, luaL_checknumber(L, 2), "duration");
+  lua_Number seen = luaL_checknumber(L, 3);
+  if (!(seen >= 0) || seen > UINT32_MAX) return luaL_argerror(L, 3, "peers_seen must be a count >= 0");
+  vigil_handler_gossip_round(ud->h, d, (uint32_t)seen, handler_time(L, ud, 4));
+  return 0;
+}
+
+static int l_handler_metrics(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  size_t len;
+  char *s = vigil_handler_render_metrics(ud->h, handler_time(L, ud, 2), &len);
+  if (!s) return luaL_error(L, "metrics: out of memory");
+  lua_pushlstring(L, s, len);
+  free(s);
+  return 1;
+}
+
+static int l_handler_subscribe(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  lsub *sub = lua_newuserdata(L, sizeof *sub);
+  vigil_events_subscribe(ud->ev, &sub->sub);
+  luaL_getmetatable(L, SUB_MT);
+  lua_setmetatable(L, -2);
+  lua_createtable(L, 1, 0); /* environment: keeps the handler (and events) alive */
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_setfenv(L, -2);
+  return 1;
+}
+
+static int l_handler_pool(lua_State *L) {
+  check_handler(L);
+  lua_getfenv(L, 1);
+  lua_rawgeti(L, -1, 1);
+  return 1;
+}
+
+static const luaL_Reg handler_methods[] = {
+    {"threshold", l_handler_threshold},
+    {"set_threshold", l_handler_set_threshold},
+    {"interval", l_handler_interval},
+    {"set_interval", l_handler_set_interval},
+    {"record_heartbeat", l_handler_record_heartbeat},
+    {"record_heartbeat_idx", l_handler_record_heartbeat_idx},
+    {"evaluate", l_handler_evaluate},
+    {"mark_down", l_handler_mark_down},
+    {"reset_detector", l_handler_reset_detector},
+    {"state", l_handler_state},
+    {"phi", l_handler_phi},
+    {"peer", l_handler_peer},
+    {"add_peer", l_handler_add_peer},
+    {"remove_peer", l_handler_remove_peer},
+    {"peer_left", l_handler_peer_left},
+    {"peer_restarted", l_handler_peer_restarted},
+    {"gossip_round", l_handler_gossip_round},
+    {"metrics", l_handler_metrics},
+    {"subscribe", l_handler_subscribe},
+    {"pool", l_handler_pool},
+    {NULL, NULL},
+};
+
+/* ---- subscriptions ------------------------------------------------------------ */
+
+static void push_event(lua_State *L, const vigil_event *e) {
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, vigil_event_name(e->type));
+  lua_setfield(L, -2, "type");
+  lua_pushnumber(L, ns_to_seconds(e->at));
+  lua_setfield(L, -2, "at");
+  switch (e->type) {
+  case VIGIL_EVENT_LAGGED:
+    lua_pushnumber(L, (double)e->missed);
+    lua_setfield(L, -2, "missed");
+    break;
+  case VIGIL_EVENT_GOSSIP_ROUND:
+    lua_pushnumber(L, ns_to_seconds(e->duration));
+    lua_setfield(L, -2, "duration");
+    lua_pushinteger(L, e->peers_seen);
+    lua_setfield(L, -2, "peers_seen");
+    break;
+  default:
+    lua_pushstring(L, e->peer);
+    lua_setfield(L, -2, "peer");
+    lua_pushstring(L, e->dc);
+    lua_setfield(L, -2, "dc");
+    lua_pushstring(L, e->rack);
+    lua_setfield(L, -2, "rack");
+    push_state(L, e->state);
+    lua_setfield(L, -2, "state");
+    push_state(L, e->previous);
+    lua_setfield(L, -2, "previous");
+    if (e->type == VIGIL_EVENT_PEER_DOWN) {
+      lua_pushnumber(L, e->phi);
+      lua_setfield(L, -2, "phi");
+    }
+    break;
+  }
+  if (e->seq) {
+    lua_pushnumber(L, (double)e->seq);
+    lua_setfield(L, -2, "seq");
+  }
+}
+
+/* sub:poll([max]) -> list of every event not yet delivered (at most max). */
+static int l_sub_poll(lua_State *L) {
+  lsub *sub = luaL_checkudata(L, 1, SUB_MT);
+  lua_Number max = luaL_optnumber(L, 2, 1e18);
+  if (!(max >= 1)) return luaL_argerror(L, 2, "max must be >= 1");
+  lua_newtable(L);
+  int n = 0;
+  vigil_event e;
+  while (n < max && vigil_subscription_poll(&sub->sub, &e)) {
+    push_event(L, &e);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+static int l_sub_lagged(lua_State *L) {
+  lsub *sub = luaL_checkudata(L, 1, SUB_MT);
+  lua_pushnumber(L, (double)sub->sub.lagged_total);
+  return 1;
+}
+
+static const luaL_Reg sub_methods[] = {
+    {"poll", l_sub_poll},
+    {"lagged", l_sub_lagged},
+    {NULL, NULL},
+};
+
+/* ---- module --------------------------------------------------------------------- */
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                      lua_CFunction tostring) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_register(L, NULL, methods);
+  lua_setfield(L, -2, "__index");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  if (tostring) {
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}
+
+static const luaL_Reg core_functions[] = {
+    {"phi", l_phi},
+    {"detector", l_detector},
+    {"pool", l_pool},
+    {"handler", l_handler},
+    {NULL, NULL},
+};
+
+int luaopen_vigil_core(lua_State *L);
+
+int luaopen_vigil_core(lua_State *L) {
+  new_class(L, DETECTOR_MT, detector_methods, l_detector_gc, l_detector_tostring);
+  new_class(L, POOL_MT, pool_methods, l_pool_gc, l_pool_tostring);
+  new_class(L, HANDLER_MT, handler_methods, l_handler_gc, NULL);
+  new_class(L, SUB_MT, sub_methods, NULL, NULL);
+  lua_newtable(L);
+  luaL_register(L, NULL, core_functions);
+  lua_pushstring(L, VIGIL_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_createtable(L, VIGIL_STATE_COUNT, 0);
+  for (int s = 0; s < VIGIL_STATE_COUNT; s++) {
+    lua_pushstring(L, vigil_state_name((vigil_peer_state)s));
+    lua_rawseti(L, -2, s);
+  }
+  lua_setfield(L, -2, "states");
+  return 1;
+}
