@@ -139,9 +139,8 @@ int vigil_handler_record_heartbeat_idx(vigil_handler *h, uint32_t idx, vigil_tim
   vigil_detector_heartbeat(&p->detector, now);
   p->heartbeats++;
   if (p->state == VIGIL_STATE_NORMAL) return 0;
-  double phi = handler__phi(p, now);
-  if (phi <= vigil_handler_threshold(h)) return handler__apply(h, p, VIGIL_STATE_NORMAL, phi, now);
-  return 0;
+  if (vigil__detector_cmp(&p->detector, p->guard_since, now) > 0) return 0;
+  return handler__apply(h, p, VIGIL_STATE_NORMAL, handler__phi(p, now), now);
 }
 
 int vigil_handler_record_heartbeat_pname(vigil_handler *h, const char *pname, vigil_time now) {
@@ -181,15 +180,18 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
   for (uint32_t i = 0; i < slots; i++) {
     vigil_peer *p = vigil_pool_get(pool, i);
     if (!p || p->is_local) continue;
+    vigil_detector *d = &p->detector;
     if (paused && p->state == VIGIL_STATE_NORMAL) p->guard_since = now;
-    bool heard = vigil_detector_is_monitoring(&p->detector);
-    double phi = heard ? handler__phi(p, now) : 0.0;
-    vigil_peer_state want = heard && phi <= threshold ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;
-    if (want == VIGIL_STATE_NORMAL && p->state == VIGIL_STATE_NORMAL && p->guard_since > p->detector.last &&
-        vigil_detector_phi(&p->detector, now) > threshold)
+    if (d->horizon_for != threshold) vigil__detector_refresh(d);
+    bool heard = vigil_detector_is_monitoring(d);
+    vigil_peer_state want =
+        heard && vigil__detector_cmp(d, p->guard_since, now) <= 0 ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;
+    if (want == VIGIL_STATE_NORMAL && p->state == VIGIL_STATE_NORMAL && p->guard_since > d->last &&
+        vigil__detector_cmp(d, 0, now) > 0)
       deferred++; /* convicted but for the guard */
     if (want == p->state) continue;
     if (n == h->out_cap) break; /* out of memory for results: rest next tick */
+    double phi = heard ? handler__phi(p, now) : 0.0;
     vigil_transition *t = &h->out[n++];
     t->idx = i;
     t->previous = p->state;

@@ -29,6 +29,16 @@ void vigil__buf_label(vigil__buf *b, const char *s);
 /* Append a sample value: +Inf, -Inf, NaN or the shortest exact decimal. */
 void vigil__buf_value(vigil__buf *b, double v);
 
+/* Detector internals for the handler (phi.c). */
+
+/* Bring the cached horizon up to date with cfg->threshold. */
+void vigil__detector_refresh(vigil_detector *d);
+
+/* The sign of phi - threshold, as of `now` with silence counted from
+ * max(last, since): -1, 0 or +1. Exact; uses the cached horizon when it is
+ * current and the answer is not within a hair of the boundary. */
+int vigil__detector_cmp(const vigil_detector *d, vigil_time since, vigil_time now);
+
 /* Hooks from the handler into the metrics object (metrics.c). */
 typedef enum vigil__ignored {
   VIGIL__IGNORED_UNKNOWN = 0, /* heartbeat for a pname not in the pool */

@@ -90,6 +90,8 @@ int vigil_detector_init(vigil_detector *d, const vigil_detector_config *cfg) {
   d->cap = vigil_detector_config_window(cfg);
   d->window = malloc((size_t)d->cap * sizeof *d->window);
   if (!d->window) return VIGIL_ENOMEM;
+  d->y_star_for = NAN;
+  vigil__detector_refresh(d);
   return VIGIL_OK;
 }
 
@@ -104,6 +106,7 @@ void vigil_detector_reset(vigil_detector *d) {
   d->sum = d->sumsq_hi = d->sumsq_lo = 0;
   d->last = 0;
   d->heartbeats = 0;
+  vigil__detector_refresh(d);
 }
 
 bool vigil_detector_is_monitoring(const vigil_detector *d) { return d->heartbeats > 0; }
@@ -159,6 +162,26 @@ static double phi__variance_us(const vigil_detector *d) {
   return var > 0 ? var : 0.0;
 }
 
+/* Exponential model: the window mean floored at min_mean and at 1 us. */
+static double phi__exp_mean_us(const vigil_detector *d) {
+  double mean = phi__mean_us(d);
+  double floor_us = (double)d->cfg->min_mean / 1e3;
+  if (mean < floor_us) mean = floor_us;
+  return mean < 1.0 ? 1.0 : mean;
+}
+
+/* Normal model: mu = window mean + acceptable pause; sigma = window standard
+ * deviation floored at min_std_dev. */
+static double phi__normal_mu_us(const vigil_detector *d) {
+  return phi__mean_us(d) + (double)d->cfg->acceptable_pause / 1e3;
+}
+
+static double phi__normal_sigma_us(const vigil_detector *d) {
+  double sd = sqrt(phi__variance_us(d));
+  double min_sd = (double)d->cfg->min_std_dev / 1e3;
+  return sd < min_sd ? min_sd : sd;
+}
+
 double vigil_detector_mean(const vigil_detector *d) { return phi__mean_us(d) * 1e3; }
 
 double vigil_detector_variance(const vigil_detector *d) { return phi__variance_us(d) * 1e6; }
@@ -175,35 +198,96 @@ double vigil_phi_normal(double t, double mean, double sd) {
   return -log10(1.0 - 1.0 / (1.0 + e));
 }
 
-double vigil_detector_phi_since(const vigil_detector *d, vigil_time since, vigil_time now) {
-  if (d->heartbeats == 0) return 0.0;
-  vigil_time from = d->last > since ? d->last : since;
-  double elapsed_us = now > from ? (double)(now - from) / 1e3 : 0.0;
+/* phi for a silence of elapsed_us microseconds, with the window as it is. */
+static double phi__of_elapsed(const vigil_detector *d, double elapsed_us) {
   const vigil_detector_config *cfg = d->cfg;
-
   if (cfg->model == VIGIL_MODEL_EXPONENTIAL) {
     if (d->len == 0) return 0.0;
-    double mean = phi__mean_us(d);
-    double floor_us = (double)cfg->min_mean / 1e3;
-    if (mean < floor_us) mean = floor_us;
-    if (mean < 1.0) mean = 1.0; /* one microsecond: never divide by zero */
-    return elapsed_us / (mean * LN10);
+    return elapsed_us / (phi__exp_mean_us(d) * LN10);
   }
-
-  double mean = phi__mean_us(d) + (double)cfg->acceptable_pause / 1e3;
-  double sd = sqrt(phi__variance_us(d));
-  double min_sd = (double)cfg->min_std_dev / 1e3;
-  if (sd < min_sd) sd = min_sd;
-  double phi = vigil_phi_normal(elapsed_us, mean, sd);
+  double phi = vigil_phi_normal(elapsed_us, phi__normal_mu_us(d), phi__normal_sigma_us(d));
   return phi > 0 ? phi : 0.0; /* -0.0 and rounding below zero read as 0 */
+}
+
+static double phi__elapsed_us(const vigil_detector *d, vigil_time since, vigil_time now) {
+  vigil_time from = d->last > since ? d->last : since;
+  return now > from ? (double)(now - from) / 1e3 : 0.0;
+}
+
+double vigil_detector_phi_since(const vigil_detector *d, vigil_time since, vigil_time now) {
+  if (d->heartbeats == 0) return 0.0;
+  return phi__of_elapsed(d, phi__elapsed_us(d, since, now));
 }
 
 double vigil_detector_phi(const vigil_detector *d, vigil_time now) {
   return vigil_detector_phi_since(d, 0, now);
 }
 
+/* The y at which the normal model's phi equals `threshold`. phi is
+ * monotonic in y, so bisection is exact to the last bit; it runs once per
+ * threshold per detector. */
+static double phi__solve_y(double threshold) {
+  double lo = -64.0, hi = 1e6;
+  if (vigil_phi_normal(hi, 0, 1) < threshold) return INFINITY;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * (fabs(lo) + 1); i++) {
+    double mid = 0.5 * (lo + hi);
+    if (vigil_phi_normal(mid, 0, 1) < threshold)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return hi;
+}
+
+void vigil__detector_refresh(vigil_detector *d) {
+  double threshold = d->cfg->threshold;
+  double h = INFINITY;
+  if (d->heartbeats == 0) {
+    h = INFINITY; /* phi stays 0 until the first heartbeat */
+  } else if (d->cfg->model == VIGIL_MODEL_EXPONENTIAL) {
+    if (d->len) h = threshold * phi__exp_mean_us(d) * LN10 * 1e3;
+  } else {
+    if (d->y_star_for != threshold) {
+      d->y_star = phi__solve_y(threshold);
+      d->y_star_for = threshold;
+    }
+    h = (phi__normal_mu_us(d) + d->y_star * phi__normal_sigma_us(d)) * 1e3;
+    if (h < 0) h = 0;
+  }
+  d->horizon = h;
+  d->horizon_for = threshold;
+}
+
+int vigil__detector_cmp(const vigil_detector *d, vigil_time since, vigil_time now) {
+  double threshold = d->cfg->threshold;
+  if (d->heartbeats == 0) return 0.0 < threshold ? -1 : 0;
+  vigil_time from = d->last > since ? d->last : since;
+  double elapsed = now > from ? (double)(now - from) : 0.0;
+  if (d->horizon_for == threshold) {
+    /* Far from the boundary the cached horizon decides; within a hair of
+     * it (rounding of the cached value) the exact phi does. */
+    double band = 1.0 + 1e-9 * d->horizon;
+    if (elapsed < d->horizon - band) return -1;
+    if (elapsed > d->horizon + band) return 1;
+  }
+  double phi = phi__of_elapsed(d, elapsed / 1e3);
+  return phi < threshold ? -1 : phi > threshold ? 1 : 0;
+}
+
 bool vigil_detector_is_available(const vigil_detector *d, vigil_time now) {
-  return vigil_detector_phi(d, now) < d->cfg->threshold;
+  return vigil__detector_cmp(d, 0, now) < 0;
+}
+
+vigil_time vigil_detector_deadline(const vigil_detector *d) {
+  if (d->heartbeats == 0) return UINT64_MAX;
+  vigil_detector tmp = *d; /* refresh a copy: this accessor is const */
+  if (tmp.horizon_for != d->cfg->threshold) vigil__detector_refresh(&tmp);
+  if (!isfinite(tmp.horizon) || tmp.horizon >= (double)(UINT64_MAX - d->last) - 2) return UINT64_MAX;
+  /* Walk from the estimate to the first nanosecond where phi >= threshold. */
+  vigil_time t = d->last + (vigil_time)tmp.horizon;
+  while (t > d->last && vigil__detector_cmp(&tmp, 0, t - 1) >= 0) t--;
+  while (vigil__detector_cmp(&tmp, 0, t) < 0) t++;
+  return t;
 }
 
 void vigil_detector_heartbeat(vigil_detector *d, vigil_time now) {
@@ -215,10 +299,13 @@ void vigil_detector_heartbeat(vigil_detector *d, vigil_time now) {
     }
     d->last = now;
     d->heartbeats = 1;
+    vigil__detector_refresh(d);
     return;
   }
   if (now < d->last) return; /* stamped before the latest: ignore */
-  if (vigil_detector_is_available(d, now)) phi__push(d, phi__to_us(now - d->last));
+  if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
+  if (vigil__detector_cmp(d, 0, now) < 0) phi__push(d, phi__to_us(now - d->last));
   d->last = now;
   d->heartbeats++;
+  vigil__detector_refresh(d);
 }

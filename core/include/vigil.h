@@ -104,6 +104,14 @@ uint32_t vigil_detector_config_window(const vigil_detector_config *cfg);
  */
 typedef struct vigil_detector {
   const vigil_detector_config *cfg; /* settings, shared, not owned */
+  /* Hot: everything evaluate() reads for a healthy peer sits up here. */
+  vigil_time last;     /* arrival time of the latest heartbeat */
+  uint64_t heartbeats; /* heartbeats recorded since init or reset */
+  double horizon;      /* silence (ns after `last`) at which phi reaches
+                        * horizon_for; +inf = never. Cached so that judging a
+                        * healthy peer needs no exp() or log(). */
+  double horizon_for;  /* the threshold `horizon` was computed for */
+  /* Cold: the window and its running sums. */
   uint32_t *window;  /* ring of inter-arrival intervals, microseconds */
   uint32_t cap;      /* window capacity (fixed at init) */
   uint32_t len;      /* intervals in the window */
@@ -112,8 +120,9 @@ typedef struct vigil_detector {
   uint64_t sum;      /* running sum of the window, microseconds */
   uint64_t sumsq_hi; /* running sum of squares, 128-bit: high word */
   uint64_t sumsq_lo; /*   ... and low word (exact, never drifts) */
-  vigil_time last;   /* arrival time of the latest heartbeat */
-  uint64_t heartbeats; /* heartbeats recorded since init or reset */
+  double y_star;     /* normal model: the y = (t - mu) / sigma where phi
+                      * reaches y_star_for (solved once per threshold) */
+  double y_star_for;
 } vigil_detector;
 
 /* Allocate the window. Returns VIGIL_OK, VIGIL_EINVAL (bad cfg) or VIGIL_ENOMEM. */
@@ -142,6 +151,11 @@ double vigil_detector_phi_since(const vigil_detector *d, vigil_time since, vigil
 
 /* phi(now) < threshold. */
 bool vigil_detector_is_available(const vigil_detector *d, vigil_time now);
+
+/* The earliest time at which phi reaches the threshold if no heartbeat
+ * comes (UINT64_MAX when it never does: no heartbeat yet, or too few for
+ * the exponential model). Accurate to a nanosecond. */
+vigil_time vigil_detector_deadline(const vigil_detector *d);
 
 /* True once at least one heartbeat has been recorded. */
 bool vigil_detector_is_monitoring(const vigil_detector *d);
@@ -227,23 +241,25 @@ typedef struct vigil_peer_spec {
 } vigil_peer_spec;
 
 typedef struct vigil_peer {
+  /* Hot: what evaluate() reads for every peer, kept together. */
   uint32_t idx;          /* slot in the pool; stable while the peer exists */
+  vigil_peer_state state; /* owned by the handler; see gossip.c */
   bool in_use;           /* slot holds a peer */
   bool is_local;         /* this agent itself */
   bool is_same_dc;       /* dc equals the pool's dc */
   bool is_secure;        /* see vigil_peer_spec */
-  vigil_peer_state state; /* owned by the handler; see gossip.c */
   uint16_t port;         /* endpoint port */
   uint8_t host_len;      /* the host is pname[0 .. host_len) (brackets kept) */
+  vigil_time guard_since; /* local-pause guard: silence counted from here */
+  vigil_detector detector;
+  /* Cold. */
+  vigil_time since;      /* when the state last changed (or the peer was added) */
+  uint64_t heartbeats;   /* heartbeats accepted since the peer was added */
+  vigil_token *tokens;   /* owned, ntokens entries */
+  uint32_t ntokens;
   char pname[VIGIL_PNAME_MAX]; /* "host:port", the peer's name */
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
-  vigil_token *tokens;   /* owned, ntokens entries */
-  uint32_t ntokens;
-  vigil_detector detector;
-  vigil_time since;      /* when the state last changed (or the peer was added) */
-  vigil_time guard_since; /* local-pause guard: silence counted from here */
-  uint64_t heartbeats;   /* heartbeats accepted since the peer was added */
   /* transitions[from][to]: how often the handler moved this peer from -> to */
   uint32_t transitions[VIGIL_STATE_COUNT][VIGIL_STATE_COUNT];
 } vigil_peer;

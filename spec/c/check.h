@@ -1,6 +1,6 @@
 /*
  * check.h - the smallest test harness that does the job: TEST() functions
- * registered in main through RUN(), CHECK* macros that report file:line and
+ * registered in main through RUN() (one ctest entry each), CHECK* macros that report file:line and
  * the values involved, and a closing "N passed, N failed" line. A test
  * binary exits non-zero when any check failed, so ctest sees it.
  */
@@ -13,6 +13,7 @@
 
 static int check_passed, check_failed, check_test_failed;
 static const char *check_current;
+static const char *check_only; /* run just this test (argv[1]) when set */
 
 #define CHECK_FAIL_(...)                                                      \
   do {                                                                        \
@@ -50,6 +51,8 @@ static const char *check_current;
 
 #define RUN(name)                                        \
   do {                                                   \
+    if (check_only && strcmp(check_only, #name) != 0)    \
+      break;                                             \
     check_current = #name;                               \
     check_test_failed = 0;                               \
     name();                                              \
@@ -62,8 +65,14 @@ static const char *check_current;
     }                                                    \
   } while (0)
 
+/* Call first in main: `test_x NAME` runs only the test NAME (ctest
+ * registers one entry per RUN line this way). */
+#define CHECK_ARGS(argc, argv) (check_only = (argc) > 1 ? (argv)[1] : NULL)
+
 #define CHECK_DONE()                                                   \
   (printf("%d passed, %d failed\n", check_passed, check_failed),       \
-   check_failed ? 1 : 0)
+   check_only && check_passed + check_failed == 0                      \
+       ? (fprintf(stderr, "no test named %s\n", check_only), 2)        \
+       : check_failed ? 1 : 0)
 
 #endif

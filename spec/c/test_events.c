@@ -110,7 +110,8 @@ TEST(a_million_events_through_a_small_ring_lose_none_for_a_keeping_up_reader) {
   vigil_events_free(ev);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  CHECK_ARGS(argc, argv);
   RUN(subscribers_see_events_in_publish_order);
   RUN(a_subscription_starts_at_the_next_event);
   RUN(each_subscriber_has_its_own_cursor);

@@ -411,7 +411,62 @@ TEST(the_exponential_model_works_through_the_handler) {
   vigil_pool_free(pool);
 }
 
-int main(void) {
+TEST(a_lower_threshold_convicts_sooner_on_the_next_tick) {
+  fixture f;
+  setup(&f);
+  uint32_t all[] = {f.a};
+  run(&f, MS(0), MS(3000), all, 1); /* last heartbeat at 2.8 s */
+  CHECK_INT(vigil_handler_evaluate(f.h, MS(3200), NULL), 0);
+  CHECK_INT(state(&f, f.a), VIGIL_STATE_NORMAL);
+  CHECK_INT(vigil_handler_set_threshold(f.h, 1.0), VIGIL_OK);
+  CHECK_INT(vigil_handler_evaluate(f.h, MS(3400), NULL), 1);
+  CHECK_INT(state(&f, f.a), VIGIL_STATE_DOWN);
+  /* And a higher one promotes nothing by itself but delays conviction. */
+  CHECK_INT(vigil_handler_set_threshold(f.h, 30.0), VIGIL_OK);
+  CHECK_INT(vigil_handler_record_heartbeat_idx(f.h, f.a, MS(3500)), 1);
+  size_t flips = 0; /* at 8 it would be convicted ~0.92 s after 3.5 s */
+  for (vigil_time t = MS(3600); t <= MS(4700); t += MS(100)) flips += vigil_handler_evaluate(f.h, t, NULL);
+  CHECK_INT(flips, 0);
+  CHECK_INT(state(&f, f.a), VIGIL_STATE_NORMAL);
+  teardown(&f);
+}
+
+TEST(evaluate_agrees_with_phi_for_every_peer_and_tick) {
+  /* evaluate() decides from cached horizons; replay a jittery cluster and
+   * check every decision against phi computed from scratch. */
+  fixture f;
+  setup(&f);
+  unsigned seed = 11;
+  int mismatches = 0, decisions = 0;
+  uint32_t ids[] = {f.a, f.b, f.c};
+  vigil_time next[3] = {0, MS(50), MS(90)};
+  for (vigil_time t = 0; t < MS(60000); t += MS(100)) {
+    for (int i = 0; i < 3; i++) {
+      while (next[i] <= t) {
+        vigil_handler_record_heartbeat_idx(f.h, ids[i], next[i]);
+        seed = seed * 1103515245u + 12345u;
+        /* c has long random stalls, b mild jitter, a is regular */
+        vigil_time gap = MS(200) + (i == 2 && seed % 50 == 0 ? MS(400 + seed % 2000) : 0) +
+                         (i >= 1 ? (vigil_time)(seed % 60) * MS(1) : 0);
+        next[i] += gap;
+      }
+    }
+    vigil_handler_evaluate(f.h, t, NULL);
+    for (int i = 0; i < 3; i++) {
+      double phi = vigil_handler_phi(f.h, ids[i], t);
+      bool heard = vigil_detector_is_monitoring(&vigil_pool_get(f.pool, ids[i])->detector);
+      vigil_peer_state want = heard && phi <= 8.0 ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;
+      mismatches += state(&f, ids[i]) != want;
+      decisions++;
+    }
+  }
+  CHECK_INT(mismatches, 0);
+  CHECK_INT(decisions, 1800);
+  teardown(&f);
+}
+
+int main(int argc, char **argv) {
+  CHECK_ARGS(argc, argv);
   RUN(handler_starts_with_threshold_8_and_reads_back_settings);
   RUN(a_heartbeat_promotes_a_peer_to_normal_at_once);
   RUN(unknown_pnames_and_the_local_peer_are_ignored);
@@ -429,5 +484,7 @@ int main(void) {
   RUN(a_handler_without_events_or_metrics_still_judges);
   RUN(evaluate_over_a_growing_pool_reports_every_transition);
   RUN(the_exponential_model_works_through_the_handler);
+  RUN(a_lower_threshold_convicts_sooner_on_the_next_tick);
+  RUN(evaluate_agrees_with_phi_for_every_peer_and_tick);
   return CHECK_DONE();
 }

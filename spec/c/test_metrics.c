@@ -96,7 +96,8 @@ TEST(label_values_are_escaped) {
   vigil_pool_free(pool);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  CHECK_ARGS(argc, argv);
   RUN(metrics_cover_transitions_state_phi_and_handler_counters);
   RUN(label_values_are_escaped);
   return CHECK_DONE();

@@ -56,6 +56,15 @@ TEST(normal_cdf_is_good_enough) {
   CHECK_NEAR(cdf(vigil_phi_normal(22, 20.0, 3)), 0.7475, 0.001);
 }
 
+TEST(normal_formula_is_akkas_to_the_last_digits) {
+  /* Reference values computed from Akka's expression as written
+   * (-log10(e / (1 + e)) and -log10(1 - 1 / (1 + e))) in double precision. */
+  CHECK_NEAR(vigil_phi_normal(1400, 1000, 100), 4.736694582705181, 1e-12);
+  CHECK_NEAR(vigil_phi_normal(900, 1000, 100), 0.0750330321409399, 1e-12);
+  CHECK_NEAR(vigil_phi_normal(1234.5, 1000, 50), 6.415595057184478, 1e-12);
+  CHECK_NEAR(vigil_phi_normal(0, 1000, 250), 7.963311608865193e-06, 1e-15);
+}
+
 TEST(normal_handles_outliers_without_losing_precision) {
   CHECK_NEAR(vigil_phi_normal(10, 0, 1), 38.0, 1.0);
   CHECK_INT(vigil_phi_normal(-25, 0, 1) == 0.0, 1);
@@ -407,7 +416,7 @@ TEST(config_check_names_the_bad_field) {
 TEST(a_sample_costs_at_most_8_bytes) {
   vigil_detector d;
   CHECK(sizeof d.window[0] <= 8);
-  CHECK(sizeof(vigil_detector) <= 80);
+  CHECK(sizeof(vigil_detector) <= 128);
 }
 
 TEST(default_config_convicts_a_silent_200ms_peer_within_a_second) {
@@ -425,8 +434,92 @@ TEST(default_config_convicts_a_silent_200ms_peer_within_a_second) {
   vigil_detector_free(&d);
 }
 
-int main(void) {
+TEST(deadline_is_the_first_nanosecond_phi_reaches_the_threshold) {
+  vigil_detector_config c;
+  vigil_detector_config_init(&c);
+  vigil_detector d;
+  vigil_detector_init(&d, &c);
+  CHECK_INT(vigil_detector_deadline(&d), UINT64_MAX);
+  vigil_time t = 0;
+  for (int i = 0; i < 50; i++) vigil_detector_heartbeat(&d, t += MS(200) + (vigil_time)(i % 5) * MS(3));
+  vigil_time dl = vigil_detector_deadline(&d);
+  CHECK(vigil_detector_phi(&d, dl - 1) < 8.0);
+  CHECK(vigil_detector_phi(&d, dl) >= 8.0);
+  CHECK(vigil_detector_is_available(&d, dl - 1));
+  CHECK(!vigil_detector_is_available(&d, dl));
+  CHECK(dl > t + MS(800) && dl < t + MS(1000));
+  vigil_detector_free(&d);
+  /* Exponential: never before two heartbeats. */
+  c.model = VIGIL_MODEL_EXPONENTIAL;
+  vigil_detector_init(&d, &c);
+  vigil_detector_heartbeat(&d, MS(1));
+  CHECK_INT(vigil_detector_deadline(&d), UINT64_MAX);
+  vigil_detector_heartbeat(&d, MS(2));
+  dl = vigil_detector_deadline(&d); /* mean floored at 1 s: 8 ln 10 s */
+  CHECK_NEAR((double)(dl - MS(2)) / 1e9, 8 * log(10), 1e-6);
+  vigil_detector_free(&d);
+}
+
+TEST(availability_agrees_with_phi_everywhere) {
+  /* The cached horizon is a shortcut: it must never disagree with phi.
+   * Sweep thresholds (including ones below phi's value at the mean, where
+   * the crossing lies before mu) and silences around each boundary. */
+  static const double thresholds[] = {0.05, 0.2, 0.301, 1, 3, 8, 12.5, 30, 300};
+  int disagreements = 0, checked = 0;
+  for (int model = 0; model < 2; model++) {
+    for (size_t k = 0; k < sizeof thresholds / sizeof thresholds[0]; k++) {
+      vigil_detector_config c;
+      vigil_detector_config_init(&c);
+      c.model = (vigil_model)model;
+      c.threshold = thresholds[k];
+      c.min_mean = MS(50);
+      vigil_detector d;
+      vigil_detector_init(&d, &c);
+      vigil_time t = 0;
+      unsigned seed = 7;
+      for (int i = 0; i < 300; i++) {
+        seed = seed * 1103515245u + 12345u;
+        t += MS(180) + (vigil_time)(seed % 40000u) * 1000u;
+        vigil_detector_heartbeat(&d, t);
+      }
+      vigil_time dl = vigil_detector_deadline(&d);
+      for (long off = -2000; off <= 2000; off += 7) {
+        vigil_time at = (vigil_time)((long long)dl + off);
+        if (dl == UINT64_MAX) at = t + (vigil_time)(off + 2000) * MS(1);
+        bool avail = vigil_detector_is_available(&d, at);
+        disagreements += avail != (vigil_detector_phi(&d, at) < c.threshold);
+        checked++;
+      }
+      for (vigil_time at = t; at < t + 60 * VIGIL_SEC; at += MS(37)) {
+        disagreements += vigil_detector_is_available(&d, at) != (vigil_detector_phi(&d, at) < c.threshold);
+        checked++;
+      }
+      vigil_detector_free(&d);
+    }
+  }
+  CHECK_INT(disagreements, 0);
+  CHECK(checked > 10000);
+}
+
+TEST(a_threshold_change_applies_to_a_detector_at_once) {
+  vigil_detector_config c;
+  vigil_detector_config_init(&c);
+  vigil_detector d;
+  vigil_detector_init(&d, &c);
+  vigil_time t = 0;
+  for (int i = 0; i < 20; i++) vigil_detector_heartbeat(&d, t += MS(200));
+  vigil_time at = t + MS(700);
+  CHECK(vigil_detector_is_available(&d, at));
+  c.threshold = 1.0; /* the config is shared: no refresh call needed */
+  CHECK(!vigil_detector_is_available(&d, at));
+  CHECK(vigil_detector_deadline(&d) < at);
+  vigil_detector_free(&d);
+}
+
+int main(int argc, char **argv) {
+  CHECK_ARGS(argc, argv);
   RUN(normal_cdf_is_good_enough);
+  RUN(normal_formula_is_akkas_to_the_last_digits);
   RUN(normal_handles_outliers_without_losing_precision);
   RUN(normal_returns_realistic_phi_values);
   RUN(phi_is_zero_and_not_monitoring_before_any_heartbeat);
@@ -451,5 +544,8 @@ int main(void) {
   RUN(config_check_names_the_bad_field);
   RUN(a_sample_costs_at_most_8_bytes);
   RUN(default_config_convicts_a_silent_200ms_peer_within_a_second);
+  RUN(deadline_is_the_first_nanosecond_phi_reaches_the_threshold);
+  RUN(availability_agrees_with_phi_everywhere);
+  RUN(a_threshold_change_applies_to_a_detector_at_once);
   return CHECK_DONE();
 }

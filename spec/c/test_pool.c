@@ -260,7 +260,8 @@ TEST(ring_owner_is_the_smallest_token_not_below_wrapping_around) {
   vigil_pool_free(pool);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  CHECK_ARGS(argc, argv);
   RUN(pnames_parse_into_host_and_port);
   RUN(states_and_events_have_their_names);
   RUN(local_peer_starts_joining_and_remote_peers_start_down);

@@ -1,0 +1,61 @@
+# vigil - the two commands a new user needs are `make demo` and `make test`.
+# Every target installs what is missing first (make deps), then builds.
+
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Debian 12 packages the build, the tests, the demo and the linters need.
+DEPS := build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev \
+        libmsgpack-dev lua-busted libsodium-dev prometheus lua-check \
+        clang-format cppcheck
+
+LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
+
+.PHONY: all deps build test demo bench lint format clean
+
+all: build
+
+# Install whatever is missing, with apt-get (through sudo when not root).
+# Does nothing, and needs no network, when everything is already there.
+deps:
+	@missing=""; \
+	for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -ne 0 ] && sudo="sudo"; \
+	  echo "deps: installing$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@set -o pipefail; MAKEFLAGS= cmake --build $(BUILD) -j $(JOBS) | { grep -Ev "^\[ *[0-9]+%\]|^gmake" || true; }
+
+# ctest, busted under LuaJIT, then the C tests again under ASan + UBSan.
+test: build
+	@BUILD=$(BUILD) bash spec/run
+
+# Until the agent exists: the core in real time, 3 peers, one silenced.
+demo: build
+	@$(LUA_ENV) luajit examples/core_demo.lua
+
+bench: deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DVIGIL_LUA=OFF >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target bench_core
+	@./build-bench/bench_core
+
+lint: deps
+	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 -I core/include -I core --suppress=missingIncludeSystem core bindings
+	@luacheck -q spec examples lua
+	@echo "lint: clean"
+
+format:
+	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
+
+clean:
+	rm -rf $(BUILD) build-asan build-bench
