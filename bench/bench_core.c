@@ -22,7 +22,7 @@
 
 #include "vigil.h"
 
-#define RUNS 9
+#define RUNS  9
 #define PEERS 10000
 
 static volatile double sink;
@@ -62,8 +62,7 @@ static void print_machine(void) {
     }
     fclose(f);
   }
-  printf("machine: %s, %ld cores, %s %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
-         u.machine);
+  printf("machine: %s, %ld cores, %s %s %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine);
   printf("vigil %s, median of %d runs each\n\n", VIGIL_VERSION, RUNS);
 }
 
@@ -197,8 +196,8 @@ static void bench_memory(double *computed, double *measured) {
   warm(&cl, PEERS, 1, &t); /* allocates the handler's result buffer too */
   struct mallinfo2 after = mallinfo2();
   double names = (double)PEERS * sizeof *cl.names; /* the bench's own strings */
-  *measured = ((double)after.uordblks + (double)after.hblkhd - (double)before.uordblks - (double)before.hblkhd - names) /
-              PEERS;
+  *measured =
+      ((double)after.uordblks + (double)after.hblkhd - (double)before.uordblks - (double)before.hblkhd - names) / PEERS;
   cluster_free(&cl);
 }
 
@@ -218,16 +217,15 @@ int main(void) {
   printf("%-44s %12s %12s\n", "measure", "median", "target");
   printf("%-44s %9.1f ns %9s ns  %s\n", "phi(), model normal", phi_n, "<= 40", verdict(phi_n, 40));
   printf("%-44s %9.1f ns %9s ns  %s\n", "phi(), model exponential", phi_e, "<= 40", verdict(phi_e, 40));
-  printf("%-44s %9.1f ns %9s ns  %s\n", "record_heartbeat, by idx (10k peers)", hb_idx, "<= 50",
-         verdict(hb_idx, 50));
+  printf("%-44s %9.1f ns %9s ns  %s\n", "record_heartbeat, by idx (10k peers)", hb_idx, "<= 50", verdict(hb_idx, 50));
   printf("%-44s %9.1f ns %12s\n", "record_heartbeat, by pname (10k peers)", hb_pname, "-");
   printf("%-44s %9.3f ms %9s ms  %s\n", "evaluate(), 10,000 peers", ev / 1e6, "<= 0.5", verdict(ev / 1e6, 0.5));
   printf("%-44s %9.0f B  %9s B   %s\n", "memory per peer, 1000 samples (computed)", mem_c, "<= 8704",
          verdict(mem_c, 8704));
   printf("%-44s %9.0f B  %9s B   %s\n", "memory per peer, 1000 samples (malloc'd)", mem_m, "<= 8704",
          verdict(mem_m, 8704));
-  printf("\nratios: exponential/normal phi %.2f, pname/idx heartbeat %.2f, evaluate per peer %.1f ns\n",
-         phi_e / phi_n, hb_pname / hb_idx, ev / PEERS);
+  printf("\nratios: exponential/normal phi %.2f, pname/idx heartbeat %.2f, evaluate per peer %.1f ns\n", phi_e / phi_n,
+         hb_pname / hb_idx, ev / PEERS);
   printf("(evaluate saw %zu transitions while timed: 0 means the steady state was measured)\n", tr);
   return 0;
 }

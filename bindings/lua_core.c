@@ -26,9 +26,9 @@
 #include "vigil.h"
 
 #define DETECTOR_MT "vigil.detector"
-#define POOL_MT "vigil.pool"
-#define HANDLER_MT "vigil.handler"
-#define SUB_MT "vigil.subscription"
+#define POOL_MT     "vigil.pool"
+#define HANDLER_MT  "vigil.handler"
+#define SUB_MT      "vigil.subscription"
 
 /* Largest time accepted from Lua: ~584 years in ns fits uint64; keep a
  * round margin. */
@@ -76,9 +76,7 @@ static vigil_time seconds_to_ns(lua_State *L, int arg, double s, const char *wha
   return (vigil_time)llround(s * 1e9);
 }
 
-static vigil_time check_time(lua_State *L, int arg) {
-  return seconds_to_ns(L, arg, luaL_checknumber(L, arg), "time");
-}
+static vigil_time check_time(lua_State *L, int arg) { return seconds_to_ns(L, arg, luaL_checknumber(L, arg), "time"); }
 
 static double ns_to_seconds(vigil_time t) { return (double)t / 1e9; }
 
@@ -91,8 +89,7 @@ static int opt_field(lua_State *L, int idx, int arg, const char *key, int type) 
     return 0;
   }
   if (lua_type(L, -1) != type)
-    return argfail(L, arg, "option '%s': %s expected, got %s", key,
-                      lua_typename(L, type), luaL_typename(L, -1));
+    return argfail(L, arg, "option '%s': %s expected, got %s", key, lua_typename(L, type), luaL_typename(L, -1));
   return 1;
 }
 
@@ -116,20 +113,20 @@ static double opt_seconds(lua_State *L, int idx, int arg, const char *key, vigil
   if (!opt_field(L, idx, arg, key, LUA_TNUMBER)) return 0;
   double s = lua_tonumber(L, -1);
   lua_pop(L, 1);
-  if (!(s >= 0) || !(s <= MAX_SECONDS))
-    argfail(L, arg, "option '%s' must be a finite number of seconds >= 0", key);
+  if (!(s >= 0) || !(s <= MAX_SECONDS)) argfail(L, arg, "option '%s' must be a finite number of seconds >= 0", key);
   *out = (vigil_time)llround(s * 1e9);
   return 1;
 }
 
-static const char *const detector_keys[] = {"model",          "threshold",      "max_samples", "min_std_dev",
-                                            "acceptable_pause", "first_estimate", "min_mean",    NULL};
+static const char *const detector_keys[] = {
+    "model", "threshold", "max_samples", "min_std_dev", "acceptable_pause", "first_estimate", "min_mean", NULL};
 
 /* Fill a detector config from the options table at `arg` (absent = defaults). */
 static void read_detector_config(lua_State *L, int idx, int arg, vigil_detector_config *cfg) {
   vigil_detector_config_init(cfg);
   if (lua_isnoneornil(L, idx)) return;
-  if (lua_type(L, idx) != LUA_TTABLE) argfail(L, arg, "detector options must be a table, got %s", luaL_typename(L, idx));
+  if (lua_type(L, idx) != LUA_TTABLE)
+    argfail(L, arg, "detector options must be a table, got %s", luaL_typename(L, idx));
   check_keys(L, idx, arg, detector_keys);
   if (opt_field(L, idx, arg, "model", LUA_TSTRING)) {
     const char *m = lua_tostring(L, -1);
@@ -149,8 +146,7 @@ static void read_detector_config(lua_State *L, int idx, int arg, vigil_detector_
     double n = lua_tonumber(L, -1);
     lua_pop(L, 1);
     if (!(n >= 1) || n > VIGIL_MAX_SAMPLES_LIMIT || n != floor(n))
-      argfail(L, arg, "option 'max_samples' must be an integer from 1 to %d",
-                 (int)VIGIL_MAX_SAMPLES_LIMIT);
+      argfail(L, arg, "option 'max_samples' must be an integer from 1 to %d", (int)VIGIL_MAX_SAMPLES_LIMIT);
     cfg->max_samples = (uint32_t)n;
   }
   opt_seconds(L, idx, arg, "min_std_dev", &cfg->min_std_dev);
@@ -158,8 +154,7 @@ static void read_detector_config(lua_State *L, int idx, int arg, vigil_detector_
   opt_seconds(L, idx, arg, "first_estimate", &cfg->first_estimate);
   opt_seconds(L, idx, arg, "min_mean", &cfg->min_mean);
   const char *why = NULL;
-  if (vigil_detector_config_check(cfg, &why) != VIGIL_OK)
-    argfail(L, arg, "%s", why);
+  if (vigil_detector_config_check(cfg, &why) != VIGIL_OK) argfail(L, arg, "%s", why);
 }
 
 /* ---- core.phi ------------------------------------------------------------ */
@@ -247,8 +242,8 @@ static int l_detector_threshold(lua_State *L) {
 
 static int l_detector_tostring(lua_State *L) {
   ldetector *ud = check_detector(L);
-  lua_pushfstring(L, "vigil.detector(%s, %d samples)",
-                  ud->cfg.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential", (int)ud->d.len);
+  lua_pushfstring(L, "vigil.detector(%s, %d samples)", ud->cfg.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential",
+                  (int)ud->d.len);
   return 1;
 }
 
@@ -336,8 +331,7 @@ static const char *const peer_keys[] = {"pname", "dc", "rack", "tokens", "is_loc
 /* Read a peer spec table at stack index `idx`; tokens go into `toks`. */
 static void read_peer_spec(lua_State *L, int arg, int idx, vigil_peer_spec *s, vigil_token *toks) {
   memset(s, 0, sizeof *s);
-  if (lua_type(L, idx) != LUA_TTABLE)
-    argfail(L, arg, "peer must be a table, got %s", luaL_typename(L, idx));
+  if (lua_type(L, idx) != LUA_TTABLE) argfail(L, arg, "peer must be a table, got %s", luaL_typename(L, idx));
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
@@ -381,8 +375,8 @@ static void read_peer_spec(lua_State *L, int arg, int idx, vigil_peer_spec *s, v
 }
 
 static int add_error(lua_State *L, int arg, const char *pname, int rc) {
-  const char *why = rc == VIGIL_EINVAL ? "is not a valid \"host:port\", or is a second local peer"
-                    : rc == VIGIL_EEXIST ? "is already in the pool"
+  const char *why = rc == VIGIL_EINVAL         ? "is not a valid \"host:port\", or is a second local peer"
+                    : rc == VIGIL_EEXIST       ? "is already in the pool"
                     : rc == VIGIL_ENAMETOOLONG ? "has a pname, dc or rack that is too long"
                                                : vigil_strerror(rc);
   return argfail(L, arg, "peer '%s' %s", pname ? pname : "?", why);
@@ -904,11 +898,7 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
 }
 
 static const luaL_Reg core_functions[] = {
-    {"phi", l_phi},
-    {"detector", l_detector},
-    {"pool", l_pool},
-    {"handler", l_handler},
-    {NULL, NULL},
+    {"phi", l_phi}, {"detector", l_detector}, {"pool", l_pool}, {"handler", l_handler}, {NULL, NULL},
 };
 
 int luaopen_vigil_core(lua_State *L);

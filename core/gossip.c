@@ -28,14 +28,14 @@
 #include "internal.h"
 
 struct vigil_handler {
-  vigil_pool *pool;        /* judged peers; not owned */
-  vigil_events *events;    /* where transitions are published; may be NULL */
-  vigil_metrics *metrics;  /* counters to update; may be NULL */
-  vigil_time interval;     /* expected time between two evaluate() calls */
-  double pause_factor;     /* gap > factor * interval = a local pause */
-  vigil_time last_eval;    /* now of the previous evaluate() */
-  bool evaluated;          /* evaluate() has run at least once */
-  vigil_transition *out;   /* evaluate() results, reused across calls */
+  vigil_pool *pool;       /* judged peers; not owned */
+  vigil_events *events;   /* where transitions are published; may be NULL */
+  vigil_metrics *metrics; /* counters to update; may be NULL */
+  vigil_time interval;    /* expected time between two evaluate() calls */
+  double pause_factor;    /* gap > factor * interval = a local pause */
+  vigil_time last_eval;   /* now of the previous evaluate() */
+  bool evaluated;         /* evaluate() has run at least once */
+  vigil_transition *out;  /* evaluate() results, reused across calls */
   uint32_t out_cap;
 };
 
@@ -61,9 +61,7 @@ int vigil_handler_set_threshold(vigil_handler *h, double threshold) {
   return VIGIL_OK;
 }
 
-double vigil_handler_threshold(const vigil_handler *h) {
-  return vigil_pool_detector_config(h->pool)->threshold;
-}
+double vigil_handler_threshold(const vigil_handler *h) { return vigil_pool_detector_config(h->pool)->threshold; }
 
 int vigil_handler_set_interval(vigil_handler *h, vigil_time interval) {
   if (interval == 0) return VIGIL_EINVAL;
@@ -86,8 +84,8 @@ vigil_events *vigil_handler_events(const vigil_handler *h) { return h->events; }
 vigil_metrics *vigil_handler_metrics(const vigil_handler *h) { return h->metrics; }
 
 /* Publish a peer event (and count it) when events / metrics are attached. */
-static void handler__publish(vigil_handler *h, vigil_event_type type, const vigil_peer *p,
-                             vigil_peer_state previous, double phi, vigil_time now) {
+static void handler__publish(vigil_handler *h, vigil_event_type type, const vigil_peer *p, vigil_peer_state previous,
+                             double phi, vigil_time now) {
   if (h->metrics) vigil__metrics_event(h->metrics, type);
   if (!h->events) return;
   vigil_event e;
@@ -104,8 +102,7 @@ static void handler__publish(vigil_handler *h, vigil_event_type type, const vigi
 }
 
 /* Apply one transition. Returns false when the peer already was in `to`. */
-static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to, double phi,
-                           vigil_time now) {
+static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to, double phi, vigil_time now) {
   vigil_peer_state from = p->state;
   if (from == to) return false;
   p->state = to;
@@ -170,8 +167,8 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
   uint32_t slots = vigil_pool_slots(pool);
   double threshold = vigil_handler_threshold(h);
 
-  bool paused = h->evaluated && now > h->last_eval &&
-                (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
+  bool paused =
+      h->evaluated && now > h->last_eval && (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
   h->last_eval = now;
   h->evaluated = true;
 
@@ -251,9 +248,7 @@ int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now)
   return VIGIL_OK;
 }
 
-int vigil_handler_remove_peer(vigil_handler *h, const char *pname) {
-  return vigil_pool_remove(h->pool, pname);
-}
+int vigil_handler_remove_peer(vigil_handler *h, const char *pname) { return vigil_pool_remove(h->pool, pname); }
 
 void vigil_handler_gossip_round(vigil_handler *h, vigil_time duration, uint32_t peers_seen, vigil_time now) {
   if (h->metrics) {

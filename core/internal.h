@@ -21,8 +21,7 @@ typedef struct vigil__buf {
   bool failed;
 } vigil__buf;
 
-void vigil__buf_printf(vigil__buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void vigil__buf_printf(vigil__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vigil__buf_puts(vigil__buf *b, const char *s);
 /* Append a Prometheus label value: backslash, quote and newline escaped. */
 void vigil__buf_label(vigil__buf *b, const char *s);

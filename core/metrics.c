@@ -72,8 +72,7 @@ static void peer_sample(vigil__buf *b, const char *name, const vigil_peer *p, bo
 
 static void render_handler_wide(const vigil_metrics *m, vigil__buf *b) {
   static const char *const reasons[VIGIL__IGNORED_COUNT] = {"unknown_peer", "local_peer"};
-  family(b, "gossip_heartbeats_ignored_total", "counter",
-         "Heartbeats the handler ignored, by reason.");
+  family(b, "gossip_heartbeats_ignored_total", "counter", "Heartbeats the handler ignored, by reason.");
   for (int i = 0; i < VIGIL__IGNORED_COUNT; i++)
     vigil__buf_printf(b, "gossip_heartbeats_ignored_total{reason=\"%s\"} %llu\n", reasons[i],
                       (unsigned long long)m->ignored[i]);
@@ -137,8 +136,7 @@ char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_
     if (p && !p->is_local) peer_sample(&b, "peer_heartbeats_total", p, false, (double)p->heartbeats);
   }
 
-  family(&b, "peer_last_heartbeat_age_seconds", "gauge",
-         "Seconds since the latest heartbeat of each monitored peer.");
+  family(&b, "peer_last_heartbeat_age_seconds", "gauge", "Seconds since the latest heartbeat of each monitored peer.");
   for (uint32_t i = 0; i < slots; i++) {
     const vigil_peer *p = vigil_pool_get(pool, i);
     if (!p || p->is_local || !vigil_detector_is_monitoring(&p->detector)) continue;

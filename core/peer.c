@@ -25,8 +25,7 @@ int vigil_state_parse(const char *name) {
 }
 
 static const char *const event_names[VIGIL_EVENT_TYPES] = {
-    "invalid",   "peer_up",        "peer_down",    "peer_joined",
-    "peer_left", "peer_restarted", "gossip_round", "lagged",
+    "invalid", "peer_up", "peer_down", "peer_joined", "peer_left", "peer_restarted", "gossip_round", "lagged",
 };
 
 const char *vigil_event_name(vigil_event_type t) {

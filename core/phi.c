@@ -40,8 +40,8 @@
 
 #include "internal.h"
 
-#define LN10 2.30258509299404568402
-#define DEFAULT_WINDOW_NORMAL 1000u
+#define LN10                       2.30258509299404568402
+#define DEFAULT_WINDOW_NORMAL      1000u
 #define DEFAULT_WINDOW_EXPONENTIAL 100u
 
 void vigil_detector_config_init(vigil_detector_config *cfg) {
@@ -150,9 +150,7 @@ static uint32_t phi__to_us(vigil_time ns) {
 }
 
 /* Window mean and variance in microseconds (and us^2). */
-static double phi__mean_us(const vigil_detector *d) {
-  return d->len ? (double)d->sum / d->len : 0.0;
-}
+static double phi__mean_us(const vigil_detector *d) { return d->len ? (double)d->sum / d->len : 0.0; }
 
 static double phi__variance_us(const vigil_detector *d) {
   if (!d->len) return 0.0;
@@ -219,9 +217,7 @@ double vigil_detector_phi_since(const vigil_detector *d, vigil_time since, vigil
   return phi__of_elapsed(d, phi__elapsed_us(d, since, now));
 }
 
-double vigil_detector_phi(const vigil_detector *d, vigil_time now) {
-  return vigil_detector_phi_since(d, 0, now);
-}
+double vigil_detector_phi(const vigil_detector *d, vigil_time now) { return vigil_detector_phi_since(d, 0, now); }
 
 /* The y at which the normal model's phi equals `threshold`. phi is
  * monotonic in y, so bisection is exact to the last bit; it runs once per
@@ -274,9 +270,7 @@ int vigil__detector_cmp(const vigil_detector *d, vigil_time since, vigil_time no
   return phi < threshold ? -1 : phi > threshold ? 1 : 0;
 }
 
-bool vigil_detector_is_available(const vigil_detector *d, vigil_time now) {
-  return vigil__detector_cmp(d, 0, now) < 0;
-}
+bool vigil_detector_is_available(const vigil_detector *d, vigil_time now) { return vigil__detector_cmp(d, 0, now) < 0; }
 
 vigil_time vigil_detector_deadline(const vigil_detector *d) {
   if (d->heartbeats == 0) return UINT64_MAX;

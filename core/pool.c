@@ -21,16 +21,16 @@ typedef struct pool__bucket {
 } pool__bucket;
 
 struct vigil_pool {
-  char dc[VIGIL_NAME_MAX];       /* the local dc */
-  vigil_detector_config dcfg;    /* shared by every detector; stable address */
-  vigil_peer *peers;             /* slots [0, slots) */
-  uint32_t slots;                /* high-water mark of used slots */
-  uint32_t cap;                  /* allocated slots */
-  uint32_t count;                /* slots in use */
-  uint32_t *free_slots;          /* stack of empty slots below `slots` */
+  char dc[VIGIL_NAME_MAX];    /* the local dc */
+  vigil_detector_config dcfg; /* shared by every detector; stable address */
+  vigil_peer *peers;          /* slots [0, slots) */
+  uint32_t slots;             /* high-water mark of used slots */
+  uint32_t cap;               /* allocated slots */
+  uint32_t count;             /* slots in use */
+  uint32_t *free_slots;       /* stack of empty slots below `slots` */
   uint32_t nfree;
-  int64_t local;                 /* idx of the local peer or -1 */
-  pool__bucket *table;           /* power-of-two sized, at most half full */
+  int64_t local;       /* idx of the local peer or -1 */
+  pool__bucket *table; /* power-of-two sized, at most half full */
   uint32_t tmask;
 };
 
@@ -166,8 +166,7 @@ static int pool__fill(vigil_pool *pool, vigil_peer *p, const vigil_peer_spec *sp
   const char *dc = spec->dc && *spec->dc ? spec->dc : pool->dc;
   const char *rack = spec->rack && *spec->rack ? spec->rack : "default";
   memset(p, 0, sizeof *p);
-  if (!vigil__copy(p->dc, sizeof p->dc, dc) || !vigil__copy(p->rack, sizeof p->rack, rack))
-    return VIGIL_ENAMETOOLONG;
+  if (!vigil__copy(p->dc, sizeof p->dc, dc) || !vigil__copy(p->rack, sizeof p->rack, rack)) return VIGIL_ENAMETOOLONG;
   vigil__copy(p->pname, sizeof p->pname, spec->pname);
   p->host_len = (uint8_t)host_len;
   p->port = port;

@@ -36,20 +36,20 @@ extern "C" {
 /* Monotonic time in nanoseconds. Only the agent runtime reads a clock. */
 typedef uint64_t vigil_time;
 
-#define VIGIL_MS ((vigil_time)1000000)
+#define VIGIL_MS  ((vigil_time)1000000)
 #define VIGIL_SEC ((vigil_time)1000000000)
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 
-#define VIGIL_OK 0
-#define VIGIL_EINVAL (-22)       /* an argument is out of its documented range */
-#define VIGIL_ENOMEM (-12)       /* an allocation failed */
-#define VIGIL_ENOENT (-2)        /* no such peer */
-#define VIGIL_EEXIST (-17)       /* a peer with that pname already exists */
-#define VIGIL_ERANGE (-34)       /* a number does not fit (token > 2^128-1) */
-#define VIGIL_ENAMETOOLONG (-36) /* pname, dc or rack longer than allowed */
-#define VIGIL_ELOCAL (-1000)     /* the operation does not apply to the local peer */
+#define VIGIL_OK           0
+#define VIGIL_EINVAL       (-22)   /* an argument is out of its documented range */
+#define VIGIL_ENOMEM       (-12)   /* an allocation failed */
+#define VIGIL_ENOENT       (-2)    /* no such peer */
+#define VIGIL_EEXIST       (-17)   /* a peer with that pname already exists */
+#define VIGIL_ERANGE       (-34)   /* a number does not fit (token > 2^128-1) */
+#define VIGIL_ENAMETOOLONG (-36)   /* pname, dc or rack longer than allowed */
+#define VIGIL_ELOCAL       (-1000) /* the operation does not apply to the local peer */
 
 /* A static, human-readable name for an error code ("no such peer"). */
 const char *vigil_strerror(int err);
@@ -68,13 +68,13 @@ typedef enum vigil_model {
 #define VIGIL_MAX_INTERVAL ((vigil_time)UINT32_MAX * 1000u)
 
 typedef struct vigil_detector_config {
-  vigil_model model;         /* which phi formula to use */
-  double threshold;          /* phi at or above which a peer is unavailable */
-  uint32_t max_samples;      /* window size; 0 = model default (1000 / 100) */
-  vigil_time min_std_dev;    /* normal: floor of the window's std deviation */
+  vigil_model model;           /* which phi formula to use */
+  double threshold;            /* phi at or above which a peer is unavailable */
+  uint32_t max_samples;        /* window size; 0 = model default (1000 / 100) */
+  vigil_time min_std_dev;      /* normal: floor of the window's std deviation */
   vigil_time acceptable_pause; /* normal: added to the window mean */
-  vigil_time first_estimate; /* normal: expected interval before any data */
-  vigil_time min_mean;       /* exponential: floor of the window mean */
+  vigil_time first_estimate;   /* normal: expected interval before any data */
+  vigil_time min_mean;         /* exponential: floor of the window mean */
 } vigil_detector_config;
 
 /*
@@ -112,10 +112,10 @@ typedef struct vigil_detector {
                         * healthy peer needs no exp() or log(). */
   double horizon_for;  /* the threshold `horizon` was computed for */
   /* Cold: the window and its running sums. */
-  uint32_t *window;  /* ring of inter-arrival intervals, microseconds */
-  uint32_t cap;      /* window capacity (fixed at init) */
-  uint32_t len;      /* intervals in the window */
-  uint32_t head;     /* index of the oldest interval */
+  uint32_t *window; /* ring of inter-arrival intervals, microseconds */
+  uint32_t cap;     /* window capacity (fixed at init) */
+  uint32_t len;     /* intervals in the window */
+  uint32_t head;    /* index of the oldest interval */
   uint32_t pad_;
   uint64_t sum;      /* running sum of the window, microseconds */
   uint64_t sumsq_hi; /* running sum of squares, 128-bit: high word */
@@ -225,37 +225,37 @@ const char *vigil_state_name(vigil_peer_state s);
 /* The state named `name`, or -1. */
 int vigil_state_parse(const char *name);
 
-#define VIGIL_PNAME_MAX 128 /* "host:port" with its NUL */
-#define VIGIL_NAME_MAX 48   /* dc and rack names with their NUL */
+#define VIGIL_PNAME_MAX  128 /* "host:port" with its NUL */
+#define VIGIL_NAME_MAX   48  /* dc and rack names with their NUL */
 #define VIGIL_TOKENS_MAX 256 /* tokens a peer may own */
 
 /* What the caller says about a peer when adding it to a pool. */
 typedef struct vigil_peer_spec {
-  const char *pname;  /* "host:port" or "[v6addr]:port"; port 1..65535 */
-  const char *dc;     /* NULL or "" = the pool's dc */
-  const char *rack;   /* NULL or "" = "default" */
+  const char *pname;         /* "host:port" or "[v6addr]:port"; port 1..65535 */
+  const char *dc;            /* NULL or "" = the pool's dc */
+  const char *rack;          /* NULL or "" = "default" */
   const vigil_token *tokens; /* may be NULL when ntokens is 0 */
   uint32_t ntokens;
-  bool is_local;      /* this agent itself; never judged by a detector */
-  bool is_secure;     /* peer talks over an authenticated channel */
+  bool is_local;  /* this agent itself; never judged by a detector */
+  bool is_secure; /* peer talks over an authenticated channel */
 } vigil_peer_spec;
 
 typedef struct vigil_peer {
   /* Hot: what evaluate() reads for every peer, kept together. */
-  uint32_t idx;          /* slot in the pool; stable while the peer exists */
+  uint32_t idx;           /* slot in the pool; stable while the peer exists */
   vigil_peer_state state; /* owned by the handler; see gossip.c */
-  bool in_use;           /* slot holds a peer */
-  bool is_local;         /* this agent itself */
-  bool is_same_dc;       /* dc equals the pool's dc */
-  bool is_secure;        /* see vigil_peer_spec */
-  uint16_t port;         /* endpoint port */
-  uint8_t host_len;      /* the host is pname[0 .. host_len) (brackets kept) */
+  bool in_use;            /* slot holds a peer */
+  bool is_local;          /* this agent itself */
+  bool is_same_dc;        /* dc equals the pool's dc */
+  bool is_secure;         /* see vigil_peer_spec */
+  uint16_t port;          /* endpoint port */
+  uint8_t host_len;       /* the host is pname[0 .. host_len) (brackets kept) */
   vigil_time guard_since; /* local-pause guard: silence counted from here */
   vigil_detector detector;
   /* Cold. */
-  vigil_time since;      /* when the state last changed (or the peer was added) */
-  uint64_t heartbeats;   /* heartbeats accepted since the peer was added */
-  vigil_token *tokens;   /* owned, ntokens entries */
+  vigil_time since;    /* when the state last changed (or the peer was added) */
+  uint64_t heartbeats; /* heartbeats accepted since the peer was added */
+  vigil_token *tokens; /* owned, ntokens entries */
   uint32_t ntokens;
   char pname[VIGIL_PNAME_MAX]; /* "host:port", the peer's name */
   char dc[VIGIL_NAME_MAX];
@@ -269,9 +269,9 @@ typedef struct vigil_peer {
 int vigil_pname_parse(const char *pname, size_t *host_len, uint16_t *port);
 
 typedef struct vigil_pool_config {
-  const char *dc;       /* the local dc; NULL = "default" */
+  const char *dc;                 /* the local dc; NULL = "default" */
   vigil_detector_config detector; /* settings shared by every peer's detector */
-  uint32_t capacity;    /* initial peer slots (grows as needed); 0 = 16 */
+  uint32_t capacity;              /* initial peer slots (grows as needed); 0 = 16 */
 } vigil_pool_config;
 
 typedef struct vigil_pool vigil_pool;
@@ -364,18 +364,18 @@ typedef enum vigil_event_type {
 const char *vigil_event_name(vigil_event_type t);
 
 typedef struct vigil_event {
-  uint64_t seq;             /* position in the ring's history, from 1 */
+  uint64_t seq; /* position in the ring's history, from 1 */
   vigil_event_type type;
-  vigil_time at;            /* when it happened */
+  vigil_time at;              /* when it happened */
   char peer[VIGIL_PNAME_MAX]; /* peer events: the pname */
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
   vigil_peer_state state;    /* peer events: the state after the event */
   vigil_peer_state previous; /* peer events: the state before */
-  double phi;               /* peer_down: phi when convicted */
-  vigil_time duration;      /* gossip_round: how long the round took */
-  uint32_t peers_seen;      /* gossip_round: peers heard from in the round */
-  uint64_t missed;          /* lagged: events this subscriber lost */
+  double phi;                /* peer_down: phi when convicted */
+  vigil_time duration;       /* gossip_round: how long the round took */
+  uint32_t peers_seen;       /* gossip_round: peers heard from in the round */
+  uint64_t missed;           /* lagged: events this subscriber lost */
 } vigil_event;
 
 typedef struct vigil_events vigil_events;
@@ -384,7 +384,7 @@ typedef struct vigil_events vigil_events;
  * ring keeps no list of subscribers, so there is nothing to unsubscribe. */
 typedef struct vigil_subscription {
   vigil_events *events;
-  uint64_t next; /* seq of the next event to deliver */
+  uint64_t next;         /* seq of the next event to deliver */
   uint64_t lagged_total; /* events this subscriber has lost in all */
 } vigil_subscription;
 

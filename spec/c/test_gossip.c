@@ -8,7 +8,7 @@
 #include "check.h"
 #include "vigil.h"
 
-#define MS(x) ((vigil_time)(x) * VIGIL_MS)
+#define MS(x) ((vigil_time)(x)*VIGIL_MS)
 
 typedef struct fixture {
   vigil_pool *pool;
@@ -134,7 +134,8 @@ TEST(evaluate_keeps_live_peers_normal_and_convicts_a_silent_one) {
   setup(&f);
   uint32_t all[] = {f.a, f.b, f.c};
   run(&f, MS(0), MS(10000), all, 3);
-  while (next_event(&f).type) {}
+  while (next_event(&f).type) {
+  }
   CHECK_INT(state(&f, f.a), VIGIL_STATE_NORMAL);
   CHECK_INT(state(&f, f.b), VIGIL_STATE_NORMAL);
   CHECK_INT(state(&f, f.c), VIGIL_STATE_NORMAL);
@@ -216,7 +217,8 @@ TEST(mark_down_convicts_at_once_and_the_peer_stays_down_until_heard) {
   setup(&f);
   uint32_t all[] = {f.a, f.b, f.c};
   run(&f, MS(0), MS(2000), all, 3);
-  while (next_event(&f).type) {}
+  while (next_event(&f).type) {
+  }
   CHECK_INT(vigil_handler_mark_down_pname(f.h, "127.0.0.1:7002", MS(2000)), VIGIL_OK);
   CHECK_INT(state(&f, f.b), VIGIL_STATE_DOWN);
   vigil_event e = next_event(&f);

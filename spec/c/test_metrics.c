@@ -8,7 +8,7 @@
 #include "check.h"
 #include "vigil.h"
 
-#define MS(x) ((vigil_time)(x) * VIGIL_MS)
+#define MS(x) ((vigil_time)(x)*VIGIL_MS)
 
 static char *render(vigil_handler *h, vigil_time now) {
   size_t len = 0;

@@ -12,7 +12,7 @@
 #include "check.h"
 #include "vigil.h"
 
-#define MS(x) ((vigil_time)(x) * VIGIL_MS)
+#define MS(x) ((vigil_time)(x)*VIGIL_MS)
 
 /* Akka's fakeTimeGenerator: each tick() returns the next cumulative time. */
 typedef struct fake_clock {
@@ -75,8 +75,10 @@ TEST(normal_handles_outliers_without_losing_precision) {
 }
 
 TEST(normal_returns_realistic_phi_values) {
-  static const struct { int diff; double phi; } v[] = {
-      {0, 0.0}, {500, 0.1}, {1000, 0.3}, {1200, 1.6}, {1400, 4.7}, {1600, 10.8}, {1700, 15.3}};
+  static const struct {
+    int diff;
+    double phi;
+  } v[] = {{0, 0.0}, {500, 0.1}, {1000, 0.3}, {1200, 1.6}, {1400, 4.7}, {1600, 10.8}, {1700, 15.3}};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     CHECK_NEAR(vigil_phi_normal(v[i].diff, 1000.0, 100.0), v[i].phi, 0.1);
   CHECK(vigil_phi_normal(1100, 1000, 500) < vigil_phi_normal(1100, 1000, 100));
@@ -145,9 +147,9 @@ TEST(is_unavailable_when_heartbeats_are_missed) {
   c.threshold = 3;
   vigil_detector d;
   vigil_detector_init(&d, &c);
-  vigil_detector_heartbeat(&d, tick(&clk)); /* 0 */
-  vigil_detector_heartbeat(&d, tick(&clk)); /* 1000 */
-  vigil_detector_heartbeat(&d, tick(&clk)); /* 1100 */
+  vigil_detector_heartbeat(&d, tick(&clk));            /* 0 */
+  vigil_detector_heartbeat(&d, tick(&clk));            /* 1000 */
+  vigil_detector_heartbeat(&d, tick(&clk));            /* 1100 */
   CHECK(vigil_detector_is_available(&d, tick(&clk)));  /* 1200 */
   CHECK(!vigil_detector_is_available(&d, tick(&clk))); /* 8200 */
   vigil_detector_free(&d);

@@ -30,9 +30,8 @@ TEST(pnames_parse_into_host_and_port) {
   CHECK_INT(hl, 5);
   CHECK_INT(port, 7000);
   CHECK_INT(vigil_pname_parse("cache-1.example.com:1", &hl, &port), VIGIL_OK);
-  static const char *const bad[] = {"",          "host",     ":80",     "host:",      "host:0",
-                                    "host:65536", "host:8x",  "::1:7000", "[::1:7000", "a b:80",
-                                    "host:123456", "h\"q:80"};
+  static const char *const bad[] = {"",        "host",     ":80",       "host:",  "host:0",      "host:65536",
+                                    "host:8x", "::1:7000", "[::1:7000", "a b:80", "host:123456", "h\"q:80"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECK_INT(vigil_pname_parse(bad[i], &hl, &port), VIGIL_EINVAL);
   char longname[200];
