@@ -615,15 +615,18 @@ static int l_handler_interval(lua_State *L) {
   return 1;
 }
 
-/* Returns promoted (boolean), or nil and the reason the heartbeat was ignored. */
-static int push_heartbeat_result(lua_State *L, int rc) {
-  if (rc >= 0) {
-    lua_pushboolean(L, rc == 1);
-    return 1;
-  }
+/* The Lua way to report a recoverable failure: nil and a reason. */
+static int push_fail(lua_State *L, int rc) {
   lua_pushnil(L);
   lua_pushstring(L, rc == VIGIL_ENOENT ? "unknown peer" : rc == VIGIL_ELOCAL ? "local peer" : vigil_strerror(rc));
   return 2;
+}
+
+/* Returns promoted (boolean), or nil and the reason the heartbeat was ignored. */
+static int push_heartbeat_result(lua_State *L, int rc) {
+  if (rc < 0) return push_fail(L, rc);
+  lua_pushboolean(L, rc == 1);
+  return 1;
 }
 
 static int l_handler_record_heartbeat(lua_State *L) {
@@ -666,13 +669,9 @@ static int l_handler_evaluate(lua_State *L) {
 
 /* Results of calls that may find no peer: true, or nil and why. */
 static int push_rc(lua_State *L, int rc) {
-  if (rc == VIGIL_OK) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushnil(L);
-  lua_pushstring(L, rc == VIGIL_ENOENT ? "unknown peer" : rc == VIGIL_ELOCAL ? "local peer" : vigil_strerror(rc));
-  return 2;
+  if (rc != VIGIL_OK) return push_fail(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static int l_handler_mark_down(lua_State *L) {

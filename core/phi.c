@@ -33,6 +33,14 @@
  * intervals clamp at ~71 minutes), with a 64-bit running sum and an exact
  * 128-bit running sum of squares, so mean and variance are O(1) and never
  * drift however long the agent runs.
+ *
+ * Speed: phi is monotonic in the silence, so for a given window and
+ * threshold there is one silence, the horizon, at which phi reaches the
+ * threshold. Each heartbeat recomputes it (a sqrt, no exp or log: for the
+ * normal model phi depends on y = (t - mu) / sigma alone, and the y where it
+ * meets the threshold is solved once per threshold). Judging a peer is then
+ * a comparison; the exact phi is computed only within a hair of the
+ * horizon, so the answer is always the one phi itself would give.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -104,6 +112,7 @@ void vigil_detector_free(vigil_detector *d) {
 void vigil_detector_reset(vigil_detector *d) {
   d->len = d->head = 0;
   d->sum = d->sumsq_hi = d->sumsq_lo = 0;
+  d->mean_us = d->sd_us = 0;
   d->last = 0;
   d->heartbeats = 0;
   vigil__detector_refresh(d);
@@ -125,6 +134,36 @@ static void phi__sq_sub(vigil_detector *d, uint64_t sq) {
   d->sumsq_lo -= sq;
 }
 
+/* Window mean and variance in microseconds (and us^2). */
+static double phi__mean_us(const vigil_detector *d) { return d->len ? (double)d->sum / d->len : 0.0; }
+
+static double phi__variance_us(const vigil_detector *d) {
+  if (!d->len) return 0.0;
+  double mean = phi__mean_us(d);
+  double sumsq = ldexp((double)d->sumsq_hi, 64) + (double)d->sumsq_lo;
+  double var = sumsq / d->len - mean * mean;
+  return var > 0 ? var : 0.0;
+}
+
+/* Exponential model: the window mean floored at min_mean and at 1 us. */
+static double phi__exp_mean_us(const vigil_detector *d) {
+  double mean = d->mean_us;
+  double floor_us = (double)d->cfg->min_mean / 1e3;
+  if (mean < floor_us) mean = floor_us;
+  return mean < 1.0 ? 1.0 : mean;
+}
+
+/* Normal model: mu = window mean + acceptable pause; sigma = window standard
+ * deviation floored at min_std_dev. */
+static double phi__normal_mu_us(const vigil_detector *d) {
+  return d->mean_us + (double)d->cfg->acceptable_pause / 1e3;
+}
+
+static double phi__normal_sigma_us(const vigil_detector *d) {
+  double min_sd = (double)d->cfg->min_std_dev / 1e3;
+  return d->sd_us < min_sd ? min_sd : d->sd_us;
+}
+
 /* Append an interval (microseconds), evicting the oldest when full. */
 static void phi__push(vigil_detector *d, uint32_t us) {
   if (d->cap == 0) return;
@@ -142,42 +181,13 @@ static void phi__push(vigil_detector *d, uint32_t us) {
   }
   d->sum += us;
   phi__sq_add(d, (uint64_t)us * us);
+  d->mean_us = phi__mean_us(d);
+  d->sd_us = sqrt(phi__variance_us(d));
 }
 
 static uint32_t phi__to_us(vigil_time ns) {
   vigil_time us = (ns + 500) / 1000;
   return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-}
-
-/* Window mean and variance in microseconds (and us^2). */
-static double phi__mean_us(const vigil_detector *d) { return d->len ? (double)d->sum / d->len : 0.0; }
-
-static double phi__variance_us(const vigil_detector *d) {
-  if (!d->len) return 0.0;
-  double mean = phi__mean_us(d);
-  double sumsq = ldexp((double)d->sumsq_hi, 64) + (double)d->sumsq_lo;
-  double var = sumsq / d->len - mean * mean;
-  return var > 0 ? var : 0.0;
-}
-
-/* Exponential model: the window mean floored at min_mean and at 1 us. */
-static double phi__exp_mean_us(const vigil_detector *d) {
-  double mean = phi__mean_us(d);
-  double floor_us = (double)d->cfg->min_mean / 1e3;
-  if (mean < floor_us) mean = floor_us;
-  return mean < 1.0 ? 1.0 : mean;
-}
-
-/* Normal model: mu = window mean + acceptable pause; sigma = window standard
- * deviation floored at min_std_dev. */
-static double phi__normal_mu_us(const vigil_detector *d) {
-  return phi__mean_us(d) + (double)d->cfg->acceptable_pause / 1e3;
-}
-
-static double phi__normal_sigma_us(const vigil_detector *d) {
-  double sd = sqrt(phi__variance_us(d));
-  double min_sd = (double)d->cfg->min_std_dev / 1e3;
-  return sd < min_sd ? min_sd : sd;
 }
 
 double vigil_detector_mean(const vigil_detector *d) { return phi__mean_us(d) * 1e3; }

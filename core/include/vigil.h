@@ -82,7 +82,7 @@ typedef struct vigil_detector_config {
  * max_samples 0 (1000 for normal, 100 for exponential), min_std_dev 100 ms,
  * acceptable_pause 200 ms, first_estimate 200 ms, min_mean 1 s. These suit
  * the agent's 200 ms heartbeat: a peer silent for ~0.92 s is convicted, one
- * or two lost datagrams are not (docs/POLICIES.md explains the arithmetic).
+ * or two lost datagrams are not (docs/DETECTOR.md explains the arithmetic).
  */
 void vigil_detector_config_init(vigil_detector_config *cfg);
 
@@ -120,6 +120,8 @@ typedef struct vigil_detector {
   uint64_t sum;      /* running sum of the window, microseconds */
   uint64_t sumsq_hi; /* running sum of squares, 128-bit: high word */
   uint64_t sumsq_lo; /*   ... and low word (exact, never drifts) */
+  double mean_us;    /* window mean, microseconds (kept with the sums) */
+  double sd_us;      /* window standard deviation, microseconds */
   double y_star;     /* normal model: the y = (t - mu) / sigma where phi
                       * reaches y_star_for (solved once per threshold) */
   double y_star_for;

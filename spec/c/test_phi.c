@@ -418,7 +418,7 @@ TEST(config_check_names_the_bad_field) {
 TEST(a_sample_costs_at_most_8_bytes) {
   vigil_detector d;
   CHECK(sizeof d.window[0] <= 8);
-  CHECK(sizeof(vigil_detector) <= 128);
+  CHECK(sizeof(vigil_detector) <= 144);
 }
 
 TEST(default_config_convicts_a_silent_200ms_peer_within_a_second) {
