@@ -155,9 +155,7 @@ static double phi__exp_mean_us(const vigil_detector *d) {
 
 /* Normal model: mu = window mean + acceptable pause; sigma = window standard
  * deviation floored at min_std_dev. */
-static double phi__normal_mu_us(const vigil_detector *d) {
-  return d->mean_us + (double)d->cfg->acceptable_pause / 1e3;
-}
+static double phi__normal_mu_us(const vigil_detector *d) { return d->mean_us + (double)d->cfg->acceptable_pause / 1e3; }
 
 static double phi__normal_sigma_us(const vigil_detector *d) {
   double min_sd = (double)d->cfg->min_std_dev / 1e3;

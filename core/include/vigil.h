@@ -535,6 +535,106 @@ void vigil_handler_gossip_round(vigil_handler *h, vigil_time duration, uint32_t 
  */
 char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_t *len);
 
+/* ------------------------------------------------------------------------ */
+/* Frames (frame.c, auth.c) -- the wire format; docs/PROTOCOL.md            */
+
+#define VIGIL_PROTOCOL_VERSION 1
+#define VIGIL_FRAME_MAX        1400 /* bytes in a datagram, at most */
+#define VIGIL_FRAME_TOKENS_MAX 64   /* tokens a heartbeat may carry */
+#define VIGIL_DIGEST_MAX       32   /* digest entries a frame may carry */
+#define VIGIL_FRAME_DEPTH_MAX  8    /* nesting of unknown values skipped */
+#define VIGIL_TAG_BYTES        16   /* authentication tag (keyed BLAKE2b) */
+#define VIGIL_KEY_BYTES        32   /* a keyring key */
+#define VIGIL_KEYRING_MAX      8    /* keys in a keyring */
+
+typedef enum vigil_frame_type {
+  VIGIL_FRAME_HEARTBEAT = 1, /* "I am alive": sender's state and a digest */
+  VIGIL_FRAME_DIGEST = 2,    /* only news of other members */
+  VIGIL_FRAME_SHUTDOWN = 3   /* "I am leaving now" */
+} vigil_frame_type;
+
+/* Why a datagram was rejected: negative codes, named by vigil_frame_reason()
+ * (the label of frames_rejected_total{reason}). */
+#define VIGIL_FRAME_ETOOBIG    (-2001) /* "too_big": longer than VIGIL_FRAME_MAX */
+#define VIGIL_FRAME_ETRUNCATED (-2002) /* "truncated": ends inside a value */
+#define VIGIL_FRAME_EMALFORMED (-2003) /* "malformed": wrong msgpack type or shape */
+#define VIGIL_FRAME_EVERSION   (-2004) /* "version": unsupported envelope version */
+#define VIGIL_FRAME_EDEPTH     (-2005) /* "depth": values nested too deep */
+#define VIGIL_FRAME_ECOUNT     (-2006) /* "count": too many tokens / digest entries */
+#define VIGIL_FRAME_ELENGTH    (-2007) /* "length": a string longer than its field allows */
+#define VIGIL_FRAME_EMISSING   (-2008) /* "missing": a required field is absent */
+#define VIGIL_FRAME_EVALUE     (-2009) /* "value": bad pname, state, token or text */
+#define VIGIL_FRAME_EDUPLICATE (-2010) /* "duplicate": a field given twice */
+#define VIGIL_FRAME_ETRAILING  (-2011) /* "trailing": bytes after the frame */
+#define VIGIL_FRAME_EUNSIGNED  (-2012) /* "unauthenticated": no tag, keyring set */
+#define VIGIL_FRAME_EAUTH      (-2013) /* "auth": the tag matches no key */
+
+#define VIGIL_FRAME_REASONS 13
+
+/* "too_big", "truncated", ... for the codes above; "unknown" otherwise. */
+const char *vigil_frame_reason(int rc);
+
+/* The index 0 .. VIGIL_FRAME_REASONS-1 of a rejection code, or -1. */
+int vigil_frame_reason_index(int rc);
+
+typedef struct vigil_digest_entry {
+  char pname[VIGIL_PNAME_MAX]; /* the member the entry is about */
+  uint64_t generation;         /* its generation (changes on restart) */
+  uint64_t version;            /* its latest heartbeat version known */
+  char dc[VIGIL_NAME_MAX];     /* "" when not given */
+  char rack[VIGIL_NAME_MAX];   /* "" when not given */
+} vigil_digest_entry;
+
+typedef struct vigil_frame {
+  uint32_t type;              /* vigil_frame_type, or an unknown type to skip */
+  char from[VIGIL_PNAME_MAX]; /* the sender's pname */
+  uint64_t generation;        /* the sender's generation */
+  uint64_t version;           /* the sender's heartbeat version */
+  char dc[VIGIL_NAME_MAX];    /* the sender's dc ("" when not given) */
+  char rack[VIGIL_NAME_MAX];  /* the sender's rack ("" when not given) */
+  bool has_state;             /* state was given */
+  uint8_t state;              /* the sender's own view of its state */
+  uint32_t ntokens;
+  vigil_token tokens[VIGIL_FRAME_TOKENS_MAX];
+  uint32_t ndigest;
+  vigil_digest_entry digest[VIGIL_DIGEST_MAX];
+  bool authenticated; /* decode: the tag was verified */
+} vigil_frame;
+
+/* A set of 32-byte keys: the first signs, every one verifies. */
+typedef struct vigil_keyring {
+  uint32_t nkeys;
+  uint8_t keys[VIGIL_KEYRING_MAX][VIGIL_KEY_BYTES];
+} vigil_keyring;
+
+/*
+ * Load a keyring file: one key per line, 32 bytes in standard base64
+ * (`head -c 32 /dev/urandom | base64`), blank lines and lines starting with
+ * '#' ignored. The first key signs. Returns VIGIL_OK, or VIGIL_EINVAL with
+ * a message naming the file and line in err (NUL-terminated, errlen bytes).
+ */
+int vigil_keyring_load(vigil_keyring *kr, const char *path, char *err, size_t errlen);
+
+/* Add one key given in base64 (same rules as a line of the file). */
+int vigil_keyring_add_base64(vigil_keyring *kr, const char *b64);
+
+/*
+ * Encode a frame into buf (cap bytes; VIGIL_FRAME_MAX is always enough for
+ * what fits in a datagram). With a keyring (not NULL, nkeys > 0) the frame
+ * is tagged with the first key. Returns the length, or VIGIL_FRAME_ETOOBIG
+ * when it does not fit, VIGIL_EINVAL for a frame that breaks the limits.
+ */
+int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *buf, size_t cap);
+
+/*
+ * Decode one datagram into *f. Every length, count and nesting depth is
+ * bounded; nothing is allocated. Unknown fields are skipped; an unknown
+ * type decodes (f->type tells) so the caller can skip it. With a keyring,
+ * a frame without a valid tag is rejected. Returns VIGIL_OK or one of the
+ * VIGIL_FRAME_E* codes; *f is only meaningful on VIGIL_OK.
+ */
+int vigil_frame_decode(const uint8_t *buf, size_t len, const vigil_keyring *kr, vigil_frame *f);
+
 #ifdef __cplusplus
 }
 #endif

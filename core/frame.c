@@ -1,0 +1,476 @@
+/*
+ * frame.c - the wire format: one msgpack frame per UDP datagram.
+ *
+ * Owns: encoding a vigil_frame into at most VIGIL_FRAME_MAX bytes and
+ * decoding a datagram back, with every rejection given a reason.
+ * docs/PROTOCOL.md is the contract; its test vectors are checked by
+ * spec/c/test_frame.c byte for byte.
+ *
+ * Must never: trust a length, a count or a depth it has not checked
+ * against what is left of the datagram; allocate; or accept a frame that
+ * would not re-encode to something a peer could decode.
+ *
+ * Encoding uses msgpack-c's packer (it picks the smallest representation of
+ * every integer, as the protocol requires). Decoding does not use msgpack-c's
+ * unpacker on purpose: it sizes its allocations from the counts written in
+ * the input before it has seen the elements, so a 5-byte datagram
+ * (an array32 header) can ask it for tens of gigabytes. The reader below
+ * walks the subset of msgpack the protocol uses in place, checks each count
+ * against the bytes that remain (every element takes at least one), caps
+ * nesting at VIGIL_FRAME_DEPTH_MAX, and copies strings into the fixed
+ * fields of vigil_frame.
+ */
+#include <msgpack.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Field keys of the frame body (a msgpack map with integer keys). */
+enum {
+  KEY_TYPE = 1,
+  KEY_FROM = 2,
+  KEY_GENERATION = 3,
+  KEY_VERSION = 4,
+  KEY_DC = 5,
+  KEY_RACK = 6,
+  KEY_TOKENS = 7,
+  KEY_STATE = 8,
+  KEY_DIGEST = 9,
+  KEY_MAX = 9
+};
+
+static const char *const reasons[VIGIL_FRAME_REASONS] = {
+    "too_big", "truncated", "malformed", "version",  "depth",           "count", "length",
+    "missing", "value",     "duplicate", "trailing", "unauthenticated", "auth",
+};
+
+int vigil_frame_reason_index(int rc) {
+  int i = VIGIL_FRAME_ETOOBIG - rc;
+  return i >= 0 && i < VIGIL_FRAME_REASONS ? i : -1;
+}
+
+const char *vigil_frame_reason(int rc) {
+  int i = vigil_frame_reason_index(rc);
+  return i < 0 ? "unknown" : reasons[i];
+}
+
+/* ---- authentication tag ------------------------------------------------- */
+
+static const char tag_domain[] = "vigil-frame-v1";
+
+static void frame__tag(const uint8_t key[VIGIL_KEY_BYTES], const uint8_t *body, size_t len,
+                       uint8_t tag[VIGIL_TAG_BYTES]) {
+  crypto_generichash_state st;
+  if (sodium_init() < 0) abort(); /* idempotent; fails only without entropy */
+  crypto_generichash_init(&st, key, VIGIL_KEY_BYTES, VIGIL_TAG_BYTES);
+  crypto_generichash_update(&st, (const unsigned char *)tag_domain, sizeof tag_domain - 1);
+  crypto_generichash_update(&st, body, len);
+  crypto_generichash_final(&st, tag, VIGIL_TAG_BYTES);
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+typedef struct wbuf {
+  uint8_t *p;
+  size_t len, cap;
+  bool overflow;
+} wbuf;
+
+static int wbuf_write(void *data, const char *buf, size_t len) {
+  wbuf *w = data;
+  if (w->overflow || len > w->cap - w->len) {
+    w->overflow = true;
+    return -1;
+  }
+  memcpy(w->p + w->len, buf, len);
+  w->len += len;
+  return 0;
+}
+
+static void pack_text(msgpack_packer *pk, const char *s) {
+  size_t n = strlen(s);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, s, n);
+}
+
+static bool frame__encodable(const vigil_frame *f) {
+  if (f->ntokens > VIGIL_FRAME_TOKENS_MAX || f->ndigest > VIGIL_DIGEST_MAX) return false;
+  if (f->has_state && f->state >= VIGIL_STATE_COUNT) return false;
+  return memchr(f->from, 0, sizeof f->from) && memchr(f->dc, 0, sizeof f->dc) && memchr(f->rack, 0, sizeof f->rack);
+}
+
+static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
+  size_t n = 4 + (f->dc[0] != 0) + (f->rack[0] != 0) + (f->ntokens > 0) + f->has_state + (f->ndigest > 0);
+  msgpack_pack_map(pk, n);
+  msgpack_pack_uint8(pk, KEY_TYPE);
+  msgpack_pack_uint32(pk, f->type);
+  msgpack_pack_uint8(pk, KEY_FROM);
+  pack_text(pk, f->from);
+  msgpack_pack_uint8(pk, KEY_GENERATION);
+  msgpack_pack_uint64(pk, f->generation);
+  msgpack_pack_uint8(pk, KEY_VERSION);
+  msgpack_pack_uint64(pk, f->version);
+  if (f->dc[0]) {
+    msgpack_pack_uint8(pk, KEY_DC);
+    pack_text(pk, f->dc);
+  }
+  if (f->rack[0]) {
+    msgpack_pack_uint8(pk, KEY_RACK);
+    pack_text(pk, f->rack);
+  }
+  if (f->ntokens) {
+    msgpack_pack_uint8(pk, KEY_TOKENS);
+    msgpack_pack_array(pk, f->ntokens);
+    for (uint32_t i = 0; i < f->ntokens; i++) {
+      char buf[VIGIL_TOKEN_STRLEN];
+      vigil_token_format(&f->tokens[i], buf, sizeof buf);
+      pack_text(pk, buf);
+    }
+  }
+  if (f->has_state) {
+    msgpack_pack_uint8(pk, KEY_STATE);
+    msgpack_pack_uint8(pk, f->state);
+  }
+  if (f->ndigest) {
+    msgpack_pack_uint8(pk, KEY_DIGEST);
+    msgpack_pack_array(pk, f->ndigest);
+    for (uint32_t i = 0; i < f->ndigest; i++) {
+      const vigil_digest_entry *e = &f->digest[i];
+      bool placed = e->dc[0] || e->rack[0];
+      msgpack_pack_array(pk, placed ? 5 : 3);
+      pack_text(pk, e->pname);
+      msgpack_pack_uint64(pk, e->generation);
+      msgpack_pack_uint64(pk, e->version);
+      if (placed) {
+        pack_text(pk, e->dc);
+        pack_text(pk, e->rack);
+      }
+    }
+  }
+}
+
+int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *buf, size_t cap) {
+  if (!frame__encodable(f)) return VIGIL_EINVAL;
+  uint8_t body[VIGIL_FRAME_MAX];
+  wbuf bw = {body, 0, sizeof body, false};
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &bw, wbuf_write);
+  frame__pack_body(&pk, f);
+  if (bw.overflow) return VIGIL_FRAME_ETOOBIG;
+
+  bool sign = kr && kr->nkeys > 0;
+  wbuf out = {buf, 0, cap < VIGIL_FRAME_MAX ? cap : VIGIL_FRAME_MAX, false};
+  msgpack_packer_init(&pk, &out, wbuf_write);
+  msgpack_pack_array(&pk, sign ? 3 : 2);
+  msgpack_pack_uint8(&pk, VIGIL_PROTOCOL_VERSION);
+  msgpack_pack_bin(&pk, bw.len);
+  msgpack_pack_bin_body(&pk, body, bw.len);
+  if (sign) {
+    uint8_t tag[VIGIL_TAG_BYTES];
+    frame__tag(kr->keys[0], body, bw.len, tag);
+    msgpack_pack_bin(&pk, sizeof tag);
+    msgpack_pack_bin_body(&pk, tag, sizeof tag);
+  }
+  if (out.overflow) return VIGIL_FRAME_ETOOBIG;
+  return (int)out.len;
+}
+
+/* ---- decoding: a bounded msgpack reader ----------------------------------- */
+
+typedef struct rd {
+  const uint8_t *p;
+  const uint8_t *end;
+  int err; /* first error, VIGIL_OK while reading went well */
+} rd;
+
+static bool rd_fail(rd *r, int err) {
+  if (!r->err) r->err = err;
+  return false;
+}
+
+static size_t rd_left(const rd *r) { return (size_t)(r->end - r->p); }
+
+static bool rd_need(rd *r, size_t n) { return n <= rd_left(r) || rd_fail(r, VIGIL_FRAME_ETRUNCATED); }
+
+static uint64_t rd_be(rd *r, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = v << 8 | *r->p++;
+  return v;
+}
+
+/* Read a length of 1, 2 or 4 big-endian bytes. */
+static bool rd_len(rd *r, int n, uint32_t *out) {
+  if (!rd_need(r, (size_t)n)) return false;
+  *out = (uint32_t)rd_be(r, n);
+  return true;
+}
+
+static bool rd_uint(rd *r, uint64_t *v) {
+  if (!rd_need(r, 1)) return false;
+  uint8_t b = *r->p;
+  if (b <= 0x7f) {
+    r->p++;
+    *v = b;
+    return true;
+  }
+  int n = b == 0xcc ? 1 : b == 0xcd ? 2 : b == 0xce ? 4 : b == 0xcf ? 8 : 0;
+  if (!n) return rd_fail(r, VIGIL_FRAME_EMALFORMED);
+  r->p++;
+  if (!rd_need(r, (size_t)n)) return false;
+  *v = rd_be(r, n);
+  return true;
+}
+
+/* A string or (when bin) a byte string: points into the datagram. */
+static bool rd_bytes(rd *r, bool bin, const uint8_t **s, uint32_t *len) {
+  if (!rd_need(r, 1)) return false;
+  uint8_t b = *r->p++;
+  uint32_t n;
+  if (!bin && (b & 0xe0) == 0xa0) {
+    n = b & 0x1f;
+  } else if (b == (bin ? 0xc4 : 0xd9)) {
+    if (!rd_len(r, 1, &n)) return false;
+  } else if (b == (bin ? 0xc5 : 0xda)) {
+    if (!rd_len(r, 2, &n)) return false;
+  } else if (b == (bin ? 0xc6 : 0xdb)) {
+    if (!rd_len(r, 4, &n)) return false;
+  } else {
+    return rd_fail(r, VIGIL_FRAME_EMALFORMED);
+  }
+  if (!rd_need(r, n)) return false;
+  *s = r->p;
+  *len = n;
+  r->p += n;
+  return true;
+}
+
+/* Array or map header; the count is checked against the bytes left (every
+ * element, every key and every value takes at least one byte). */
+static bool rd_container(rd *r, bool map, uint32_t *count) {
+  if (!rd_need(r, 1)) return false;
+  uint8_t b = *r->p++;
+  uint32_t n;
+  if ((b & 0xf0) == (map ? 0x80 : 0x90)) {
+    n = b & 0x0f;
+  } else if (b == (map ? 0xde : 0xdc)) {
+    if (!rd_len(r, 2, &n)) return false;
+  } else if (b == (map ? 0xdf : 0xdd)) {
+    if (!rd_len(r, 4, &n)) return false;
+  } else {
+    return rd_fail(r, VIGIL_FRAME_EMALFORMED);
+  }
+  if ((uint64_t)n * (map ? 2u : 1u) > rd_left(r)) return rd_fail(r, VIGIL_FRAME_ETRUNCATED);
+  *count = n;
+  return true;
+}
+
+/* Skip one value of any type, at most VIGIL_FRAME_DEPTH_MAX levels deep. */
+static bool rd_skip(rd *r, int depth) {
+  if (depth > VIGIL_FRAME_DEPTH_MAX) return rd_fail(r, VIGIL_FRAME_EDEPTH);
+  if (!rd_need(r, 1)) return false;
+  uint8_t b = *r->p;
+  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) { /* fixints, nil, bool */
+    r->p++;
+    return true;
+  }
+  if ((b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb)) {
+    const uint8_t *s;
+    uint32_t n;
+    return rd_bytes(r, false, &s, &n);
+  }
+  if (b >= 0xc4 && b <= 0xc6) {
+    const uint8_t *s;
+    uint32_t n;
+    return rd_bytes(r, true, &s, &n);
+  }
+  if ((b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd || (b & 0xf0) == 0x80 || b == 0xde || b == 0xdf) {
+    bool map = (b & 0xf0) == 0x80 || b == 0xde || b == 0xdf;
+    uint32_t n;
+    if (!rd_container(r, map, &n)) return false;
+    for (uint64_t i = 0; i < (uint64_t)n * (map ? 2u : 1u); i++)
+      if (!rd_skip(r, depth + 1)) return false;
+    return true;
+  }
+  /* Fixed-size scalars: uint/int 8-64, float 32/64. */
+  int size = 0;
+  switch (b) {
+  case 0xcc:
+  case 0xd0: size = 1; break;
+  case 0xcd:
+  case 0xd1: size = 2; break;
+  case 0xce:
+  case 0xd2:
+  case 0xca: size = 4; break;
+  case 0xcf:
+  case 0xd3:
+  case 0xcb: size = 8; break;
+  case 0xd4: size = 2; break;  /* fixext 1: type + 1 */
+  case 0xd5: size = 3; break;  /* fixext 2 */
+  case 0xd6: size = 5; break;  /* fixext 4 */
+  case 0xd7: size = 9; break;  /* fixext 8 */
+  case 0xd8: size = 17; break; /* fixext 16 */
+  case 0xc7:
+  case 0xc8:
+  case 0xc9: { /* ext 8/16/32: length, type, data */
+    r->p++;
+    uint32_t n;
+    if (!rd_len(r, b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4, &n)) return false;
+    if (!rd_need(r, (size_t)n + 1)) return false;
+    r->p += (size_t)n + 1;
+    return true;
+  }
+  default: return rd_fail(r, VIGIL_FRAME_EMALFORMED); /* 0xc1: never used */
+  }
+  r->p++;
+  if (!rd_need(r, (size_t)size)) return false;
+  r->p += size;
+  return true;
+}
+
+/* A text field: at most cap-1 bytes, no NUL and no control characters. */
+static bool rd_text(rd *r, char *dst, size_t cap) {
+  const uint8_t *s;
+  uint32_t n;
+  if (!rd_bytes(r, false, &s, &n)) return false;
+  if (n >= cap) return rd_fail(r, VIGIL_FRAME_ELENGTH);
+  for (uint32_t i = 0; i < n; i++)
+    if (s[i] < 0x20 || s[i] == 0x7f) return rd_fail(r, VIGIL_FRAME_EVALUE);
+  memcpy(dst, s, n);
+  dst[n] = '\0';
+  return true;
+}
+
+static bool rd_pname(rd *r, char *dst) {
+  size_t hl;
+  uint16_t port;
+  if (!rd_text(r, dst, VIGIL_PNAME_MAX)) return false;
+  return vigil_pname_parse(dst, &hl, &port) == VIGIL_OK || rd_fail(r, VIGIL_FRAME_EVALUE);
+}
+
+static bool rd_tokens(rd *r, vigil_frame *f) {
+  uint32_t n;
+  if (!rd_container(r, false, &n)) return false;
+  if (n > VIGIL_FRAME_TOKENS_MAX) return rd_fail(r, VIGIL_FRAME_ECOUNT);
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *s;
+    uint32_t len;
+    if (!rd_bytes(r, false, &s, &len)) return false;
+    if (len >= VIGIL_TOKEN_STRLEN) return rd_fail(r, VIGIL_FRAME_ELENGTH);
+    if (vigil_token_parse(&f->tokens[i], (const char *)s, len) != VIGIL_OK) return rd_fail(r, VIGIL_FRAME_EVALUE);
+  }
+  f->ntokens = n;
+  return true;
+}
+
+static bool rd_digest(rd *r, vigil_frame *f) {
+  uint32_t n;
+  if (!rd_container(r, false, &n)) return false;
+  if (n > VIGIL_DIGEST_MAX) return rd_fail(r, VIGIL_FRAME_ECOUNT);
+  for (uint32_t i = 0; i < n; i++) {
+    vigil_digest_entry *e = &f->digest[i];
+    uint32_t m;
+    if (!rd_container(r, false, &m)) return false;
+    if (m < 3 || m == 4) return rd_fail(r, VIGIL_FRAME_EMALFORMED);
+    if (!rd_pname(r, e->pname) || !rd_uint(r, &e->generation) || !rd_uint(r, &e->version)) return false;
+    e->dc[0] = e->rack[0] = '\0';
+    if (m >= 5 && (!rd_text(r, e->dc, sizeof e->dc) || !rd_text(r, e->rack, sizeof e->rack))) return false;
+    for (uint32_t k = 5; k < m; k++) /* later protocol versions may add more */
+      if (!rd_skip(r, 2)) return false;
+  }
+  f->ndigest = n;
+  return true;
+}
+
+static bool rd_field(rd *r, uint64_t key, vigil_frame *f) {
+  uint64_t v;
+  switch (key) {
+  case KEY_TYPE:
+    if (!rd_uint(r, &v)) return false;
+    if (v > UINT32_MAX) return rd_fail(r, VIGIL_FRAME_EVALUE);
+    f->type = (uint32_t)v;
+    return true;
+  case KEY_FROM: return rd_pname(r, f->from);
+  case KEY_GENERATION: return rd_uint(r, &f->generation);
+  case KEY_VERSION: return rd_uint(r, &f->version);
+  case KEY_DC: return rd_text(r, f->dc, sizeof f->dc);
+  case KEY_RACK: return rd_text(r, f->rack, sizeof f->rack);
+  case KEY_TOKENS: return rd_tokens(r, f);
+  case KEY_STATE:
+    if (!rd_uint(r, &v)) return false;
+    if (v >= VIGIL_STATE_COUNT) return rd_fail(r, VIGIL_FRAME_EVALUE);
+    f->state = (uint8_t)v;
+    f->has_state = true;
+    return true;
+  case KEY_DIGEST: return rd_digest(r, f);
+  default: return rd_skip(r, 1); /* a field from a newer protocol */
+  }
+}
+
+static int frame__decode_body(const uint8_t *body, size_t len, vigil_frame *f) {
+  rd r = {body, body + len, VIGIL_OK};
+  uint32_t n, seen = 0;
+  if (!rd_container(&r, true, &n)) return r.err;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!rd_need(&r, 1)) return r.err;
+    uint8_t b = *r.p;
+    bool uint_key = b <= 0x7f || (b >= 0xcc && b <= 0xcf);
+    if (!uint_key) { /* a key of another type: a newer peer's; skip it */
+      if (!rd_skip(&r, 1) || !rd_skip(&r, 1)) return r.err;
+      continue;
+    }
+    uint64_t key;
+    if (!rd_uint(&r, &key)) return r.err;
+    if (key >= 1 && key <= KEY_MAX) {
+      if (seen & (1u << key)) return VIGIL_FRAME_EDUPLICATE;
+      seen |= 1u << key;
+    }
+    if (!rd_field(&r, key, f)) return r.err;
+  }
+  if (r.p != r.end) return VIGIL_FRAME_ETRAILING;
+  uint32_t required = 1u << KEY_TYPE | 1u << KEY_FROM | 1u << KEY_GENERATION | 1u << KEY_VERSION;
+  if ((seen & required) != required) return VIGIL_FRAME_EMISSING;
+  return VIGIL_OK;
+}
+
+int vigil_frame_decode(const uint8_t *buf, size_t len, const vigil_keyring *kr, vigil_frame *f) {
+  memset(f, 0, sizeof *f);
+  if (len > VIGIL_FRAME_MAX) return VIGIL_FRAME_ETOOBIG;
+  rd r = {buf, buf + len, VIGIL_OK};
+  uint32_t n;
+  uint64_t version;
+  const uint8_t *body, *tag = NULL;
+  uint32_t body_len, tag_len = 0;
+  if (!rd_container(&r, false, &n)) return r.err;
+  if (n < 2) return VIGIL_FRAME_EMALFORMED;
+  if (!rd_uint(&r, &version)) return r.err;
+  if (version != VIGIL_PROTOCOL_VERSION) return VIGIL_FRAME_EVERSION;
+  if (!rd_bytes(&r, true, &body, &body_len)) return r.err;
+  if (n >= 3) {
+    if (rd_need(&r, 1) && *r.p == 0xc0) {
+      r.p++; /* nil: no tag */
+    } else if (!rd_bytes(&r, true, &tag, &tag_len)) {
+      return r.err;
+    }
+  }
+  for (uint32_t i = 3; i < n; i++)
+    if (!rd_skip(&r, 1)) return r.err;
+  if (r.p != r.end) return VIGIL_FRAME_ETRAILING;
+
+  if (kr && kr->nkeys > 0) {
+    if (!tag) return VIGIL_FRAME_EUNSIGNED;
+    if (tag_len != VIGIL_TAG_BYTES) return VIGIL_FRAME_EAUTH;
+    bool ok = false;
+    for (uint32_t k = 0; k < kr->nkeys && !ok; k++) {
+      uint8_t want[VIGIL_TAG_BYTES];
+      frame__tag(kr->keys[k], body, body_len, want);
+      ok = sodium_memcmp(want, tag, VIGIL_TAG_BYTES) == 0;
+    }
+    if (!ok) return VIGIL_FRAME_EAUTH;
+  }
+  int rc = frame__decode_body(body, body_len, f);
+  if (rc != VIGIL_OK) return rc;
+  f->authenticated = kr && kr->nkeys > 0;
+  return VIGIL_OK;
+}
