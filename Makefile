@@ -8,11 +8,13 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian 12 packages the build, the tests, the demo and the linters need.
 DEPS := build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev \
         libmsgpack-dev lua-busted libsodium-dev prometheus lua-check \
-        clang-format cppcheck
+        clang-format cppcheck clang libclang-rt-14-dev
 
 LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
 
-.PHONY: all deps build test demo bench lint format clean
+SECONDS ?= 60
+
+.PHONY: all deps build test demo bench fuzz lint format clean
 
 all: build
 
@@ -47,6 +49,19 @@ bench: deps
 	@cmake --build build-bench -j $(JOBS) --target bench_core
 	@./build-bench/bench_core
 
+# The frame decoder under libFuzzer (clang, ASan + UBSan) for SECONDS
+# seconds, seeded with docs/PROTOCOL.md's vectors. Crashes land in
+# build-fuzz/ as crash-*; the run fails on the first one.
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DVIGIL_FUZZ=ON -DVIGIL_LUA=OFF \
+	  -DVIGIL_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@set -o pipefail; MAKEFLAGS= cmake --build build-fuzz -j $(JOBS) --target fuzz_frame fuzz_seeds | { grep -Ev "^\[ *[0-9]+%\]|^gmake" || true; }
+	@mkdir -p build-fuzz/corpus
+	@./build-fuzz/fuzz_seeds docs/PROTOCOL.md build-fuzz/corpus
+	@cd build-fuzz && if ./fuzz_frame -max_total_time=$(SECONDS) -max_len=1500 -print_final_stats=1 \
+	    corpus > fuzz.log 2>&1; then grep -E "^(Done|stat::(number_of_executed_units|new_units_added))" fuzz.log; \
+	  else tail -60 fuzz.log; echo "fuzz: the decoder crashed; the input is build-fuzz/crash-*"; exit 1; fi
+
 lint: deps
 	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
@@ -58,4 +73,4 @@ format:
 	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
 
 clean:
-	rm -rf $(BUILD) build-asan build-bench
+	rm -rf $(BUILD) build-asan build-bench build-fuzz

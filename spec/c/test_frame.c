@@ -6,43 +6,15 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "vectors.h"
 #include "vigil.h"
 
 #ifndef VIGIL_SOURCE_DIR
 #error "VIGIL_SOURCE_DIR must point at the repository (set by CMake)"
 #endif
+#define PROTOCOL_MD VIGIL_SOURCE_DIR "/docs/PROTOCOL.md"
 
 #define TEST_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-
-typedef struct vector {
-  char name[64];
-  uint8_t bytes[VIGIL_FRAME_MAX];
-  size_t len;
-} vector;
-
-/* Read every ```vector NAME block of docs/PROTOCOL.md. */
-static int load_vectors(vector *v, int max) {
-  FILE *f = fopen(VIGIL_SOURCE_DIR "/docs/PROTOCOL.md", "r");
-  if (!f) return -1;
-  char line[512];
-  int n = -1;
-  bool in = false;
-  while (fgets(line, sizeof line, f)) {
-    if (!in && strncmp(line, "```vector ", 10) == 0 && n + 1 < max) {
-      n++;
-      sscanf(line + 10, "%63s", v[n].name);
-      v[n].len = 0;
-      in = true;
-    } else if (in && strncmp(line, "```", 3) == 0) {
-      in = false;
-    } else if (in) {
-      for (char *p = strtok(line, " \n"); p; p = strtok(NULL, " \n"))
-        if (v[n].len < sizeof v[n].bytes) v[n].bytes[v[n].len++] = (uint8_t)strtoul(p, NULL, 16);
-    }
-  }
-  fclose(f);
-  return n + 1;
-}
 
 static const vector *find(const vector *v, int n, const char *name) {
   for (int i = 0; i < n; i++)
@@ -54,7 +26,7 @@ static vigil_frame *new_frame(void) { return calloc(1, sizeof(vigil_frame)); }
 
 TEST(protocol_vectors_decode_and_reencode_byte_for_byte) {
   static vector v[16];
-  int n = load_vectors(v, 16);
+  int n = load_vectors(PROTOCOL_MD, v, 16);
   CHECK_INT(n, 5);
   vigil_keyring kr = {0};
   vigil_keyring_add_base64(&kr, TEST_KEY);
@@ -333,7 +305,7 @@ TEST(random_and_mutated_datagrams_never_crash_the_decoder) {
    * mutate the vectors and random bytes; every outcome must be OK or a
    * named reason. */
   static vector v[16];
-  int n = load_vectors(v, 16);
+  int n = load_vectors(PROTOCOL_MD, v, 16);
   vigil_frame *f = new_frame();
   unsigned seed = 1;
   int named = 0, total = 0;
