@@ -250,6 +250,18 @@ int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now)
 
 int vigil_handler_remove_peer(vigil_handler *h, const char *pname) { return vigil_pool_remove(h->pool, pname); }
 
+int vigil_handler_set_local_state(vigil_handler *h, vigil_peer_state s, vigil_time now) {
+  if ((unsigned)s >= VIGIL_STATE_COUNT) return VIGIL_EINVAL;
+  int64_t local = vigil_pool_local(h->pool);
+  if (local < 0) return VIGIL_ENOENT;
+  vigil_peer *p = vigil_pool_get(h->pool, (uint32_t)local);
+  if (p->state == s) return VIGIL_OK;
+  if (h->metrics) p->transitions[p->state][s]++;
+  p->state = s;
+  p->since = now;
+  return VIGIL_OK;
+}
+
 void vigil_handler_gossip_round(vigil_handler *h, vigil_time duration, uint32_t peers_seen, vigil_time now) {
   if (h->metrics) {
     vigil__metrics_gossip_round(h->metrics, duration, peers_seen);

@@ -38,6 +38,11 @@ void vigil__detector_refresh(vigil_detector *d);
  * current and the answer is not within a hair of the boundary. */
 int vigil__detector_cmp(const vigil_detector *d, vigil_time since, vigil_time now);
 
+/* Replace a peer's dc, rack and tokens (pool.c); NULL dc/rack keep the
+ * current ones. VIGIL_ENAMETOOLONG, VIGIL_EINVAL, VIGIL_ENOMEM. */
+int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char *rack, const vigil_token *tokens,
+                      uint32_t ntokens);
+
 /* Hooks from the handler into the metrics object (metrics.c). */
 typedef enum vigil__ignored {
   VIGIL__IGNORED_UNKNOWN = 0, /* heartbeat for a pname not in the pool */

@@ -266,3 +266,26 @@ int vigil_pool_remove(vigil_pool *pool, const char *pname) {
   }
   return VIGIL_OK;
 }
+
+int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char *rack, const vigil_token *tokens,
+                      uint32_t ntokens) {
+  vigil_peer *p = vigil_pool_get(pool, idx);
+  if (!p) return VIGIL_ENOENT;
+  if (ntokens > VIGIL_TOKENS_MAX || (ntokens && !tokens)) return VIGIL_EINVAL;
+  if ((dc && strlen(dc) >= sizeof p->dc) || (rack && strlen(rack) >= sizeof p->rack)) return VIGIL_ENAMETOOLONG;
+  vigil_token *t = NULL;
+  if (ntokens) {
+    t = malloc((size_t)ntokens * sizeof *t);
+    if (!t) return VIGIL_ENOMEM;
+    memcpy(t, tokens, (size_t)ntokens * sizeof *t);
+  }
+  free(p->tokens);
+  p->tokens = t;
+  p->ntokens = ntokens;
+  if (dc && *dc) {
+    vigil__copy(p->dc, sizeof p->dc, dc);
+    p->is_same_dc = strcmp(p->dc, pool->dc) == 0;
+  }
+  if (rack && *rack) vigil__copy(p->rack, sizeof p->rack, rack);
+  return VIGIL_OK;
+}

@@ -523,6 +523,12 @@ int vigil_handler_peer_left(vigil_handler *h, const char *pname, vigil_time now)
 int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now);
 int vigil_handler_remove_peer(vigil_handler *h, const char *pname);
 
+/* Set the local peer's own state (joining while starting, normal once
+ * gossiping, leaving while shutting down). Counted like any transition;
+ * publishes no event (events are about other peers). VIGIL_ENOENT when the
+ * pool has no local peer, VIGIL_EINVAL for a state out of range. */
+int vigil_handler_set_local_state(vigil_handler *h, vigil_peer_state s, vigil_time now);
+
 /* Report a finished gossip round: publishes gossip_round, updates metrics. */
 void vigil_handler_gossip_round(vigil_handler *h, vigil_time duration, uint32_t peers_seen, vigil_time now);
 
@@ -634,6 +640,81 @@ int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *b
  * VIGIL_FRAME_E* codes; *f is only meaningful on VIGIL_OK.
  */
 int vigil_frame_decode(const uint8_t *buf, size_t len, const vigil_keyring *kr, vigil_frame *f);
+
+/* ------------------------------------------------------------------------ */
+/* Membership (member.c): what frames mean, and which to send               */
+
+/*
+ * The gossip protocol above the handler, still without sockets or clocks:
+ * it turns received datagrams into heartbeats, joins, restarts and leaves,
+ * and builds the frames to send each interval. The agent runtime feeds it
+ * datagrams and `now`, and gives it a function that sends bytes to a pname.
+ * docs/PROTOCOL.md ("Membership") states the rules.
+ */
+typedef struct vigil_members vigil_members;
+
+typedef struct vigil_members_config {
+  const char *self;          /* this agent's pname (an IP literal and port) */
+  const char *dc;            /* NULL = the pool's dc */
+  const char *rack;          /* NULL = "default" */
+  const vigil_token *tokens; /* this agent's tokens */
+  uint32_t ntokens;
+  uint64_t generation;          /* grows on every start (the runtime uses the wall clock) */
+  uint32_t fanout;              /* peers sent to each interval; 0 = every peer */
+  vigil_time reap_after;        /* forget peers down this long; 0 = never */
+  const vigil_keyring *keyring; /* sign and verify with it; NULL = unauthenticated */
+  uint64_t seed;                /* random seed for the fanout choice */
+} vigil_members_config;
+
+void vigil_members_config_init(vigil_members_config *cfg);
+
+/* Send `len` bytes to the agent named `pname`; returns 0 or a negative
+ * error (counted, never retried: the next interval sends fresh news). */
+typedef int (*vigil_send_fn)(void *ud, const char *pname, const uint8_t *buf, size_t len);
+
+/*
+ * Membership over handler h (whose pool gets this agent as its local peer).
+ * NULL with *why set on a bad config or a pool that already has a local
+ * peer.
+ */
+vigil_members *vigil_members_new(vigil_handler *h, const vigil_members_config *cfg, vigil_time now, const char **why);
+void vigil_members_free(vigil_members *m);
+
+/* A seed: an address to send to until a peer of that pname is known. */
+int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer_spec *placement);
+
+/*
+ * Take one received datagram. Returns VIGIL_OK when it was accepted (even
+ * if it brought no news), or the VIGIL_FRAME_E* reason it was rejected for;
+ * either way it is counted. A rejected datagram never changes a peer.
+ */
+int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, vigil_time now);
+
+/*
+ * One gossip interval: bump this agent's heartbeat version, send a
+ * heartbeat with a digest to every peer (or to `fanout` random peers) and
+ * to every seed not yet known, and forget peers down for reap_after.
+ * Returns the number of frames handed to `send`.
+ */
+size_t vigil_members_tick(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
+
+/* Announce this agent's departure: a shutdown frame to every peer and seed.
+ * Returns the number of frames handed to `send`. */
+size_t vigil_members_shutdown(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
+
+/* This agent's generation and current heartbeat version. */
+uint64_t vigil_members_generation(const vigil_members *m);
+uint64_t vigil_members_version(const vigil_members *m);
+
+/* What this agent knows of the peer in slot idx: generation and version
+ * heard, time of the latest news (0 = none). false for an empty slot. */
+bool vigil_members_info(const vigil_members *m, uint32_t idx, uint64_t *generation, uint64_t *version,
+                        vigil_time *heard);
+
+/* Append the membership metrics (frames_*, members_*) in Prometheus text
+ * to a malloc'd string from vigil_handler_render_metrics; returns the new
+ * string (the old one is freed) or NULL on ENOMEM. */
+char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *len);
 
 #ifdef __cplusplus
 }
