@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian 12 packages the build, the tests, the demo and the linters need.
 DEPS := build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev \
         libmsgpack-dev lua-busted libsodium-dev prometheus lua-check \
-        clang-format cppcheck clang libclang-rt-14-dev
+        clang-format cppcheck clang libclang-rt-14-dev libhttp-parser-dev curl
 
 LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
 

@@ -65,6 +65,7 @@ struct vigil_members {
   uint32_t nseeds, seeds_cap;
   uint32_t cursor;      /* digest round robin over pool slots */
   vigil_time last_tick; /* now of the previous tick: news since then is fresh */
+  uint32_t fresh;       /* peers with news since the previous tick */
   uint32_t *chosen;     /* this tick's fanout targets */
   uint32_t chosen_cap;
   vigil_frame rx, tx; /* scratch frames (about 9 KiB each) */
@@ -168,6 +169,7 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
 }
 
 uint64_t vigil_members_generation(const vigil_members *m) { return m->generation; }
+uint32_t vigil_members_fresh(const vigil_members *m) { return m->fresh; }
 uint64_t vigil_members_version(const vigil_members *m) { return m->version; }
 
 bool vigil_members_info(const vigil_members *m, uint32_t idx, uint64_t *generation, uint64_t *version,
@@ -315,10 +317,13 @@ static void members__digest(vigil_members *m, vigil_time now) {
   vigil_frame *f = &m->tx;
   uint32_t slots = vigil_pool_slots(m->pool);
   uint32_t start = slots ? m->cursor % slots : 0;
-  for (uint32_t step = 0; step < slots && f->ndigest < VIGIL_DIGEST_MAX; step++) {
+  m->fresh = 0;
+  for (uint32_t step = 0; step < slots; step++) {
     uint32_t i = (start + step) % slots;
     const vigil_peer *p = vigil_pool_get(m->pool, i);
-    if (members__digestible(m, i, p) && m->table[i].heard > m->last_tick) members__digest_add(m, i, p);
+    if (!p || p->is_local || i >= m->table_cap || !(m->table[i].heard > m->last_tick)) continue;
+    m->fresh++;
+    if (members__digestible(m, i, p) && f->ndigest < VIGIL_DIGEST_MAX) members__digest_add(m, i, p);
   }
   for (uint32_t step = 0; step < slots && f->ndigest < VIGIL_DIGEST_MAX; step++) {
     uint32_t i = m->cursor++ % slots;

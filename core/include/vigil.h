@@ -702,6 +702,9 @@ size_t vigil_members_tick(vigil_members *m, vigil_time now, vigil_send_fn send, 
  * Returns the number of frames handed to `send`. */
 size_t vigil_members_shutdown(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
 
+/* Peers whose news arrived during the latest interval (gossip_round). */
+uint32_t vigil_members_fresh(const vigil_members *m);
+
 /* This agent's generation and current heartbeat version. */
 uint64_t vigil_members_generation(const vigil_members *m);
 uint64_t vigil_members_version(const vigil_members *m);
@@ -715,6 +718,49 @@ bool vigil_members_info(const vigil_members *m, uint32_t idx, uint64_t *generati
  * to a malloc'd string from vigil_handler_render_metrics; returns the new
  * string (the old one is freed) or NULL on ENOMEM. */
 char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* The agent runtime (agent.c): the core thread on libuv                     */
+
+typedef enum vigil_log_level {
+  VIGIL_LOG_DEBUG = 0,
+  VIGIL_LOG_INFO = 1,
+  VIGIL_LOG_WARN = 2,
+  VIGIL_LOG_ERROR = 3
+} vigil_log_level;
+
+/* "debug", "info", "warn", "error"; -1 for anything else. */
+int vigil_log_level_parse(const char *name);
+
+typedef struct vigil_agent_config {
+  const char *listen;    /* UDP bind address, "ip:port" */
+  const char *advertise; /* pname peers know us by; NULL = listen */
+  const char *http;      /* HTTP bind "ip:port"; NULL or "" = no HTTP */
+  const char *dc;        /* NULL = "default" */
+  const char *rack;      /* NULL = "default" */
+  const vigil_token *tokens;
+  uint32_t ntokens;
+  const char *const *seeds; /* pnames (IP literals) to contact until known */
+  uint32_t nseeds;
+  const vigil_keyring *keyring; /* NULL: unauthenticated (warned once) */
+  vigil_log_level log_level;
+  vigil_time interval;            /* gossip interval (200 ms) */
+  vigil_time tick;                /* evaluate period (100 ms) */
+  vigil_time reap_after;          /* forget peers down this long (60 s) */
+  uint32_t fanout;                /* 0 = send to every peer */
+  vigil_detector_config detector; /* threshold, model, ... */
+  const char *policy;             /* agent.lua path (run by the policy runtime) */
+} vigil_agent_config;
+
+void vigil_agent_config_init(vigil_agent_config *cfg);
+
+/*
+ * Run an agent until SIGINT or SIGTERM (then announce the departure to
+ * every peer and return 0). Returns non-zero, after logging why, when it
+ * cannot start (address in use, bad address, ...). Logs are logfmt lines on
+ * stderr.
+ */
+int vigil_agent_run(const vigil_agent_config *cfg);
 
 #ifdef __cplusplus
 }

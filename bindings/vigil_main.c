@@ -1,0 +1,433 @@
+/*
+ * vigil_main.c - the `vigil` command: agent, members, version.
+ *
+ * Owns: the command line (flags, their checking and their help), turning
+ * seeds into addresses (hostnames are resolved here, once, at start-up),
+ * and the `members` client. The runtime itself is vigil_agent_run (core/
+ * agent.c); the policy host (LuaJIT on its own thread) joins it here with
+ * the scripting issue.
+ *
+ * Must never: start an agent with a value it could not parse. Every bad
+ * flag or value exits with status 2 and a message naming the flag.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "vigil.h"
+
+#define MAX_SEEDS 256
+
+static const char *prog = "vigil";
+
+static void die(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+
+static void die(int code, const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s %s: ", prog, cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n");
+  exit(code);
+}
+
+static const char usage_main[] =
+    "vigil - a Lua-scriptable cluster agent: gossip heartbeats, phi-accrual failure detection\n"
+    "\n"
+    "usage: vigil <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  agent     run an agent (with no flags: a single agent on loopback, 127.0.0.1:7946)\n"
+    "  members   show the members an agent knows, like `serf members`\n"
+    "  version   print the version\n"
+    "\n"
+    "`vigil <command> --help` describes each command's flags.\n";
+
+static const char usage_agent[] =
+    "usage: vigil agent [agent.lua] [flags]\n"
+    "\n"
+    "Run an agent until SIGINT or SIGTERM; then it tells its peers it is leaving.\n"
+    "\n"
+    "flags:\n"
+    "  --listen host:port     UDP address for gossip (default 127.0.0.1:7946)\n"
+    "  --advertise host:port  the address peers reach this agent at (default: --listen;\n"
+    "                         required when --listen is 0.0.0.0 or [::])\n"
+    "  --seeds a,b,...        agents to contact until they are known: host:port entries,\n"
+    "                         or Dynomite dyn_seeds host:port:rack:dc:tokens joined by '|'\n"
+    "  --dc name              this agent's datacenter (default \"default\")\n"
+    "  --rack name            this agent's rack (default \"default\")\n"
+    "  --tokens t1,t2         this agent's ring tokens (decimal, < 2^128)\n"
+    "  --http host:port       HTTP for /metrics, /v1/members, /health (default 127.0.0.1:7947;\n"
+    "                         \"off\" disables it)\n"
+    "  --keyring file         authenticate gossip with the keys in file (base64, one per line;\n"
+    "                         the first signs, all verify)\n"
+    "  --log-level level      debug, info, warn or error (default info)\n"
+    "  --interval duration    gossip interval (default 200ms)\n"
+    "  --fanout n             peers sent to each interval; 0 = all (default 0; use >= 8 in\n"
+    "                         clusters too large to send to everyone)\n"
+    "  --reap duration        forget peers down this long (default 60s; 0 = never)\n"
+    "  --threshold phi        conviction threshold (default 8)\n"
+    "\n"
+    "Durations are numbers with a unit: 150ms, 2s, 1.5m.\n";
+
+static const char usage_members[] =
+    "usage: vigil members [--http host:port] [--watch] [--json]\n"
+    "\n"
+    "Show the members the agent at --http knows: peer, dc, rack, state, phi, last heard,\n"
+    "generation.\n"
+    "\n"
+    "flags:\n"
+    "  --http host:port  the agent's HTTP address (default 127.0.0.1:7947)\n"
+    "  --watch           redraw every second until interrupted\n"
+    "  --json            print the raw JSON of /v1/members\n";
+
+/* ---- flag parsing ------------------------------------------------------------ */
+
+typedef struct args {
+  int argc, i;
+  char **argv;
+  const char *cmd;
+} args;
+
+/* The next "--flag value" or "--flag=value" value, or die naming the flag. */
+static const char *flag_value(args *a, const char *flag, const char *inline_value) {
+  if (inline_value) return inline_value;
+  if (a->i + 1 >= a->argc) die(2, a->cmd, "%s needs a value (see vigil %s --help)", flag, a->cmd);
+  return a->argv[++a->i];
+}
+
+static bool is_flag(const char *arg, const char *name, const char **inline_value) {
+  size_t n = strlen(name);
+  if (strncmp(arg, name, n) != 0) return false;
+  if (arg[n] == '\0') {
+    *inline_value = NULL;
+    return true;
+  }
+  if (arg[n] == '=') {
+    *inline_value = arg + n + 1;
+    return true;
+  }
+  return false;
+}
+
+static void check_pname(const char *cmd, const char *flag, const char *v) {
+  size_t hl;
+  uint16_t port;
+  if (vigil_pname_parse(v, &hl, &port) != VIGIL_OK)
+    die(2, cmd, "%s: expected host:port (port 1-65535), got '%s'", flag, v);
+}
+
+static vigil_time parse_duration(const char *cmd, const char *flag, const char *v) {
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  double unit = strcmp(end, "ms") == 0 ? 1e6 : strcmp(end, "s") == 0 ? 1e9 : strcmp(end, "m") == 0 ? 60e9 : 0;
+  if (end == v || errno || unit == 0 || !(x >= 0) || x * unit > 1e18)
+    die(2, cmd, "%s: expected a duration like 200ms, 2s or 1.5m, got '%s'", flag, v);
+  return (vigil_time)(x * unit + 0.5);
+}
+
+static unsigned long parse_uint(const char *cmd, const char *flag, const char *v, unsigned long max) {
+  char *end;
+  errno = 0;
+  unsigned long x = strtoul(v, &end, 10);
+  if (end == v || *end || errno || x > max || v[0] == '-')
+    die(2, cmd, "%s: expected a whole number from 0 to %lu, got '%s'", flag, max, v);
+  return x;
+}
+
+/* Resolve host (a name or an IP) to "ip:port" / "[ip6]:port". */
+static void resolve(const char *cmd, const char *what, const char *host, const char *port, char *out, size_t cap) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  int rc = getaddrinfo(host, port, &hints, &res);
+  if (rc != 0 || !res) die(2, cmd, "%s: cannot resolve '%s': %s", what, host, gai_strerror(rc));
+  char ip[INET6_ADDRSTRLEN];
+  if (res->ai_family == AF_INET6) {
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, ip, sizeof ip);
+    snprintf(out, cap, "[%s]:%s", ip, port);
+  } else {
+    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof ip);
+    snprintf(out, cap, "%s:%s", ip, port);
+  }
+  freeaddrinfo(res);
+}
+
+/*
+ * Seeds: "a:1,b:2" or Dynomite's dyn_seeds "host:port:rack:dc:tokens|...".
+ * Only the address is used: a seed's placement comes from its own
+ * heartbeats. Each host is resolved now.
+ */
+static uint32_t parse_seeds(const char *cmd, const char *v, char (*out)[VIGIL_PNAME_MAX], uint32_t max) {
+  char *copy = strdup(v);
+  uint32_t n = 0;
+  char *save = NULL;
+  for (char *e = strtok_r(copy, ",|", &save); e; e = strtok_r(NULL, ",|", &save)) {
+    if (n == max) die(2, cmd, "--seeds: more than %u seeds", max);
+    char host[VIGIL_PNAME_MAX], port[8];
+    const char *rest;
+    if (e[0] == '[') {
+      const char *close = strchr(e, ']');
+      if (!close || close[1] != ':' || (size_t)(close - e - 1) >= sizeof host)
+        die(2, cmd, "--seeds: expected [ipv6]:port, got '%s'", e);
+      memcpy(host, e + 1, (size_t)(close - e - 1));
+      host[close - e - 1] = '\0';
+      rest = close + 2;
+    } else {
+      const char *colon = strchr(e, ':');
+      if (!colon || (size_t)(colon - e) >= sizeof host)
+        die(2, cmd, "--seeds: expected host:port or host:port:rack:dc:tokens, got '%s'", e);
+      memcpy(host, e, (size_t)(colon - e));
+      host[colon - e] = '\0';
+      rest = colon + 1;
+    }
+    size_t plen = strcspn(rest, ":");
+    int extra = 0;
+    for (const char *p = rest + plen; *p; p++) extra += *p == ':';
+    if (plen == 0 || plen >= sizeof port || (extra != 0 && extra != 3))
+      die(2, cmd, "--seeds: expected host:port or host:port:rack:dc:tokens, got '%s'", e);
+    memcpy(port, rest, plen);
+    port[plen] = '\0';
+    parse_uint(cmd, "--seeds (port)", port, 65535);
+    if (extra == 3) { /* dyn_seeds: rack:dc:tokens; check the tokens at least */
+      const char *toks = strrchr(rest, ':') + 1;
+      for (const char *t = toks; *t; t++)
+        if ((*t < '0' || *t > '9') && *t != ',') die(2, cmd, "--seeds: bad tokens in dyn_seeds entry '%s'", e);
+    }
+    resolve(cmd, "--seeds", host, port, out[n], VIGIL_PNAME_MAX);
+    check_pname(cmd, "--seeds", out[n]);
+    n++;
+  }
+  free(copy);
+  return n;
+}
+
+static uint32_t parse_tokens(const char *cmd, const char *v, vigil_token *out, uint32_t max) {
+  uint32_t n = 0;
+  const char *p = v;
+  while (*p) {
+    size_t len = strcspn(p, ",");
+    if (n == max) die(2, cmd, "--tokens: at most %u tokens", max);
+    int rc = vigil_token_parse(&out[n], p, len);
+    if (rc) die(2, cmd, "--tokens: '%.*s' is not a decimal token below 2^128", (int)len, p);
+    n++;
+    p += len;
+    if (*p == ',') p++;
+  }
+  return n;
+}
+
+/* ---- vigil agent ------------------------------------------------------------------ */
+
+static int cmd_agent(args *a) {
+  static char seeds[MAX_SEEDS][VIGIL_PNAME_MAX];
+  static const char *seed_ptrs[MAX_SEEDS];
+  static vigil_token tokens[VIGIL_FRAME_TOKENS_MAX];
+  static vigil_keyring keyring;
+  vigil_agent_config cfg;
+  vigil_agent_config_init(&cfg);
+  const char *v;
+  for (a->i = 2; a->i < a->argc; a->i++) {
+    const char *arg = a->argv[a->i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      fputs(usage_agent, stdout);
+      return 0;
+    } else if (is_flag(arg, "--listen", &v)) {
+      cfg.listen = flag_value(a, "--listen", v);
+      check_pname(a->cmd, "--listen", cfg.listen);
+    } else if (is_flag(arg, "--advertise", &v)) {
+      cfg.advertise = flag_value(a, "--advertise", v);
+      check_pname(a->cmd, "--advertise", cfg.advertise);
+    } else if (is_flag(arg, "--seeds", &v)) {
+      cfg.nseeds = parse_seeds(a->cmd, flag_value(a, "--seeds", v), seeds, MAX_SEEDS);
+      for (uint32_t i = 0; i < cfg.nseeds; i++) seed_ptrs[i] = seeds[i];
+      cfg.seeds = seed_ptrs;
+    } else if (is_flag(arg, "--dc", &v)) {
+      cfg.dc = flag_value(a, "--dc", v);
+      if (!*cfg.dc || strlen(cfg.dc) >= VIGIL_NAME_MAX) die(2, a->cmd, "--dc: 1 to 47 bytes, got '%s'", cfg.dc);
+    } else if (is_flag(arg, "--rack", &v)) {
+      cfg.rack = flag_value(a, "--rack", v);
+      if (!*cfg.rack || strlen(cfg.rack) >= VIGIL_NAME_MAX) die(2, a->cmd, "--rack: 1 to 47 bytes, got '%s'", cfg.rack);
+    } else if (is_flag(arg, "--tokens", &v)) {
+      cfg.ntokens = parse_tokens(a->cmd, flag_value(a, "--tokens", v), tokens, VIGIL_FRAME_TOKENS_MAX);
+      cfg.tokens = tokens;
+    } else if (is_flag(arg, "--http", &v)) {
+      cfg.http = flag_value(a, "--http", v);
+      if (strcmp(cfg.http, "off") == 0)
+        cfg.http = NULL;
+      else
+        check_pname(a->cmd, "--http", cfg.http);
+    } else if (is_flag(arg, "--keyring", &v)) {
+      char err[512];
+      const char *path = flag_value(a, "--keyring", v);
+      if (vigil_keyring_load(&keyring, path, err, sizeof err) != VIGIL_OK) die(2, a->cmd, "--keyring: %s", err);
+      cfg.keyring = &keyring;
+    } else if (is_flag(arg, "--log-level", &v)) {
+      const char *lvl = flag_value(a, "--log-level", v);
+      int l = vigil_log_level_parse(lvl);
+      if (l < 0) die(2, a->cmd, "--log-level: expected debug, info, warn or error, got '%s'", lvl);
+      cfg.log_level = (vigil_log_level)l;
+    } else if (is_flag(arg, "--interval", &v)) {
+      cfg.interval = parse_duration(a->cmd, "--interval", flag_value(a, "--interval", v));
+      if (cfg.interval < VIGIL_MS) die(2, a->cmd, "--interval: at least 1ms");
+    } else if (is_flag(arg, "--fanout", &v)) {
+      cfg.fanout = (uint32_t)parse_uint(a->cmd, "--fanout", flag_value(a, "--fanout", v), 100000);
+    } else if (is_flag(arg, "--reap", &v)) {
+      cfg.reap_after = parse_duration(a->cmd, "--reap", flag_value(a, "--reap", v));
+    } else if (is_flag(arg, "--threshold", &v)) {
+      const char *t = flag_value(a, "--threshold", v);
+      char *end;
+      double x = strtod(t, &end);
+      if (end == t || *end || !(x > 0) || x > 1e6) die(2, a->cmd, "--threshold: expected a number > 0, got '%s'", t);
+      cfg.detector.threshold = x;
+    } else if (arg[0] == '-') {
+      die(2, a->cmd, "unknown flag %s (see vigil agent --help)", arg);
+    } else if (!cfg.policy) {
+      cfg.policy = arg;
+      if (access(arg, R_OK) != 0) die(2, a->cmd, "cannot read policy file '%s': %s", arg, strerror(errno));
+    } else {
+      die(2, a->cmd, "unexpected argument '%s' (one policy file at most)", arg);
+    }
+  }
+  /* The tick evaluates twice per interval, so a conviction is never more
+   * than half an interval late. */
+  cfg.tick = cfg.interval / 2 ? cfg.interval / 2 : cfg.interval;
+  return vigil_agent_run(&cfg);
+}
+
+/* ---- vigil members -------------------------------------------------------------------- */
+
+/* GET path from host:port; the body in a malloc'd string, or die. */
+static char *http_get(const char *cmd, const char *addr, const char *path) {
+  char host[VIGIL_PNAME_MAX], port[8];
+  size_t hl;
+  uint16_t p;
+  if (vigil_pname_parse(addr, &hl, &p) != VIGIL_OK) die(2, cmd, "--http: expected host:port, got '%s'", addr);
+  if (addr[0] == '[') {
+    memcpy(host, addr + 1, hl - 2);
+    host[hl - 2] = '\0';
+  } else {
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+  }
+  snprintf(port, sizeof port, "%u", p);
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host, port, &hints, &res) != 0 || !res) die(1, cmd, "cannot resolve %s", addr);
+  int fd = socket(res->ai_family, SOCK_STREAM, 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0)
+    die(1, cmd, "no agent answers at %s (%s); is `vigil agent` running with --http %s?", addr, strerror(errno), addr);
+  freeaddrinfo(res);
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, addr);
+  if (write(fd, req, (size_t)n) != n) die(1, cmd, "cannot send the request to %s", addr);
+  size_t cap = 65536, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (len + 4096 > cap) {
+      cap *= 2;
+      if (cap > (64u << 20)) die(1, cmd, "response from %s too large", addr);
+      buf = realloc(buf, cap);
+    }
+    ssize_t r = read(fd, buf + len, cap - len - 1);
+    if (r < 0) die(1, cmd, "reading from %s: %s", addr, strerror(errno));
+    if (r == 0) break;
+    len += (size_t)r;
+  }
+  close(fd);
+  buf[len] = '\0';
+  int status = 0;
+  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != 200)
+    die(1, cmd, "the agent at %s answered %d to %s", addr, status, path);
+  char *body = strstr(buf, "\r\n\r\n");
+  if (!body) die(1, cmd, "malformed response from %s", addr);
+  memmove(buf, body + 4, strlen(body + 4) + 1);
+  return buf;
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static int cmd_members(args *a) {
+  const char *http = "127.0.0.1:7947", *v;
+  bool watch = false, json = false;
+  for (a->i = 2; a->i < a->argc; a->i++) {
+    const char *arg = a->argv[a->i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      fputs(usage_members, stdout);
+      return 0;
+    } else if (is_flag(arg, "--http", &v)) {
+      http = flag_value(a, "--http", v);
+      check_pname(a->cmd, "--http", http);
+    } else if (strcmp(arg, "--watch") == 0) {
+      watch = true;
+    } else if (strcmp(arg, "--json") == 0) {
+      json = true;
+    } else {
+      die(2, a->cmd, "unknown %s %s (see vigil members --help)", arg[0] == '-' ? "flag" : "argument", arg);
+    }
+  }
+  const char *path = json ? "/v1/members" : "/v1/members?format=text";
+  if (!watch) {
+    char *body = http_get(a->cmd, http, path);
+    fputs(body, stdout);
+    free(body);
+    return 0;
+  }
+  signal(SIGINT, on_interrupt);
+  while (!interrupted) {
+    char *body = http_get(a->cmd, http, path);
+    printf("\033[H\033[2J%s", body);
+    fflush(stdout);
+    free(body);
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  args a = {argc, 1, argv, argv[1]};
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "agent") == 0) return cmd_agent(&a);
+  if (strcmp(cmd, "members") == 0) return cmd_members(&a);
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+    if (argc > 2 && strcmp(argv[2], "--help") == 0) {
+      puts("usage: vigil version\n\nPrint vigil's version.");
+      return 0;
+    }
+    if (argc > 2) die(2, "version", "unexpected argument '%s'", argv[2]);
+    printf("vigil %s (protocol %d)\n", VIGIL_VERSION, VIGIL_PROTOCOL_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage_main, stdout);
+    return 0;
+  }
+  fprintf(stderr, "vigil: unknown command '%s'\n\n%s", cmd, usage_main);
+  return 2;
+}
