@@ -340,11 +340,14 @@ static char *http_get(const char *cmd, const char *addr, const char *path) {
   if (write(fd, req, (size_t)n) != n) die(1, cmd, "cannot send the request to %s", addr);
   size_t cap = 65536, len = 0;
   char *buf = malloc(cap);
+  if (!buf) die(1, cmd, "out of memory");
   for (;;) {
     if (len + 4096 > cap) {
       cap *= 2;
       if (cap > (64u << 20)) die(1, cmd, "response from %s too large", addr);
-      buf = realloc(buf, cap);
+      char *bigger = realloc(buf, cap);
+      if (!bigger) die(1, cmd, "out of memory reading from %s", addr);
+      buf = bigger;
     }
     ssize_t r = read(fd, buf + len, cap - len - 1);
     if (r < 0) die(1, cmd, "reading from %s: %s", addr, strerror(errno));

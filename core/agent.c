@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "agent.h"
@@ -402,6 +403,19 @@ static void agent__on_hup(uv_signal_t *s, int signum) {
              a->cfg->policy ? a->cfg->policy : "none");
 }
 
+/* A burst of frames (every peer's heartbeat landing in the same
+ * millisecond, or a flood) must wait in the kernel, not be dropped there:
+ * ask for 4 MiB. SO_RCVBUFFORCE passes net.core.rmem_max when the agent may
+ * (root or CAP_NET_ADMIN); otherwise SO_RCVBUF gets what the limit allows. */
+static void agent__grow_rcvbuf(agent *a) {
+  uv_os_fd_t fd;
+  int want = 4 << 20;
+  if (uv_fileno((uv_handle_t *)&a->udp, &fd) == 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) == 0)
+    return;
+  uv_recv_buffer_size((uv_handle_t *)&a->udp, &want);
+}
+
 static int agent__fail(agent *a, const char *msg, const char *what, int rc) {
   agent__log(VIGIL_LOG_ERROR, msg, "address=%s error=\"%s\"", what, uv_strerror(rc));
   a->exit_code = 1;
@@ -474,8 +488,7 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
   a->udp.data = a;
   if (!rc) rc = uv_udp_bind(&a->udp, (const struct sockaddr *)&listen_addr, 0);
   if (rc) return agent__fail(a, "cannot bind the gossip socket", cfg->listen, rc);
-  int rcvbuf = 1 << 20;
-  uv_recv_buffer_size((uv_handle_t *)&a->udp, &rcvbuf); /* best effort: absorbs bursts */
+  agent__grow_rcvbuf(a);
   uv_udp_recv_start(&a->udp, agent__alloc, agent__recv);
 
   if (cfg->http && *cfg->http) {

@@ -156,13 +156,15 @@ static int on_header_bytes(http_parser *p, const char *at, size_t len) {
 
 static int on_headers_complete(http_parser *p) {
   conn *c = p->data;
+  /* Note: 1 and 2 mean "no body" and "upgrade" to this callback's caller;
+   * any other non-zero value aborts the parse. */
   if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
     c->status = 405;
-    return 1;
+    return -1;
   }
   if ((p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX)) {
     c->status = 413; /* GET with a body: nothing here reads one */
-    return 1;
+    return -1;
   }
   return 0;
 }
