@@ -57,8 +57,9 @@ void vigil_handler_free(vigil_handler *h) {
 
 int vigil_handler_set_threshold(vigil_handler *h, double threshold) {
   if (!(threshold > 0) || !isfinite(threshold)) return VIGIL_EINVAL;
-  vigil_pool_detector_config(h->pool)->threshold = threshold;
-  return VIGIL_OK;
+  vigil_detector_config next = *vigil_pool_detector_config(h->pool);
+  next.threshold = threshold;
+  return vigil_pool_configure(h->pool, &next, NULL);
 }
 
 double vigil_handler_threshold(const vigil_handler *h) { return vigil_pool_detector_config(h->pool)->threshold; }
@@ -165,7 +166,6 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
   handler__reserve(h);
   vigil_pool *pool = h->pool;
   uint32_t slots = vigil_pool_slots(pool);
-  double threshold = vigil_handler_threshold(h);
 
   bool paused =
       h->evaluated && now > h->last_eval && (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
@@ -179,7 +179,7 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
     if (!p || p->is_local) continue;
     vigil_detector *d = &p->detector;
     if (paused && p->state == VIGIL_STATE_NORMAL) p->guard_since = now;
-    if (d->horizon_for != threshold) vigil__detector_refresh(d);
+    if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
     bool heard = vigil_detector_is_monitoring(d);
     vigil_peer_state want =
         heard && vigil__detector_cmp(d, p->guard_since, now) <= 0 ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;

@@ -10,6 +10,7 @@
  * Must never: decide a peer's state (gossip.c does) or keep a pointer into
  * the peer array across an add (the array may move).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,13 @@ typedef struct pool__bucket {
   uint32_t slot; /* peer idx + 1; 0 = empty bucket */
 } pool__bucket;
 
+/* A threshold override for a dc or a pname, with the detector config its
+ * peers point at (a copy of the base config but for the threshold). */
+typedef struct pool__override {
+  char key[VIGIL_PNAME_MAX];
+  vigil_detector_config cfg;
+} pool__override;
+
 struct vigil_pool {
   char dc[VIGIL_NAME_MAX];    /* the local dc */
   vigil_detector_config dcfg; /* shared by every detector; stable address */
@@ -29,8 +37,10 @@ struct vigil_pool {
   uint32_t count;             /* slots in use */
   uint32_t *free_slots;       /* stack of empty slots below `slots` */
   uint32_t nfree;
-  int64_t local;       /* idx of the local peer or -1 */
-  pool__bucket *table; /* power-of-two sized, at most half full */
+  int64_t local;              /* idx of the local peer or -1 */
+  pool__bucket *table;        /* power-of-two sized, at most half full */
+  pool__override **overrides; /* each separately allocated: stable addresses */
+  uint32_t noverrides;
   uint32_t tmask;
 };
 
@@ -123,6 +133,8 @@ void vigil_pool_free(vigil_pool *pool) {
   free(pool->peers);
   free(pool->free_slots);
   free(pool->table);
+  for (uint32_t i = 0; i < pool->noverrides; i++) free(pool->overrides[i]);
+  free(pool->overrides);
   free(pool);
 }
 
@@ -155,6 +167,18 @@ int64_t vigil_pool_local(const vigil_pool *pool) { return pool->local; }
 const char *vigil_pool_dc(const vigil_pool *pool) { return pool->dc; }
 vigil_detector_config *vigil_pool_detector_config(vigil_pool *pool) { return &pool->dcfg; }
 
+/* The config a peer's detector follows: a pname override, else a dc
+ * override, else the base. */
+static const vigil_detector_config *pool__config_for(const vigil_pool *pool, const vigil_peer *p) {
+  const vigil_detector_config *by_dc = NULL;
+  for (uint32_t i = 0; i < pool->noverrides; i++) {
+    const pool__override *o = pool->overrides[i];
+    if (strcmp(o->key, p->pname) == 0) return &o->cfg;
+    if (!by_dc && strcmp(o->key, p->dc) == 0) by_dc = &o->cfg;
+  }
+  return by_dc ? by_dc : &pool->dcfg;
+}
+
 /* Validate a spec and fill a peer from it (everything but idx and slot). */
 static int pool__fill(vigil_pool *pool, vigil_peer *p, const vigil_peer_spec *spec, vigil_time now) {
   size_t host_len;
@@ -181,7 +205,7 @@ static int pool__fill(vigil_pool *pool, vigil_peer *p, const vigil_peer_spec *sp
     memcpy(p->tokens, spec->tokens, (size_t)spec->ntokens * sizeof *p->tokens);
     p->ntokens = spec->ntokens;
   }
-  rc = vigil_detector_init(&p->detector, &pool->dcfg);
+  rc = vigil_detector_init(&p->detector, pool__config_for(pool, p));
   if (rc) {
     free(p->tokens);
     return rc;
@@ -288,4 +312,61 @@ int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char
   }
   if (rack && *rack) vigil__copy(p->rack, sizeof p->rack, rack);
   return VIGIL_OK;
+}
+
+/* Point every detector at its config again and refresh its horizon. */
+static void pool__repoint(vigil_pool *pool) {
+  for (uint32_t i = 0; i < pool->slots; i++) {
+    vigil_peer *p = &pool->peers[i];
+    if (!p->in_use) continue;
+    p->detector.cfg = pool__config_for(pool, p);
+    vigil__detector_refresh(&p->detector);
+  }
+}
+
+int vigil_pool_configure(vigil_pool *pool, const vigil_detector_config *cfg, const char **why) {
+  if (vigil_detector_config_check(cfg, why) != VIGIL_OK) return VIGIL_EINVAL;
+  vigil_detector_config next = *cfg;
+  next.max_samples = pool->dcfg.max_samples; /* windows are sized once */
+  pool->dcfg = next;
+  for (uint32_t i = 0; i < pool->noverrides; i++) {
+    double t = pool->overrides[i]->cfg.threshold;
+    pool->overrides[i]->cfg = next;
+    pool->overrides[i]->cfg.threshold = t;
+  }
+  pool__repoint(pool);
+  return VIGIL_OK;
+}
+
+int vigil_pool_set_thresholds(vigil_pool *pool, const vigil_threshold_override *ov, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    if (!ov[i].key || !*ov[i].key || strlen(ov[i].key) >= VIGIL_PNAME_MAX) return VIGIL_EINVAL;
+    if (!(ov[i].threshold > 0) || !isfinite(ov[i].threshold)) return VIGIL_EINVAL;
+  }
+  pool__override **next = n ? calloc(n, sizeof *next) : NULL;
+  if (n && !next) return VIGIL_ENOMEM;
+  for (uint32_t i = 0; i < n; i++) {
+    next[i] = malloc(sizeof **next);
+    if (!next[i]) {
+      for (uint32_t k = 0; k < i; k++) free(next[k]);
+      free(next);
+      return VIGIL_ENOMEM;
+    }
+    vigil__copy(next[i]->key, sizeof next[i]->key, ov[i].key);
+    next[i]->cfg = pool->dcfg;
+    next[i]->cfg.threshold = ov[i].threshold;
+  }
+  pool__override **old = pool->overrides;
+  uint32_t nold = pool->noverrides;
+  pool->overrides = next;
+  pool->noverrides = n;
+  pool__repoint(pool); /* before freeing: detectors still point at the old configs */
+  for (uint32_t i = 0; i < nold; i++) free(old[i]);
+  free(old);
+  return VIGIL_OK;
+}
+
+double vigil_pool_threshold_of(const vigil_pool *pool, uint32_t idx) {
+  if (idx >= pool->slots || !pool->peers[idx].in_use) return NAN;
+  return pool->peers[idx].detector.cfg->threshold;
 }

@@ -313,6 +313,27 @@ uint32_t vigil_pool_slots(const vigil_pool *pool);
 /* The local peer's idx, or -1 when the pool has none. */
 int64_t vigil_pool_local(const vigil_pool *pool);
 
+/*
+ * Replace the base detector config live (threshold, model, min_std_dev,
+ * acceptable_pause, first_estimate, min_mean; max_samples keeps its value:
+ * windows are sized once). Every detector follows at once. VIGIL_EINVAL with
+ * *why naming the field when the config is bad; nothing changes then.
+ */
+int vigil_pool_configure(vigil_pool *pool, const vigil_detector_config *cfg, const char **why);
+
+/* A conviction threshold for one dc or one pname (a pname wins over its dc). */
+typedef struct vigil_threshold_override {
+  const char *key;  /* a dc name or a pname */
+  double threshold; /* finite, > 0 */
+} vigil_threshold_override;
+
+/* Replace all threshold overrides (n = 0 clears them). Peers added later
+ * follow them too. VIGIL_EINVAL (nothing changes) or VIGIL_ENOMEM. */
+int vigil_pool_set_thresholds(vigil_pool *pool, const vigil_threshold_override *ov, uint32_t n);
+
+/* The threshold the peer in slot idx is judged by (NaN for an empty slot). */
+double vigil_pool_threshold_of(const vigil_pool *pool, uint32_t idx);
+
 /* The pool's dc and its shared detector config (writable: see handler). */
 const char *vigil_pool_dc(const vigil_pool *pool);
 vigil_detector_config *vigil_pool_detector_config(vigil_pool *pool);

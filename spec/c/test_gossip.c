@@ -467,6 +467,56 @@ TEST(evaluate_agrees_with_phi_for_every_peer_and_tick) {
   teardown(&f);
 }
 
+TEST(per_dc_and_per_peer_thresholds_apply_live) {
+  fixture f;
+  setup(&f); /* a, b in dc1; c in dc2 */
+  uint32_t all[] = {f.a, f.b, f.c};
+  run(&f, MS(0), MS(3000), all, 3); /* last heartbeats at 2.8 s */
+  vigil_threshold_override ov[] = {{"dc2", 30.0}, {"127.0.0.1:7001", 1.0}};
+  CHECK_INT(vigil_pool_set_thresholds(f.pool, ov, 2), VIGIL_OK);
+  CHECK_NEAR(vigil_pool_threshold_of(f.pool, f.a), 1.0, 0);
+  CHECK_NEAR(vigil_pool_threshold_of(f.pool, f.b), 8.0, 0);
+  CHECK_NEAR(vigil_pool_threshold_of(f.pool, f.c), 30.0, 0);
+  /* 0.6 s of silence convicts a (threshold 1) only. */
+  CHECK_INT(vigil_handler_evaluate(f.h, MS(3100), NULL), 0);
+  CHECK_INT(vigil_handler_evaluate(f.h, MS(3400), NULL), 1);
+  CHECK_INT(state(&f, f.a), VIGIL_STATE_DOWN);
+  /* 1.2 s: b (threshold 8) goes, c (dc2, threshold 30) stays. */
+  for (vigil_time t = MS(3500); t <= MS(4000); t += MS(100)) vigil_handler_evaluate(f.h, t, NULL);
+  CHECK_INT(state(&f, f.b), VIGIL_STATE_DOWN);
+  CHECK_INT(state(&f, f.c), VIGIL_STATE_NORMAL);
+  /* A peer added later in dc2 follows the dc2 override. */
+  vigil_peer_spec s = {"127.0.0.1:7009", "dc2", NULL, NULL, 0, false, false};
+  uint32_t d;
+  vigil_pool_add(f.pool, &s, MS(4000), &d);
+  CHECK_NEAR(vigil_pool_threshold_of(f.pool, d), 30.0, 0);
+  /* Clearing the overrides puts everyone back on the base threshold. */
+  CHECK_INT(vigil_pool_set_thresholds(f.pool, NULL, 0), VIGIL_OK);
+  CHECK_NEAR(vigil_pool_threshold_of(f.pool, f.c), 8.0, 0);
+  vigil_threshold_override bad[] = {{"dc3", -1}};
+  CHECK_INT(vigil_pool_set_thresholds(f.pool, bad, 1), VIGIL_EINVAL);
+  teardown(&f);
+}
+
+TEST(a_live_configure_changes_every_detector_and_rejects_bad_values) {
+  fixture f;
+  setup(&f);
+  uint32_t all[] = {f.a};
+  run(&f, MS(0), MS(3000), all, 1);
+  vigil_detector_config c = *vigil_pool_detector_config(f.pool);
+  c.acceptable_pause = MS(3000);
+  CHECK_INT(vigil_pool_configure(f.pool, &c, NULL), VIGIL_OK);
+  size_t flips = 0; /* with 3 s of acceptable pause, 2 s of silence is fine */
+  for (vigil_time t = MS(3000); t <= MS(4800); t += MS(100)) flips += vigil_handler_evaluate(f.h, t, NULL);
+  CHECK_INT(flips, 0);
+  const char *why = NULL;
+  c.min_std_dev = 0;
+  CHECK_INT(vigil_pool_configure(f.pool, &c, &why), VIGIL_EINVAL);
+  CHECK(why && strstr(why, "min_std_dev"));
+  CHECK_INT(vigil_pool_detector_config(f.pool)->acceptable_pause, MS(3000)); /* unchanged */
+  teardown(&f);
+}
+
 int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(handler_starts_with_threshold_8_and_reads_back_settings);
@@ -488,5 +538,7 @@ int main(int argc, char **argv) {
   RUN(the_exponential_model_works_through_the_handler);
   RUN(a_lower_threshold_convicts_sooner_on_the_next_tick);
   RUN(evaluate_agrees_with_phi_for_every_peer_and_tick);
+  RUN(per_dc_and_per_peer_thresholds_apply_live);
+  RUN(a_live_configure_changes_every_detector_and_rejects_bad_values);
   return CHECK_DONE();
 }
