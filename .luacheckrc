@@ -2,3 +2,7 @@
 std = "luajit"
 max_line_length = 120
 files["spec/"] = { std = "+busted" }
+-- Policies run with a global `vigil` (lua/vigil/init.lua).
+files["agent.lua"] = { read_globals = { vigil = { other_fields = true, fields = { state = { other_fields = true, read_only = false } } } } }
+files["examples/policies/"] = files["agent.lua"]
+self = false

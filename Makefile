@@ -66,7 +66,7 @@ lint: deps
 	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -I core/include -I core --suppress=missingIncludeSystem core bindings
-	@luacheck -q spec examples lua
+	@luacheck -q spec examples lua agent.lua
 	@echo "lint: clean"
 
 format:

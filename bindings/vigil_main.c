@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "host.h"
 #include "vigil.h"
 
 #define MAX_SEEDS 256
@@ -50,6 +51,8 @@ static const char usage_main[] =
     "commands:\n"
     "  agent     run an agent (with no flags: a single agent on loopback, 127.0.0.1:7946)\n"
     "  members   show the members an agent knows, like `serf members`\n"
+    "  reload    make a running agent reload its policy (agent.lua)\n"
+    "  check     load a policy file without starting an agent; report errors as file:line\n"
     "  version   print the version\n"
     "\n"
     "`vigil <command> --help` describes each command's flags.\n";
@@ -80,6 +83,20 @@ static const char usage_agent[] =
     "  --threshold phi        conviction threshold (default 8)\n"
     "\n"
     "Durations are numbers with a unit: 150ms, 2s, 1.5m.\n";
+
+static const char usage_reload[] =
+    "usage: vigil reload [--http host:port]\n"
+    "\n"
+    "Ask the agent at --http (default 127.0.0.1:7947) to reload its policy, wait for the\n"
+    "result (at most 5 s) and print it. Exits 1 when the new policy failed to load (the\n"
+    "agent keeps running the previous one). SIGHUP and saving the file do the same.\n";
+
+static const char usage_check[] =
+    "usage: vigil check agent.lua\n"
+    "\n"
+    "Load a policy as an agent would, without starting one: syntax, the file's top level,\n"
+    "vigil.on / vigil.configure arguments. Prints a summary, or the error as file:line and\n"
+    "exits 1.\n";
 
 static const char usage_members[] =
     "usage: vigil members [--http host:port] [--watch] [--json]\n"
@@ -305,13 +322,15 @@ static int cmd_agent(args *a) {
   /* The tick evaluates twice per interval, so a conviction is never more
    * than half an interval late. */
   cfg.tick = cfg.interval / 2 ? cfg.interval / 2 : cfg.interval;
+  cfg.policy_host = &vigil_lua_host;
   return vigil_agent_run(&cfg);
 }
 
 /* ---- vigil members -------------------------------------------------------------------- */
 
-/* GET path from host:port; the body in a malloc'd string, or die. */
-static char *http_get(const char *cmd, const char *addr, const char *path) {
+/* method path on host:port; the body in a malloc'd string, or die. The
+ * status must be `expect`. */
+static char *http_request(const char *cmd, const char *addr, const char *method, const char *path, int expect) {
   char host[VIGIL_PNAME_MAX], port[8];
   size_t hl;
   uint16_t p;
@@ -336,7 +355,8 @@ static char *http_get(const char *cmd, const char *addr, const char *path) {
     die(1, cmd, "no agent answers at %s (%s); is `vigil agent` running with --http %s?", addr, strerror(errno), addr);
   freeaddrinfo(res);
   char req[512];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, addr);
+  int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                   method, path, addr);
   if (write(fd, req, (size_t)n) != n) die(1, cmd, "cannot send the request to %s", addr);
   size_t cap = 65536, len = 0;
   char *buf = malloc(cap);
@@ -357,12 +377,16 @@ static char *http_get(const char *cmd, const char *addr, const char *path) {
   close(fd);
   buf[len] = '\0';
   int status = 0;
-  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != 200)
+  if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != expect)
     die(1, cmd, "the agent at %s answered %d to %s", addr, status, path);
   char *body = strstr(buf, "\r\n\r\n");
   if (!body) die(1, cmd, "malformed response from %s", addr);
   memmove(buf, body + 4, strlen(body + 4) + 1);
   return buf;
+}
+
+static char *http_get(const char *cmd, const char *addr, const char *path) {
+  return http_request(cmd, addr, "GET", path, 200);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -409,6 +433,69 @@ static int cmd_members(args *a) {
   return 0;
 }
 
+/* A number after "key": in a small JSON document (our own /health). */
+static double json_number(const char *doc, const char *key) {
+  const char *p = strstr(doc, key);
+  return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+static int cmd_reload(args *a) {
+  const char *http = "127.0.0.1:7947", *v;
+  for (a->i = 2; a->i < a->argc; a->i++) {
+    const char *arg = a->argv[a->i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      fputs(usage_reload, stdout);
+      return 0;
+    } else if (is_flag(arg, "--http", &v)) {
+      http = flag_value(a, "--http", v);
+      check_pname(a->cmd, "--http", http);
+    } else {
+      die(2, a->cmd, "unknown %s %s (see vigil reload --help)", arg[0] == '-' ? "flag" : "argument", arg);
+    }
+  }
+  char *before = http_get(a->cmd, http, "/health");
+  if (strstr(before, "\"policy\":null")) die(1, a->cmd, "the agent at %s runs no policy", http);
+  double gen0 = json_number(before, "\"generation\":"), failed0 = json_number(before, "\"reloads_failed\":");
+  /* "generation" appears twice (the agent's, then the policy's): take the last. */
+  const char *pol = strstr(before, "\"policy\":{");
+  if (pol) gen0 = json_number(pol, "\"generation\":");
+  free(before);
+  free(http_request(a->cmd, http, "POST", "/v1/reload", 202));
+  for (int i = 0; i < 50; i++) {
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    char *now = http_get(a->cmd, http, "/health");
+    const char *p = strstr(now, "\"policy\":{");
+    double gen = p ? json_number(p, "\"generation\":") : -1, failed = json_number(now, "\"reloads_failed\":");
+    if (gen > gen0) {
+      printf("reloaded: policy generation %.0f\n", gen);
+      free(now);
+      return 0;
+    }
+    if (failed > failed0) {
+      const char *e = strstr(now, "\"error\":\"");
+      fprintf(stderr, "reload failed (the previous policy keeps running): ");
+      if (e)
+        for (e += 9; *e && !(*e == '"' && e[-1] != '\\'); e++) fputc(*e, stderr);
+      fputc('\n', stderr);
+      free(now);
+      return 1;
+    }
+    free(now);
+  }
+  die(1, a->cmd, "no result from %s after 5 s", http);
+}
+
+static int cmd_check(args *a) {
+  if (a->argc == 3 && (strcmp(a->argv[2], "--help") == 0 || strcmp(a->argv[2], "-h") == 0)) {
+    fputs(usage_check, stdout);
+    return 0;
+  }
+  if (a->argc != 3 || a->argv[2][0] == '-') die(2, a->cmd, "expected one policy file (see vigil check --help)");
+  if (access(a->argv[2], R_OK) != 0) die(2, a->cmd, "cannot read '%s': %s", a->argv[2], strerror(errno));
+  return vigil_policy_check(a->argv[2]);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage_main, stderr);
@@ -418,6 +505,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (strcmp(cmd, "agent") == 0) return cmd_agent(&a);
   if (strcmp(cmd, "members") == 0) return cmd_members(&a);
+  if (strcmp(cmd, "reload") == 0) return cmd_reload(&a);
+  if (strcmp(cmd, "check") == 0) return cmd_check(&a);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       puts("usage: vigil version\n\nPrint vigil's version.");

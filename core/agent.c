@@ -41,8 +41,13 @@ typedef struct agent {
   vigil_metrics *met;
   vigil_members *m;
   vigil_subscription sub; /* the agent's own: it logs every event */
+  vigil_bridge *bridge;   /* to the script thread; NULL without a policy */
+  uv_async_t core_wake;   /* the script thread has commands for us */
+  bool policy_on;
   vigil_time started;
   uint64_t send_unresolvable; /* pnames that are not IP literals */
+  vigil_time cfg_interval;    /* gossip interval in force */
+  uint32_t cfg_fanout;        /* fanout in force */
   int exit_code;
   uint8_t rxbuf[2048]; /* > VIGIL_FRAME_MAX, so oversized datagrams are seen as such */
 } agent;
@@ -93,6 +98,15 @@ static void agent__log(vigil_log_level lvl, const char *msg, const char *fmt, ..
   if ((size_t)n > sizeof line - 2) n = (int)sizeof line - 2;
   line[n++] = '\n';
   fwrite(line, 1, (size_t)n, stderr);
+}
+
+void vigil_log_set_level(vigil_log_level lvl) { log_level = lvl; }
+
+void vigil_log(vigil_log_level lvl, const char *msg, const char *fields) {
+  if (fields && *fields)
+    agent__log(lvl, msg, "%s", fields);
+  else
+    agent__log(lvl, msg, NULL);
 }
 
 /* ---- addresses ---------------------------------------------------------------- */
@@ -187,7 +201,48 @@ static void agent__log_event(agent *a, const vigil_event *e, vigil_time now) {
 
 static void agent__drain_events(agent *a, vigil_time now) {
   vigil_event e;
-  while (vigil_subscription_poll(&a->sub, &e)) agent__log_event(a, &e, now);
+  while (vigil_subscription_poll(&a->sub, &e)) {
+    agent__log_event(a, &e, now);
+    if (a->bridge && e.type != VIGIL_EVENT_GOSSIP_ROUND) {
+      if (e.type == VIGIL_EVENT_PEER_DOWN || e.type == VIGIL_EVENT_PEER_UP) {
+        const vigil_peer *p = vigil_pool_find(a->pool, e.peer);
+        if (p && e.type == VIGIL_EVENT_PEER_UP) e.phi = vigil_handler_phi(a->h, p->idx, now);
+      }
+      vigil_bridge_push_event(a->bridge, &e);
+    }
+  }
+}
+
+/* What the policy reads: every peer as of now, published for the script
+ * thread (which never touches the pool). */
+static void agent__publish_snapshot(agent *a, vigil_time now) {
+  uint32_t slots = vigil_pool_slots(a->pool), n = vigil_pool_count(a->pool);
+  vigil_snapshot *s = malloc(sizeof *s + (size_t)n * sizeof s->peers[0]);
+  if (!s) return;
+  s->at = now;
+  vigil__copy(s->self, sizeof s->self, a->self);
+  s->threshold = vigil_handler_threshold(a->h);
+  s->interval = a->cfg_interval;
+  s->fanout = a->cfg_fanout;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < slots && k < n; i++) {
+    const vigil_peer *p = vigil_pool_get(a->pool, i);
+    if (!p) continue;
+    vigil_snapshot_peer *sp = &s->peers[k++];
+    vigil__copy(sp->pname, sizeof sp->pname, p->pname);
+    vigil__copy(sp->dc, sizeof sp->dc, p->dc);
+    vigil__copy(sp->rack, sizeof sp->rack, p->rack);
+    sp->state = p->state;
+    sp->is_local = p->is_local;
+    sp->phi = vigil_handler_phi(a->h, i, now);
+    sp->threshold = vigil_pool_threshold_of(a->pool, i);
+    sp->since = p->since;
+    uint64_t ver;
+    vigil_time heard;
+    vigil_members_info(a->m, i, &sp->generation, &ver, &heard);
+  }
+  s->npeers = k;
+  vigil_bridge_publish(a->bridge, s);
 }
 
 static void agent__on_gossip(uv_timer_t *t) {
@@ -204,7 +259,64 @@ static void agent__on_tick(uv_timer_t *t) {
   vigil_time now = uv_hrtime();
   vigil_handler_evaluate(a->h, now, NULL);
   agent__drain_events(a, now);
+  if (a->bridge) agent__publish_snapshot(a, now);
 }
+
+/* Apply what the policy asked for (vigil.configure, vigil.mark_down). */
+static void agent__apply(agent *a, const vigil_command *c, vigil_time now) {
+  if (c->type == VIGIL_CMD_MARK_DOWN) {
+    int rc = vigil_handler_mark_down_pname(a->h, c->pname, now);
+    agent__log(rc ? VIGIL_LOG_WARN : VIGIL_LOG_INFO, "policy marked a peer down", "peer=%s result=\"%s\"", c->pname,
+               rc ? vigil_strerror(rc) : "ok");
+    agent__drain_events(a, now);
+    return;
+  }
+  vigil_detector_config next = *vigil_pool_detector_config(a->pool);
+  if (c->has_threshold) next.threshold = c->threshold;
+  if (c->has_model) next.model = c->model;
+  if (c->has_min_std_dev) next.min_std_dev = c->min_std_dev;
+  if (c->has_acceptable_pause) next.acceptable_pause = c->acceptable_pause;
+  const char *why = NULL;
+  if (vigil_pool_configure(a->pool, &next, &why) != VIGIL_OK) {
+    agent__log(VIGIL_LOG_ERROR, "policy configure refused", "error=\"%s\"", why ? why : "invalid");
+    return;
+  }
+  if (c->has_thresholds) {
+    vigil_threshold_override ov[VIGIL_CMD_THRESHOLDS_MAX];
+    for (uint32_t i = 0; i < c->nthresholds; i++) {
+      ov[i].key = c->thresholds[i].key;
+      ov[i].threshold = c->thresholds[i].threshold;
+    }
+    if (vigil_pool_set_thresholds(a->pool, ov, c->nthresholds) != VIGIL_OK)
+      agent__log(VIGIL_LOG_ERROR, "policy thresholds refused", "count=%u", c->nthresholds);
+  }
+  if (c->has_fanout) {
+    a->cfg_fanout = c->fanout;
+    vigil_members_set_fanout(a->m, c->fanout);
+  }
+  if (c->has_interval && c->interval >= VIGIL_MS && c->interval != a->cfg_interval) {
+    a->cfg_interval = c->interval;
+    uint64_t iv = c->interval / VIGIL_MS, tk = iv / 2 ? iv / 2 : 1;
+    vigil_handler_set_interval(a->h, tk * VIGIL_MS);
+    uv_timer_start(&a->gossip, agent__on_gossip, iv, iv);
+    uv_timer_start(&a->tick, agent__on_tick, tk, tk);
+  }
+  agent__log(VIGIL_LOG_INFO, "policy configured the detector",
+             "threshold=%g model=%s min_std_dev_ms=%.0f acceptable_pause_ms=%.0f interval_ms=%llu fanout=%u "
+             "thresholds=%u",
+             next.threshold, next.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential",
+             (double)next.min_std_dev / 1e6, (double)next.acceptable_pause / 1e6,
+             (unsigned long long)(a->cfg_interval / VIGIL_MS), a->cfg_fanout, c->has_thresholds ? c->nthresholds : 0);
+}
+
+static void agent__on_core_wake(uv_async_t *w) {
+  agent *a = w->data;
+  vigil_command c;
+  vigil_time now = uv_hrtime();
+  while (vigil_bridge_take_command(a->bridge, &c)) agent__apply(a, &c, now);
+}
+
+static void agent__wake_core(void *ud) { uv_async_send(ud); }
 
 /* ---- HTTP ------------------------------------------------------------------------- */
 
@@ -307,11 +419,59 @@ static void agent__health(agent *a, vigil_time now, vigil__buf *b) {
   for (int s = 0; s < VIGIL_STATE_COUNT; s++)
     vigil__buf_printf(b, "%s\"%s\":%u", s ? "," : "", vigil_state_name((vigil_peer_state)s), by_state[s]);
   vigil__buf_puts(b, "},\"policy\":");
-  if (a->cfg->policy)
-    json_str(b, a->cfg->policy);
+  if (!a->bridge) {
+    vigil__buf_puts(b, "null}\n");
+    return;
+  }
+  vigil_policy_status st;
+  vigil_bridge_status(a->bridge, &st);
+  vigil__buf_puts(b, "{\"path\":");
+  json_str(b, a->cfg->policy);
+  vigil__buf_printf(b, ",\"running\":%s,\"loaded\":%s,\"generation\":%llu,\"reloads_failed\":%llu,\"error\":",
+                    st.running ? "true" : "false", st.loaded ? "true" : "false", (unsigned long long)st.generation,
+                    (unsigned long long)st.reloads_failed);
+  if (st.error[0])
+    json_str(b, st.error);
   else
     vigil__buf_puts(b, "null");
-  vigil__buf_puts(b, "}\n");
+  vigil__buf_puts(b, "}}\n");
+}
+
+/* The policy's counters, appended to /metrics. */
+static void agent__policy_metrics(agent *a, vigil__buf *b) {
+  if (!a->bridge) return;
+  vigil_policy_status st;
+  vigil_bridge_status(a->bridge, &st);
+  vigil__buf_puts(b, "# HELP policy_errors_total Policy handlers that raised an error, by event.\n"
+                     "# TYPE policy_errors_total counter\n");
+  for (int k = 0; k < VIGIL_POLICY_KINDS; k++)
+    vigil__buf_printf(b, "policy_errors_total{event=\"%s\"} %llu\n", vigil_policy_kind_name(k),
+                      (unsigned long long)st.errors[k]);
+  vigil__buf_puts(b, "# HELP policy_interrupted_total Policy handlers stopped at their time budget, by event.\n"
+                     "# TYPE policy_interrupted_total counter\n");
+  for (int k = 0; k < VIGIL_POLICY_KINDS; k++)
+    vigil__buf_printf(b, "policy_interrupted_total{event=\"%s\"} %llu\n", vigil_policy_kind_name(k),
+                      (unsigned long long)st.interrupted[k]);
+  vigil__buf_printf(b,
+                    "# HELP policy_reloads_total Policy loads, by result.\n# TYPE policy_reloads_total counter\n"
+                    "policy_reloads_total{result=\"ok\"} %llu\npolicy_reloads_total{result=\"error\"} %llu\n",
+                    (unsigned long long)st.reloads_ok, (unsigned long long)st.reloads_failed);
+  vigil__buf_printf(b,
+                    "# HELP policy_events_total Events handed to the policy.\n# TYPE policy_events_total counter\n"
+                    "policy_events_total %llu\n"
+                    "# HELP policy_events_lagged_total Events lost because the policy fell behind.\n"
+                    "# TYPE policy_events_lagged_total counter\npolicy_events_lagged_total %llu\n",
+                    (unsigned long long)st.delivered, (unsigned long long)st.lagged);
+  vigil__buf_printf(b,
+                    "# HELP policy_exec_total Commands the policy ran, by result.\n# TYPE policy_exec_total counter\n"
+                    "policy_exec_total{result=\"ok\"} %llu\npolicy_exec_total{result=\"failed\"} %llu\n"
+                    "policy_exec_total{result=\"timeout\"} %llu\npolicy_exec_total{result=\"rejected\"} %llu\n",
+                    (unsigned long long)st.exec_ok, (unsigned long long)st.exec_failed,
+                    (unsigned long long)st.exec_timeout, (unsigned long long)st.exec_rejected);
+  vigil__buf_printf(b,
+                    "# HELP policy_generation Policy generations loaded successfully.\n"
+                    "# TYPE policy_generation gauge\npolicy_generation %llu\n",
+                    (unsigned long long)st.generation);
 }
 
 static void agent__metrics(agent *a, vigil_time now, vigil__http_response *r) {
@@ -337,6 +497,7 @@ static void agent__metrics(agent *a, vigil_time now, vigil__http_response *r) {
                     "# HELP frames_unsendable_total Frames for peers whose pname is not an IP address.\n"
                     "# TYPE frames_unsendable_total counter\nframes_unsendable_total %llu\n",
                     (unsigned long long)a->send_unresolvable);
+  agent__policy_metrics(a, &b);
   if (b.failed) {
     free(b.data);
     r->status = 503;
@@ -348,9 +509,28 @@ static void agent__metrics(agent *a, vigil_time now, vigil__http_response *r) {
   r->len = b.len;
 }
 
-static void agent__route(void *ud, const char *path, const char *query, vigil__http_response *r) {
+static void agent__route(void *ud, const char *method, const char *path, const char *query, vigil__http_response *r) {
   agent *a = ud;
   vigil_time now = uv_hrtime();
+  if (strcmp(path, "/v1/reload") == 0) {
+    vigil__buf b = {NULL, 0, 0, false};
+    r->type = "application/json";
+    if (strcmp(method, "POST") != 0) {
+      vigil__buf_puts(&b, "{\"error\":\"use POST\"}\n");
+      r->status = 405;
+    } else if (!a->bridge) {
+      vigil__buf_puts(&b, "{\"error\":\"this agent runs no policy\"}\n");
+      r->status = 409;
+    } else {
+      vigil_bridge_request(a->bridge, true, false);
+      agent__log(VIGIL_LOG_INFO, "policy reload requested", "by=http");
+      vigil__buf_puts(&b, "{\"status\":\"reload requested\"}\n");
+      r->status = 202;
+    }
+    r->body = b.data;
+    r->len = b.len;
+    return;
+  }
   if (strcmp(path, "/metrics") == 0) {
     agent__metrics(a, now, r);
     return;
@@ -399,8 +579,12 @@ static void agent__on_stop(uv_signal_t *s, int signum) {
 static void agent__on_hup(uv_signal_t *s, int signum) {
   (void)signum;
   agent *a = s->data;
-  agent__log(VIGIL_LOG_WARN, "SIGHUP ignored: this build has no policy runtime to reload", "policy=%s",
-             a->cfg->policy ? a->cfg->policy : "none");
+  if (!a->bridge) {
+    agent__log(VIGIL_LOG_WARN, "SIGHUP ignored: this agent runs no policy", NULL);
+    return;
+  }
+  agent__log(VIGIL_LOG_INFO, "policy reload requested", "by=SIGHUP");
+  vigil_bridge_request(a->bridge, true, false);
 }
 
 /* A burst of frames (every peer's heartbeat landing in the same
@@ -468,6 +652,8 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
    * newer; a clock stepped backwards across a restart would not. */
   mc.generation = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
   mc.fanout = cfg->fanout;
+  a->cfg_fanout = cfg->fanout;
+  a->cfg_interval = cfg->interval;
   mc.reap_after = cfg->reap_after;
   mc.keyring = cfg->keyring;
   mc.seed = mc.generation ^ (uint64_t)uv_os_getpid() << 32;
@@ -525,12 +711,28 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
   if (!cfg->keyring)
     agent__log(VIGIL_LOG_WARN, "gossip is unauthenticated: anyone who can reach the gossip port can forge heartbeats",
                "listen=%s hint=\"start every agent with --keyring FILE\"", cfg->listen);
-  if (cfg->policy)
-    agent__log(VIGIL_LOG_WARN, "policy not run: this build has no policy runtime yet", "policy=%s", cfg->policy);
+  if (cfg->policy) {
+    if (!cfg->policy_host) {
+      agent__log(VIGIL_LOG_ERROR, "a policy was given but this build has no policy runtime", "policy=%s", cfg->policy);
+      return 1;
+    }
+    uv_async_init(&a->loop, &a->core_wake, agent__on_core_wake);
+    a->core_wake.data = a;
+    a->bridge =
+        vigil_bridge_new(cfg->policy_queue ? cfg->policy_queue : 1024, NULL, NULL, agent__wake_core, &a->core_wake);
+    if (!a->bridge) return agent__fail(a, "out of memory", self, UV_ENOMEM);
+    agent__publish_snapshot(a, uv_hrtime());
+    if (cfg->policy_host->start(cfg->policy_host->ud, a->bridge, cfg->policy) != 0) {
+      agent__log(VIGIL_LOG_ERROR, "cannot start the policy runtime", "policy=%s", cfg->policy);
+      return 1;
+    }
+    a->policy_on = true;
+  }
   return 0;
 }
 
 static void agent__free(agent *a) {
+  if (!a->policy_on) vigil_bridge_free(a->bridge); /* a detached script thread may still hold it */
   vigil_members_free(a->m);
   vigil_handler_free(a->h);
   vigil_events_free(a->ev);
@@ -547,6 +749,9 @@ int vigil_agent_run(const vigil_agent_config *cfg) {
   uv_loop_init(&a->loop);
   int rc = agent__start(a, cfg);
   if (rc == 0) uv_run(&a->loop, UV_RUN_DEFAULT);
+  /* The script thread gets 2 s to finish what it is doing (a handler past
+   * its budget is interrupted within that); then the process exits anyway. */
+  if (a->policy_on) cfg->policy_host->stop(cfg->policy_host->ud, 2000);
   /* Close every handle (listeners, timers, signals, HTTP connections) and
    * let the loop finish their callbacks. */
   uv_walk(&a->loop, agent__close_walk, NULL);

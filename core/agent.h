@@ -16,8 +16,11 @@ typedef struct vigil__http_response {
   size_t len;
 } vigil__http_response;
 
-/* Fill *r for GET path?query. Leaving status 404 and body NULL sends 404. */
-typedef void (*vigil__http_route)(void *ud, const char *path, const char *query, vigil__http_response *r);
+/* Fill *r for a request (method "GET", "HEAD" or "POST"; POST only reaches
+ * the route for paths the server allows). Leaving status 404 and body NULL
+ * sends 404. */
+typedef void (*vigil__http_route)(void *ud, const char *method, const char *path, const char *query,
+                                  vigil__http_response *r);
 
 typedef struct vigil__http {
   uv_tcp_t listener;

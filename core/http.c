@@ -67,10 +67,12 @@ static void conn__written(uv_write_t *w, int status) {
 static const char *status_text(int status) {
   switch (status) {
   case 200: return "OK";
+  case 202: return "Accepted";
   case 400: return "Bad Request";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
+  case 409: return "Conflict";
   case 413: return "Payload Too Large";
   case 414: return "URI Too Long";
   case 431: return "Request Header Fields Too Large";
@@ -158,7 +160,8 @@ static int on_headers_complete(http_parser *p) {
   conn *c = p->data;
   /* Note: 1 and 2 mean "no body" and "upgrade" to this callback's caller;
    * any other non-zero value aborts the parse. */
-  if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
+  bool post_ok = p->method == HTTP_POST && strncmp(c->url, "/v1/reload", 10) == 0;
+  if (p->method != HTTP_GET && p->method != HTTP_HEAD && !post_ok) {
     c->status = 405;
     return -1;
   }
@@ -174,7 +177,8 @@ static int on_message_complete(http_parser *p) {
   char *q = strchr(c->url, '?');
   if (q) *q++ = '\0';
   vigil__http_response r = {404, "text/plain; charset=utf-8", NULL, 0};
-  c->server->route(c->server->ud, c->url, q ? q : "", &r);
+  const char *method = p->method == HTTP_POST ? "POST" : p->method == HTTP_HEAD ? "HEAD" : "GET";
+  c->server->route(c->server->ud, method, c->url, q ? q : "", &r);
   if (r.status == 404 && !r.body) {
     conn__error(c, 404);
   } else {

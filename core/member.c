@@ -169,6 +169,7 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
 }
 
 uint64_t vigil_members_generation(const vigil_members *m) { return m->generation; }
+void vigil_members_set_fanout(vigil_members *m, uint32_t fanout) { m->fanout = fanout; }
 uint32_t vigil_members_fresh(const vigil_members *m) { return m->fresh; }
 uint64_t vigil_members_version(const vigil_members *m) { return m->version; }
 

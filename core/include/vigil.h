@@ -723,6 +723,9 @@ size_t vigil_members_tick(vigil_members *m, vigil_time now, vigil_send_fn send, 
  * Returns the number of frames handed to `send`. */
 size_t vigil_members_shutdown(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
 
+/* Change the fanout live (0 = every peer). */
+void vigil_members_set_fanout(vigil_members *m, uint32_t fanout);
+
 /* Peers whose news arrived during the latest interval (gossip_round). */
 uint32_t vigil_members_fresh(const vigil_members *m);
 
@@ -741,6 +744,119 @@ bool vigil_members_info(const vigil_members *m, uint32_t idx, uint64_t *generati
 char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *len);
 
 /* ------------------------------------------------------------------------ */
+/* The bridge between the core thread and the script thread (bridge.c)     */
+
+/*
+ * The only things the two threads share (../shared/DESIGN.md). The core
+ * pushes events and publishes snapshots; the script thread takes events,
+ * reads snapshots and sends commands. Every operation holds one mutex for a
+ * bounded copy and never waits for the other thread's work: the core never
+ * waits on Lua. Wake-ups go through the callbacks given at creation
+ * (uv_async_send in the runtime; both are safe to call from any thread).
+ */
+typedef struct vigil_bridge vigil_bridge;
+
+typedef void (*vigil_wake_fn)(void *ud);
+
+typedef struct vigil_snapshot_peer {
+  char pname[VIGIL_PNAME_MAX];
+  char dc[VIGIL_NAME_MAX];
+  char rack[VIGIL_NAME_MAX];
+  vigil_peer_state state;
+  bool is_local;
+  double phi;          /* as judged at `at` */
+  double threshold;    /* the threshold this peer is judged by */
+  vigil_time since;    /* when its state last changed */
+  uint64_t generation; /* its generation as last heard (0 = never) */
+} vigil_snapshot_peer;
+
+typedef struct vigil_snapshot {
+  uint32_t refs_; /* private to bridge.c: references held */
+  vigil_time at;  /* when the core took it */
+  char self[VIGIL_PNAME_MAX];
+  double threshold;    /* the base threshold */
+  vigil_time interval; /* gossip interval */
+  uint32_t fanout;
+  uint32_t npeers;
+  vigil_snapshot_peer peers[]; /* npeers entries, the local peer included */
+} vigil_snapshot;
+
+#define VIGIL_CMD_THRESHOLDS_MAX 64
+
+typedef enum vigil_command_type { VIGIL_CMD_CONFIGURE = 1, VIGIL_CMD_MARK_DOWN = 2 } vigil_command_type;
+
+typedef struct vigil_command {
+  vigil_command_type type;
+  char pname[VIGIL_PNAME_MAX]; /* mark_down: the peer */
+  /* configure: each setting applies only when its has_ flag is set; the
+   * core merges them into its current settings and checks the result. */
+  bool has_threshold, has_model, has_min_std_dev, has_acceptable_pause, has_interval, has_fanout, has_thresholds;
+  double threshold;
+  vigil_model model;
+  vigil_time min_std_dev;
+  vigil_time acceptable_pause;
+  vigil_time interval;
+  uint32_t fanout;
+  uint32_t nthresholds;
+  struct {
+    char key[VIGIL_PNAME_MAX];
+    double threshold;
+  } thresholds[VIGIL_CMD_THRESHOLDS_MAX];
+} vigil_command;
+
+/* What the script thread reports about the policy (for /health, metrics). */
+#define VIGIL_POLICY_KINDS 10 /* peer_up .. peer_restarted, transition, lagged, timer, exec, load */
+typedef struct vigil_policy_status {
+  bool running;        /* a script thread is attached */
+  bool loaded;         /* a policy generation is active */
+  uint64_t generation; /* successful loads so far */
+  char path[256];
+  char error[512]; /* the last load error ("" = none), file:line first */
+  uint64_t reloads_ok, reloads_failed;
+  uint64_t errors[VIGIL_POLICY_KINDS];      /* handler errors by kind */
+  uint64_t interrupted[VIGIL_POLICY_KINDS]; /* handlers stopped at their budget */
+  uint64_t delivered;                       /* events handed to the policy */
+  uint64_t lagged;                          /* events lost because the policy fell behind */
+  uint64_t exec_started, exec_ok, exec_failed, exec_timeout, exec_rejected;
+} vigil_policy_status;
+
+/* Names of the kinds counted above ("peer_up", ..., "load"). */
+const char *vigil_policy_kind_name(int kind);
+
+vigil_bridge *vigil_bridge_new(uint32_t capacity, vigil_wake_fn wake_script, void *script_ud, vigil_wake_fn wake_core,
+                               void *core_ud);
+void vigil_bridge_free(vigil_bridge *b);
+
+/* Core thread. */
+void vigil_bridge_push_event(vigil_bridge *b, const vigil_event *e);
+void vigil_bridge_publish(vigil_bridge *b, vigil_snapshot *s); /* takes ownership (malloc'd) */
+bool vigil_bridge_take_command(vigil_bridge *b, vigil_command *out);
+void vigil_bridge_request(vigil_bridge *b, bool reload, bool stop);
+void vigil_bridge_status(vigil_bridge *b, vigil_policy_status *out);
+
+/* Either thread: set (or change) how the script thread is woken. */
+void vigil_bridge_set_script_wake(vigil_bridge *b, vigil_wake_fn wake_script, void *script_ud);
+
+/* Script thread. */
+size_t vigil_bridge_take_events(vigil_bridge *b, vigil_event *out, size_t max); /* lagged comes as an event */
+const vigil_snapshot *vigil_bridge_acquire(vigil_bridge *b);                    /* NULL before the first */
+void vigil_bridge_release(vigil_bridge *b, const vigil_snapshot *s);
+int vigil_bridge_send_command(vigil_bridge *b, const vigil_command *c); /* VIGIL_ERANGE when the queue is full */
+void vigil_bridge_take_requests(vigil_bridge *b, bool *reload, bool *stop);
+void vigil_bridge_set_status(vigil_bridge *b, const vigil_policy_status *st);
+
+/* ------------------------------------------------------------------------ */
+/* Policy host hook (the vigil binary provides it; core/ knows no Lua)       */
+
+typedef struct vigil_policy_host {
+  /* Start the script thread for cfg->policy; non-zero when it cannot. */
+  int (*start)(void *ud, vigil_bridge *b, const char *policy_path);
+  /* Ask it to stop and wait at most wait_ms for it; then detach. */
+  void (*stop)(void *ud, int wait_ms);
+  void *ud;
+} vigil_policy_host;
+
+/* ------------------------------------------------------------------------ */
 /* The agent runtime (agent.c): the core thread on libuv                     */
 
 typedef enum vigil_log_level {
@@ -752,6 +868,15 @@ typedef enum vigil_log_level {
 
 /* "debug", "info", "warn", "error"; -1 for anything else. */
 int vigil_log_level_parse(const char *name);
+
+/* Write one logfmt line to stderr: ts, level, msg, then `fields` ("k=v
+ * k2=v2", already formatted, or NULL). Thread-safe: one write per line.
+ * Lines below the agent's log level are skipped. */
+void vigil_log(vigil_log_level lvl, const char *msg, const char *fields);
+
+/* Set the level below which vigil_log drops lines (vigil_agent_run sets it
+ * from its config). */
+void vigil_log_set_level(vigil_log_level lvl);
 
 typedef struct vigil_agent_config {
   const char *listen;    /* UDP bind address, "ip:port" */
@@ -765,12 +890,14 @@ typedef struct vigil_agent_config {
   uint32_t nseeds;
   const vigil_keyring *keyring; /* NULL: unauthenticated (warned once) */
   vigil_log_level log_level;
-  vigil_time interval;            /* gossip interval (200 ms) */
-  vigil_time tick;                /* evaluate period (100 ms) */
-  vigil_time reap_after;          /* forget peers down this long (60 s) */
-  uint32_t fanout;                /* 0 = send to every peer */
-  vigil_detector_config detector; /* threshold, model, ... */
-  const char *policy;             /* agent.lua path (run by the policy runtime) */
+  vigil_time interval;                         /* gossip interval (200 ms) */
+  vigil_time tick;                             /* evaluate period (100 ms) */
+  vigil_time reap_after;                       /* forget peers down this long (60 s) */
+  uint32_t fanout;                             /* 0 = send to every peer */
+  vigil_detector_config detector;              /* threshold, model, ... */
+  const char *policy;                          /* agent.lua path, run by policy_host */
+  const struct vigil_policy_host *policy_host; /* NULL: no policy runtime */
+  uint32_t policy_queue;                       /* events the policy may fall behind by (1024) */
 } vigil_agent_config;
 
 void vigil_agent_config_init(vigil_agent_config *cfg);

@@ -1,0 +1,108 @@
+-- agent.lua - the default vigil policy.
+--
+-- vigil runs this file on its script thread, next to (never in the way of)
+-- the failure detector. It decides nothing about who is up: the detector
+-- does. It says what to do about it. Edit it and save: the agent reloads
+-- it by itself (or send SIGHUP, or run `vigil reload`); if your edit does
+-- not load, the agent logs the file:line and keeps the previous version.
+-- Check an edit before it ships with `vigil check agent.lua`.
+--
+-- Everything below uses the `vigil` API; docs/POLICIES.md describes it all.
+
+---------------------------------------------------------------------------
+-- 1. The detector
+--
+-- A peer is convicted when its suspicion, phi, passes `threshold`. With
+-- heartbeats every 200 ms, the values below convict a silent peer after
+-- ~0.92 s and ignore one or two lost heartbeats. Raise `acceptable_pause`
+-- (seconds) to ride out longer stalls (GC pauses, busy hosts) at the cost
+-- of slower detection; give a far datacenter its own threshold with
+-- `thresholds = { ["dc-far"] = 12 }`. docs/DETECTOR.md has the arithmetic.
+---------------------------------------------------------------------------
+vigil.configure({
+  threshold = 8,
+  acceptable_pause = 0.2,
+  min_std_dev = 0.1,
+})
+
+---------------------------------------------------------------------------
+-- 2. Logging every transition
+--
+-- One line per change of any peer, with phi, on the agent's stderr. Remove
+-- this section if your log pipeline already has the agent's own lines.
+---------------------------------------------------------------------------
+vigil.on("transition", "log", function(ev)
+  vigil.log.info("policy saw a transition", {
+    event = ev.type, peer = ev.peer, dc = ev.dc, from = ev.previous, to = ev.state, phi = ev.phi,
+  })
+end)
+
+---------------------------------------------------------------------------
+-- 3. Damping flapping peers
+--
+-- A peer that went down FLAP_LIMIT times within FLAP_WINDOW seconds is
+-- "flapping": its reactions are held back until it has been quiet for a
+-- window, so a sick network link does not page anyone ten times a minute.
+-- vigil.state survives reloads, so the history does too.
+---------------------------------------------------------------------------
+local FLAP_LIMIT, FLAP_WINDOW = 3, 60
+
+vigil.state.downs = vigil.state.downs or {}
+
+local function flapping(peer)
+  local now, recent = vigil.now(), {}
+  for _, t in ipairs(vigil.state.downs[peer] or {}) do
+    if now - t < FLAP_WINDOW then recent[#recent + 1] = t end
+  end
+  recent[#recent + 1] = now
+  vigil.state.downs[peer] = recent
+  return #recent > FLAP_LIMIT
+end
+
+---------------------------------------------------------------------------
+-- 4. Reacting to a peer going down
+--
+-- When VIGIL_ON_DOWN is set in the agent's environment, it is run (through
+-- /bin/sh) for every peer that goes down, with VIGIL_PEER, VIGIL_DC,
+-- VIGIL_RACK and VIGIL_PHI set. vigil.responsible() makes exactly one live
+-- agent run it, so the cluster reacts once, not once per agent. It gets 30 s
+-- and two retries. Replace the command with whatever your service needs:
+-- drain the node from a load balancer, page, open a ticket.
+---------------------------------------------------------------------------
+local ON_DOWN = os.getenv("VIGIL_ON_DOWN")
+
+vigil.on("peer_down", "react", function(ev)
+  if flapping(ev.peer) then
+    vigil.log.warn("peer is flapping; reaction held back", { peer = ev.peer, window_s = FLAP_WINDOW })
+    return
+  end
+  if not ON_DOWN or ON_DOWN == "" then return end
+  if not vigil.responsible(ev.peer) then
+    vigil.log.debug("another agent reacts to this one", { peer = ev.peer })
+    return
+  end
+  vigil.log.info("reacting to a peer down", { peer = ev.peer, command = ON_DOWN })
+  vigil.exec({
+    "/bin/sh", "-c", ON_DOWN,
+    env = { VIGIL_PEER = ev.peer, VIGIL_DC = ev.dc, VIGIL_RACK = ev.rack, VIGIL_PHI = string.format("%.2f", ev.phi) },
+    timeout = 30,
+    retries = 2,
+    backoff = 1,
+    on_exit = function(code, stdout, stderr, why)
+      vigil.log.info("reaction finished", {
+        peer = ev.peer, code = code, why = why, stdout = stdout:sub(1, 200), stderr = stderr:sub(1, 200),
+      })
+    end,
+  })
+end)
+
+---------------------------------------------------------------------------
+-- 5. Knowing when the policy fell behind
+--
+-- If a handler is slow, events queue up; past the queue's size the oldest
+-- are dropped and this handler hears how many. The detector itself is never
+-- slowed: only reactions are late.
+---------------------------------------------------------------------------
+vigil.on("lagged", "warn", function(ev)
+  vigil.log.warn("policy fell behind; events were dropped", { missed = ev.missed })
+end)

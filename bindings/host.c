@@ -1,0 +1,951 @@
+/*
+ * host.c - the script thread: LuaJIT running the operator's policy on its
+ * own libuv loop (../shared/DESIGN.md, "the rule of the two threads").
+ *
+ * Owns: the Lua state, the script loop, and the primitives the Lua runtime
+ * (lua/vigil/runtime.lua) is built on -- time, snapshots, commands to the
+ * core, timers, child processes, logs and the budgeted call. Everything it
+ * knows about peers comes through the bridge (core/bridge.c); it never
+ * touches the pool.
+ *
+ * Must never: let a policy stop the agent. Every call into policy code goes
+ * through host__call: a pcall with a traceback, and a time budget enforced
+ * by a count hook. LuaJIT does not run hooks inside JIT-compiled traces, so
+ * a compiled `while true do end` would never be interrupted: the policy VM
+ * therefore runs with the JIT off (luaJIT_setmode(LUAJIT_MODE_OFF)) and
+ * policies cannot load `jit` to turn it back on. Reaction code is small and
+ * rarely run; LuaJIT's interpreter is fast enough for it, and being able to
+ * stop it is worth more than compiling it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <lauxlib.h>
+#include <lua.h>
+#include <luajit.h>
+#include <lualib.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "host.h"
+
+extern char **environ;
+
+#define GRACE_MS    2000 /* between TERM and KILL for a command past its timeout */
+#define EVENT_BATCH 64
+
+typedef struct host {
+  uv_thread_t thread;
+  uv_loop_t loop;
+  uv_async_t wake;     /* events, reload or stop requests from the core */
+  uv_fs_event_t watch; /* the policy file's directory */
+  uv_timer_t debounce; /* a burst of file changes -> one reload */
+  uv_sem_t ready;
+  vigil_bridge *b; /* NULL in `vigil check` */
+  lua_State *L;
+  int rt_ref; /* the runtime object */
+  char path[4096];
+  char base[256];    /* the policy's file name, to filter directory events */
+  double budget;     /* seconds a handler may run */
+  uint64_t deadline; /* uv_hrtime after which the running handler is stopped */
+  bool tripped;      /* the budget hook fired */
+  bool watching, stopping;
+  volatile int done; /* the thread has finished */
+  vigil_policy_status st;
+} host;
+
+/* Bounded copy that always terminates (and truncates long paths). */
+static void cpy(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(src);
+  if (n >= cap) n = cap - 1;
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+static host *host__of(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "vigil.host");
+  host *h = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return h;
+}
+
+static int kind_index(const char *kind) {
+  for (int k = 0; k < VIGIL_POLICY_KINDS; k++)
+    if (strcmp(kind, vigil_policy_kind_name(k)) == 0) return k;
+  return VIGIL_POLICY_KINDS - 1;
+}
+
+static void host__publish_status(host *h) {
+  if (h->b) vigil_bridge_set_status(h->b, &h->st);
+}
+
+/* ---- the budgeted call ------------------------------------------------------- */
+
+static void host__budget_hook(lua_State *L, lua_Debug *ar) {
+  host *h = host__of(L);
+  if (uv_hrtime() > h->deadline) {
+    h->tripped = true;
+    lua_getinfo(L, "Sl", ar); /* where it was stopped: file:line, as for any error */
+    luaL_error(L, "%s:%d: interrupted: ran past its budget of %.3g s", ar->short_src, ar->currentline, h->budget);
+  }
+}
+
+static int host__traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = luaL_typename(L, 1);
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Call the function at the top of the stack with nargs arguments below it
+ * (function first), under the budget. Returns 0, or 1 with the message on
+ * the stack; *interrupted tells a budget stop from an error. Counts and logs. */
+static int host__pcall(host *h, lua_State *L, const char *kind, int nargs, bool *interrupted) {
+  int fn = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, host__traceback);
+  lua_insert(L, fn);
+  h->tripped = false;
+  h->deadline = uv_hrtime() + (uint64_t)(h->budget * 1e9);
+  lua_sethook(L, host__budget_hook, LUA_MASKCOUNT, 1000);
+  int rc = lua_pcall(L, nargs, 0, fn);
+  lua_sethook(L, NULL, 0, 0);
+  lua_remove(L, fn); /* the traceback handler */
+  *interrupted = rc != 0 && h->tripped;
+  if (rc == 0) return 0;
+  const char *err = lua_tostring(L, -1);
+  int k = kind_index(kind);
+  char fields[1536];
+  if (*interrupted) {
+    h->st.interrupted[k]++;
+    snprintf(fields, sizeof fields, "source=policy event=%s budget_s=%.3g", kind, h->budget);
+    vigil_log(VIGIL_LOG_ERROR, "policy handler interrupted", fields);
+  } else {
+    h->st.errors[k]++;
+    /* One line: the message and the traceback, newlines escaped. */
+    char msg[1200];
+    size_t n = 0;
+    for (const char *p = err ? err : "?"; *p && n + 3 < sizeof msg; p++) {
+      if (*p == '\n') {
+        msg[n++] = '\\';
+        msg[n++] = 'n';
+      } else if (*p == '"') {
+        msg[n++] = '\\';
+        msg[n++] = '"';
+      } else if (*p != '\t') {
+        msg[n++] = *p;
+      }
+    }
+    msg[n] = '\0';
+    snprintf(fields, sizeof fields, "source=policy event=%s error=\"%s\"", kind, msg);
+    vigil_log(VIGIL_LOG_ERROR, "policy handler failed", fields);
+  }
+  host__publish_status(h);
+  return 1;
+}
+
+/* host.call(kind, fn, ...) -> true | false, err, interrupted */
+static int l_call(lua_State *L) {
+  host *h = host__of(L);
+  const char *kind = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int nargs = lua_gettop(L) - 2;
+  bool interrupted;
+  if (host__pcall(h, L, kind, nargs, &interrupted) == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  lua_pushboolean(L, interrupted);
+  return 3;
+}
+
+/* ---- time, snapshots, commands, logs -------------------------------------------- */
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+  return 1;
+}
+
+static int l_snapshot(lua_State *L) {
+  host *h = host__of(L);
+  const vigil_snapshot *s = h->b ? vigil_bridge_acquire(h->b) : NULL;
+  if (!s) return 0;
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, s->self);
+  lua_setfield(L, -2, "self");
+  lua_pushnumber(L, s->threshold);
+  lua_setfield(L, -2, "threshold");
+  lua_pushnumber(L, (double)s->interval / 1e9);
+  lua_setfield(L, -2, "interval");
+  lua_pushnumber(L, (double)s->at / 1e9);
+  lua_setfield(L, -2, "at");
+  lua_createtable(L, (int)s->npeers, 0);
+  for (uint32_t i = 0; i < s->npeers; i++) {
+    const vigil_snapshot_peer *p = &s->peers[i];
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, p->pname);
+    lua_setfield(L, -2, "pname");
+    lua_pushstring(L, p->dc);
+    lua_setfield(L, -2, "dc");
+    lua_pushstring(L, p->rack);
+    lua_setfield(L, -2, "rack");
+    lua_pushstring(L, vigil_state_name(p->state));
+    lua_setfield(L, -2, "state");
+    lua_pushnumber(L, p->phi);
+    lua_setfield(L, -2, "phi");
+    lua_pushnumber(L, p->threshold);
+    lua_setfield(L, -2, "threshold");
+    lua_pushnumber(L, (double)p->since / 1e9);
+    lua_setfield(L, -2, "since");
+    lua_pushnumber(L, (double)p->generation);
+    lua_setfield(L, -2, "generation");
+    lua_pushboolean(L, p->is_local);
+    lua_setfield(L, -2, "is_local");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "peers");
+  vigil_bridge_release(h->b, s);
+  return 1;
+}
+
+static int send_command(lua_State *L, host *h, const vigil_command *c) {
+  if (!h->b || vigil_bridge_send_command(h->b, c) == VIGIL_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  lua_pushliteral(L, "command queue full");
+  return 2;
+}
+
+static vigil_time seconds_field(lua_State *L, int t, const char *key, bool *has) {
+  lua_getfield(L, t, key);
+  *has = lua_isnumber(L, -1);
+  double v = *has ? lua_tonumber(L, -1) : 0;
+  lua_pop(L, 1);
+  return (vigil_time)(v * 1e9 + 0.5);
+}
+
+/* host.configure(settings): already checked by lua/vigil/init.lua. */
+static int l_configure(lua_State *L) {
+  host *h = host__of(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  vigil_command *c = calloc(1, sizeof *c);
+  if (!c) return luaL_error(L, "configure: out of memory");
+  c->type = VIGIL_CMD_CONFIGURE;
+  lua_getfield(L, 1, "threshold");
+  if ((c->has_threshold = lua_isnumber(L, -1))) c->threshold = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "model");
+  if ((c->has_model = lua_isstring(L, -1)))
+    c->model = strcmp(lua_tostring(L, -1), "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
+  lua_pop(L, 1);
+  c->min_std_dev = seconds_field(L, 1, "min_std_dev", &c->has_min_std_dev);
+  c->acceptable_pause = seconds_field(L, 1, "acceptable_pause", &c->has_acceptable_pause);
+  c->interval = seconds_field(L, 1, "interval", &c->has_interval);
+  lua_getfield(L, 1, "fanout");
+  if ((c->has_fanout = lua_isnumber(L, -1))) c->fanout = (uint32_t)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "budget");
+  if (lua_isnumber(L, -1)) h->budget = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "thresholds");
+  if (lua_istable(L, -1)) {
+    c->has_thresholds = true;
+    lua_pushnil(L);
+    while (lua_next(L, -2) && c->nthresholds < VIGIL_CMD_THRESHOLDS_MAX) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        snprintf(c->thresholds[c->nthresholds].key, VIGIL_PNAME_MAX, "%s", lua_tostring(L, -2));
+        c->thresholds[c->nthresholds].threshold = lua_tonumber(L, -1);
+        c->nthresholds++;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  int n = send_command(L, h, c);
+  free(c);
+  return n;
+}
+
+static int l_mark_down(lua_State *L) {
+  host *h = host__of(L);
+  vigil_command c;
+  memset(&c, 0, sizeof c);
+  c.type = VIGIL_CMD_MARK_DOWN;
+  snprintf(c.pname, sizeof c.pname, "%s", luaL_checkstring(L, 1));
+  return send_command(L, h, &c);
+}
+
+static int l_log(lua_State *L) {
+  static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+  int lvl = luaL_checkoption(L, 1, "info", levels);
+  const char *msg = luaL_checkstring(L, 2);
+  const char *fields = luaL_optstring(L, 3, "");
+  char all[2048];
+  snprintf(all, sizeof all, "source=policy%s%s", *fields ? " " : "", fields);
+  vigil_log((vigil_log_level)lvl, msg, all);
+  return 0;
+}
+
+static int l_hash(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  uint32_t x = 2166136261u;
+  for (size_t i = 0; i < n; i++) x = (x ^ (uint8_t)s[i]) * 16777619u;
+  lua_pushnumber(L, x);
+  return 1;
+}
+
+/* host.report(ok, err, generation): a load finished. */
+static int l_report(lua_State *L) {
+  host *h = host__of(L);
+  bool ok = lua_toboolean(L, 1);
+  if (ok) {
+    h->st.loaded = true;
+    h->st.reloads_ok++;
+    h->st.error[0] = '\0';
+  } else {
+    h->st.reloads_failed++;
+    snprintf(h->st.error, sizeof h->st.error, "%s", luaL_optstring(L, 2, "error"));
+  }
+  h->st.generation = (uint64_t)luaL_optnumber(L, 3, 0);
+  host__publish_status(h);
+  return 0;
+}
+
+static int l_count_exec(lua_State *L) {
+  host *h = host__of(L);
+  const char *r = luaL_checkstring(L, 1);
+  if (strcmp(r, "started") == 0)
+    h->st.exec_started++;
+  else if (strcmp(r, "ok") == 0)
+    h->st.exec_ok++;
+  else if (strcmp(r, "timeout") == 0)
+    h->st.exec_timeout++;
+  else if (strcmp(r, "rejected") == 0)
+    h->st.exec_rejected++;
+  else
+    h->st.exec_failed++;
+  host__publish_status(h);
+  return 0;
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+typedef struct htimer {
+  uv_timer_t t;
+  host *h;
+  int fn_ref;   /* the callback */
+  int self_ref; /* keeps the Lua handle alive while the timer runs */
+  bool repeat;
+  bool closed;
+} htimer;
+
+typedef struct ltimer {
+  htimer *ht; /* NULL once stopped */
+} ltimer;
+
+static void htimer__closed(uv_handle_t *handle) { free(handle->data); }
+
+static void htimer__release(htimer *ht) {
+  if (ht->closed) return;
+  ht->closed = true;
+  uv_timer_stop(&ht->t);
+  luaL_unref(ht->h->L, LUA_REGISTRYINDEX, ht->fn_ref);
+  luaL_unref(ht->h->L, LUA_REGISTRYINDEX, ht->self_ref);
+  uv_close((uv_handle_t *)&ht->t, htimer__closed);
+}
+
+static void htimer__fire(uv_timer_t *t) {
+  htimer *ht = t->data;
+  host *h = ht->h;
+  lua_rawgeti(h->L, LUA_REGISTRYINDEX, ht->fn_ref);
+  bool interrupted;
+  if (!ht->repeat) {
+    /* One-shot: drop our references before the call (the callback may
+     * start new timers); the function stays on the stack. */
+    lua_rawgeti(h->L, LUA_REGISTRYINDEX, ht->self_ref);
+    ltimer *lt = lua_touserdata(h->L, -1);
+    if (lt) lt->ht = NULL;
+    lua_pop(h->L, 1);
+    htimer__release(ht);
+  }
+  if (host__pcall(h, h->L, "timer", 0, &interrupted) != 0) lua_pop(h->L, 1);
+}
+
+static int l_timer_stop(lua_State *L) {
+  ltimer *lt = luaL_checkudata(L, 1, "vigil.host.timer");
+  if (lt->ht) {
+    htimer__release(lt->ht);
+    lt->ht = NULL;
+  }
+  return 0;
+}
+
+/* host.timer(delay_s, period_s, fn) -> handle with :stop() */
+static int l_timer(lua_State *L) {
+  host *h = host__of(L);
+  double delay = luaL_checknumber(L, 1), period = luaL_optnumber(L, 2, 0);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (!(delay >= 0) || !(period >= 0) || delay > 1e7 || period > 1e7)
+    return luaL_argerror(L, 1, "delay and period must be seconds >= 0");
+  htimer *ht = calloc(1, sizeof *ht);
+  if (!ht) return luaL_error(L, "timer: out of memory");
+  ht->h = h;
+  ht->repeat = period > 0;
+  uv_timer_init(&h->loop, &ht->t);
+  ht->t.data = ht;
+  lua_pushvalue(L, 3);
+  ht->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ltimer *lt = lua_newuserdata(L, sizeof *lt);
+  lt->ht = ht;
+  luaL_getmetatable(L, "vigil.host.timer");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  ht->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  uint64_t d = (uint64_t)(delay * 1000 + 0.5), p = (uint64_t)(period * 1000 + 0.5);
+  uv_timer_start(&ht->t, htimer__fire, d, ht->repeat ? (p ? p : 1) : 0);
+  return 1;
+}
+
+/* ---- child processes ----------------------------------------------------------- */
+
+typedef struct hproc {
+  uv_process_t proc;
+  uv_pipe_t in, out, err;
+  uv_timer_t timeout, kill;
+  uv_write_t write;
+  uv_shutdown_t shutdown;
+  host *h;
+  int on_exit_ref;
+  char *stdin_data;
+  size_t stdin_len;
+  size_t max_output;
+  char *obuf, *ebuf;
+  size_t olen, elen;
+  int64_t code;
+  int signal;
+  bool exited, timed_out, has_in, reported;
+  int open_pipes; /* stdout/stderr still open */
+  int handles;    /* libuv handles still to close */
+} hproc;
+
+static void hproc__closed(uv_handle_t *handle) {
+  hproc *p = handle->data;
+  if (--p->handles == 0) {
+    free(p->obuf);
+    free(p->ebuf);
+    free(p->stdin_data);
+    free(p);
+  }
+}
+
+static void hproc__close(uv_handle_t *handle) {
+  if (!uv_is_closing(handle)) uv_close(handle, hproc__closed);
+}
+
+static void hproc__finish(hproc *p) {
+  if (p->reported || !p->exited || p->open_pipes > 0) return;
+  p->reported = true;
+  host *h = p->h;
+  lua_State *L = h->L;
+  uv_timer_stop(&p->timeout);
+  uv_timer_stop(&p->kill);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->on_exit_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, p->on_exit_ref);
+  if (p->signal)
+    lua_pushnil(L);
+  else
+    lua_pushnumber(L, (double)p->code);
+  lua_pushinteger(L, p->signal);
+  lua_pushlstring(L, p->obuf ? p->obuf : "", p->olen);
+  lua_pushlstring(L, p->ebuf ? p->ebuf : "", p->elen);
+  lua_pushboolean(L, p->timed_out);
+  bool interrupted;
+  if (host__pcall(h, L, "exec", 5, &interrupted) != 0) lua_pop(L, 1);
+  hproc__close((uv_handle_t *)&p->proc);
+  hproc__close((uv_handle_t *)&p->timeout);
+  hproc__close((uv_handle_t *)&p->kill);
+  hproc__close((uv_handle_t *)&p->out);
+  hproc__close((uv_handle_t *)&p->err);
+  if (p->has_in) hproc__close((uv_handle_t *)&p->in);
+}
+
+static void hproc__exit(uv_process_t *proc, int64_t status, int signal) {
+  hproc *p = proc->data;
+  p->exited = true;
+  p->code = status;
+  p->signal = signal;
+  hproc__finish(p);
+}
+
+static void hproc__alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  (void)handle;
+  static char scratch[65536]; /* the script loop is single-threaded */
+  (void)suggested;
+  *buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+static void hproc__read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  hproc *p = s->data;
+  bool is_out = s == (uv_stream_t *)&p->out;
+  if (n > 0) {
+    char **dst = is_out ? &p->obuf : &p->ebuf;
+    size_t *len = is_out ? &p->olen : &p->elen;
+    size_t room = p->max_output > *len ? p->max_output - *len : 0;
+    size_t take = (size_t)n < room ? (size_t)n : room; /* beyond the bound: dropped */
+    if (take) {
+      if (!*dst) *dst = malloc(p->max_output);
+      if (*dst) {
+        memcpy(*dst + *len, buf->base, take);
+        *len += take;
+      }
+    }
+    return;
+  }
+  if (n < 0) {
+    uv_read_stop(s);
+    p->open_pipes--;
+    hproc__finish(p);
+  }
+}
+
+static void hproc__kill(uv_timer_t *t) {
+  hproc *p = t->data;
+  if (!p->exited) uv_process_kill(&p->proc, SIGKILL);
+}
+
+static void hproc__timeout(uv_timer_t *t) {
+  hproc *p = t->data;
+  if (p->exited) return;
+  p->timed_out = true;
+  uv_process_kill(&p->proc, SIGTERM);
+  uv_timer_start(&p->kill, hproc__kill, GRACE_MS, 0);
+}
+
+static void hproc__stdin_done(uv_shutdown_t *req, int status) {
+  (void)status;
+  hproc__close((uv_handle_t *)req->handle);
+}
+
+static void hproc__stdin_written(uv_write_t *req, int status) {
+  hproc *p = req->data;
+  if (status == 0 && uv_shutdown(&p->shutdown, (uv_stream_t *)&p->in, hproc__stdin_done) == 0) return;
+  hproc__close((uv_handle_t *)&p->in);
+}
+
+/* host.spawn{file=, args=, env=, stdin=, timeout=, max_output=, on_exit=}
+ * -> true | nil, err. on_exit(code|nil, signal, stdout, stderr, timed_out). */
+static int l_spawn(lua_State *L) {
+  host *h = host__of(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "file");
+  const char *file = luaL_checkstring(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "on_exit");
+  luaL_checktype(L, -1, LUA_TFUNCTION);
+  int on_exit_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  /* argv: file, args... */
+  lua_getfield(L, 1, "args");
+  int nargs = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+  char **argv = calloc((size_t)nargs + 2, sizeof *argv);
+  argv[0] = (char *)file;
+  for (int i = 1; i <= nargs; i++) {
+    lua_rawgeti(L, -1, i);
+    argv[i] = (char *)lua_tostring(L, -1); /* kept alive by the args table */
+    lua_pop(L, 1);
+  }
+  /* env: the agent's environment with the policy's entries on top. */
+  size_t nenv = 0;
+  while (environ[nenv]) nenv++;
+  lua_getfield(L, 1, "env");
+  size_t extra = 0;
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      extra++;
+      lua_pop(L, 1);
+    }
+  }
+  char **envp = calloc(nenv + extra + 1, sizeof *envp);
+  char **owned = calloc(extra + 1, sizeof *owned);
+  size_t ne = 0, no = 0;
+  if (extra) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t kl, vl;
+      const char *k = lua_tolstring(L, -2, &kl);
+      const char *v = lua_tolstring(L, -1, &vl);
+      char *kv = malloc(kl + vl + 2);
+      memcpy(kv, k, kl);
+      kv[kl] = '=';
+      memcpy(kv + kl + 1, v, vl + 1);
+      owned[no++] = kv;
+      envp[ne++] = kv;
+      lua_pop(L, 1);
+    }
+  }
+  for (size_t i = 0; i < nenv; i++) {
+    bool overridden = false;
+    for (size_t k = 0; k < no && !overridden; k++) {
+      size_t kl = (size_t)(strchr(owned[k], '=') - owned[k]);
+      overridden = strncmp(environ[i], owned[k], kl + 1) == 0;
+    }
+    if (!overridden) envp[ne++] = environ[i];
+  }
+  lua_pop(L, 1); /* env */
+
+  hproc *p = calloc(1, sizeof *p);
+  p->h = h;
+  p->on_exit_ref = on_exit_ref;
+  lua_getfield(L, 1, "max_output");
+  p->max_output = lua_isnumber(L, -1) ? (size_t)lua_tonumber(L, -1) : 65536;
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "stdin");
+  if (lua_isstring(L, -1)) {
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    p->stdin_data = malloc(n + 1);
+    memcpy(p->stdin_data, s, n + 1);
+    p->stdin_len = n;
+    p->has_in = true;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "timeout");
+  double timeout = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 10;
+  lua_pop(L, 1);
+
+  uv_pipe_init(&h->loop, &p->out, 0);
+  uv_pipe_init(&h->loop, &p->err, 0);
+  uv_timer_init(&h->loop, &p->timeout);
+  uv_timer_init(&h->loop, &p->kill);
+  p->handles = 5;
+  if (p->has_in) {
+    uv_pipe_init(&h->loop, &p->in, 0);
+    p->handles++;
+  }
+  p->proc.data = p->out.data = p->err.data = p->in.data = p->timeout.data = p->kill.data = p;
+  p->write.data = p;
+
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = p->has_in ? (uv_stdio_flags)(UV_CREATE_PIPE | UV_READABLE_PIPE) : UV_IGNORE;
+  stdio[0].data.stream = (uv_stream_t *)&p->in;
+  stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[1].data.stream = (uv_stream_t *)&p->out;
+  stdio[2].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[2].data.stream = (uv_stream_t *)&p->err;
+  uv_process_options_t opt;
+  memset(&opt, 0, sizeof opt);
+  opt.file = file;
+  opt.args = argv;
+  opt.env = envp;
+  opt.exit_cb = hproc__exit;
+  opt.stdio = stdio;
+  opt.stdio_count = 3;
+  int rc = uv_spawn(&h->loop, &p->proc, &opt);
+  lua_pop(L, 1); /* args */
+  free(argv);
+  free(envp);
+  for (size_t k = 0; k < no; k++) free(owned[k]);
+  free(owned);
+  if (rc != 0) {
+    luaL_unref(L, LUA_REGISTRYINDEX, on_exit_ref);
+    p->reported = true;
+    hproc__close((uv_handle_t *)&p->proc);
+    hproc__close((uv_handle_t *)&p->out);
+    hproc__close((uv_handle_t *)&p->err);
+    hproc__close((uv_handle_t *)&p->timeout);
+    hproc__close((uv_handle_t *)&p->kill);
+    if (p->has_in) hproc__close((uv_handle_t *)&p->in);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", file, uv_strerror(rc));
+    return 2;
+  }
+  p->open_pipes = 2;
+  uv_read_start((uv_stream_t *)&p->out, hproc__alloc, hproc__read);
+  uv_read_start((uv_stream_t *)&p->err, hproc__alloc, hproc__read);
+  if (p->has_in) {
+    uv_buf_t b = uv_buf_init(p->stdin_data, (unsigned)p->stdin_len);
+    if (uv_write(&p->write, (uv_stream_t *)&p->in, &b, 1, hproc__stdin_written) != 0)
+      hproc__close((uv_handle_t *)&p->in);
+  }
+  uv_timer_start(&p->timeout, hproc__timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- the VM ---------------------------------------------------------------------- */
+
+static const luaL_Reg host_functions[] = {
+    {"call", l_call},
+    {"now", l_now},
+    {"snapshot", l_snapshot},
+    {"configure", l_configure},
+    {"mark_down", l_mark_down},
+    {"log", l_log},
+    {"hash", l_hash},
+    {"report", l_report},
+    {"count_exec", l_count_exec},
+    {"timer", l_timer},
+    {"spawn", l_spawn},
+    {NULL, NULL},
+};
+
+/* Create the Lua state and the runtime (lua/vigil/runtime.lua) over this
+ * host. Returns 0, or non-zero with the reason logged. */
+static int host__vm(host *h) {
+  lua_State *L = luaL_newstate();
+  if (!L) return 1;
+  h->L = L;
+  luaL_openlibs(L);
+  luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF); /* see the comment at the top */
+  lua_pushlightuserdata(L, h);
+  lua_setfield(L, LUA_REGISTRYINDEX, "vigil.host");
+  luaL_newmetatable(L, "vigil.host.timer");
+  lua_newtable(L);
+  lua_pushcfunction(L, l_timer_stop);
+  lua_setfield(L, -2, "stop");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  /* package.path: the Lua layer first (VIGIL_LUA_PATH overrides). */
+  const char *lua_dir = getenv("VIGIL_LUA_PATH");
+  if (!lua_dir) lua_dir = access(VIGIL_LUA_DIR "/vigil/runtime.lua", R_OK) == 0 ? VIGIL_LUA_DIR : VIGIL_LUA_INSTALLED;
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", lua_dir, lua_dir);
+  lua_getfield(L, -2, "path");
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "vigil.runtime");
+  if (lua_pcall(L, 1, 1, 0) != 0) {
+    vigil_log(VIGIL_LOG_ERROR, "cannot load the Lua runtime (lua/vigil)", lua_tostring(L, -1));
+    return 1;
+  }
+  lua_getfield(L, -1, "new");
+  lua_newtable(L);
+  luaL_register(L, NULL, host_functions);
+  if (lua_pcall(L, 1, 1, 0) != 0) {
+    vigil_log(VIGIL_LOG_ERROR, "cannot start the Lua runtime", lua_tostring(L, -1));
+    return 1;
+  }
+  h->rt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* rt:load(path) -> ok, err */
+static bool host__load(host *h, char *err, size_t errlen) {
+  lua_State *L = h->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
+  lua_getfield(L, -1, "load");
+  lua_insert(L, -2);
+  lua_pushstring(L, h->path);
+  if (lua_pcall(L, 2, 2, 0) != 0) {
+    snprintf(err, errlen, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return false;
+  }
+  bool ok = lua_toboolean(L, -2);
+  if (!ok && err) snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+  lua_pop(L, 2);
+  return ok;
+}
+
+static void push_event(lua_State *L, const vigil_event *e) {
+  lua_createtable(L, 0, 10);
+  lua_pushstring(L, vigil_event_name(e->type));
+  lua_setfield(L, -2, "type");
+  lua_pushnumber(L, (double)e->at / 1e9);
+  lua_setfield(L, -2, "at");
+  if (e->type == VIGIL_EVENT_LAGGED) {
+    lua_pushnumber(L, (double)e->missed);
+    lua_setfield(L, -2, "missed");
+    return;
+  }
+  lua_pushstring(L, e->peer);
+  lua_setfield(L, -2, "peer");
+  lua_pushstring(L, e->dc);
+  lua_setfield(L, -2, "dc");
+  lua_pushstring(L, e->rack);
+  lua_setfield(L, -2, "rack");
+  lua_pushstring(L, vigil_state_name(e->state));
+  lua_setfield(L, -2, "state");
+  lua_pushstring(L, vigil_state_name(e->previous));
+  lua_setfield(L, -2, "previous");
+  lua_pushnumber(L, e->phi);
+  lua_setfield(L, -2, "phi");
+}
+
+static void host__dispatch(host *h) {
+  static vigil_event batch[EVENT_BATCH];
+  lua_State *L = h->L;
+  size_t n;
+  while (!h->stopping && (n = vigil_bridge_take_events(h->b, batch, EVENT_BATCH)) > 0) {
+    for (size_t i = 0; i < n; i++) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
+      lua_getfield(L, -1, "dispatch");
+      lua_insert(L, -2);
+      push_event(L, &batch[i]);
+      if (lua_pcall(L, 2, 0, 0) != 0) { /* a runtime bug, not a policy error */
+        vigil_log(VIGIL_LOG_ERROR, "policy runtime failed to dispatch", lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+      h->st.delivered++;
+    }
+    host__publish_status(h);
+  }
+}
+
+static void host__reload(host *h, const char *why) {
+  char fields[4300];
+  snprintf(fields, sizeof fields, "policy=%s by=%s", h->path, why);
+  vigil_log(VIGIL_LOG_INFO, "policy reloading", fields);
+  char err[1024];
+  host__load(h, err, sizeof err);
+}
+
+static void host__on_wake(uv_async_t *a) {
+  host *h = a->data;
+  bool reload, stop;
+  vigil_bridge_take_requests(h->b, &reload, &stop);
+  if (stop) {
+    h->stopping = true;
+    uv_stop(&h->loop);
+    return;
+  }
+  if (reload) host__reload(h, "request");
+  host__dispatch(h);
+}
+
+static void host__on_debounce(uv_timer_t *t) { host__reload(t->data, "file change"); }
+
+static void host__on_fs(uv_fs_event_t *w, const char *filename, int events, int status) {
+  (void)events;
+  host *h = w->data;
+  if (status < 0 || !filename || strcmp(filename, h->base) != 0) return;
+  uv_timer_start(&h->debounce, host__on_debounce, 300, 0); /* editors write in bursts */
+}
+
+static void host__wake_fn(void *ud) { uv_async_send(ud); }
+
+static void host__close_walk(uv_handle_t *handle, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(handle)) uv_close(handle, NULL);
+}
+
+static void host__main(void *arg) {
+  host *h = arg;
+  h->st.running = true;
+  cpy(h->st.path, sizeof h->st.path, h->path);
+  host__publish_status(h);
+  char err[1024];
+  host__load(h, err, sizeof err);
+  host__dispatch(h);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  vigil_bridge_set_script_wake(h->b, NULL, NULL);
+  h->st.running = false;
+  host__publish_status(h);
+  h->done = 1;
+}
+
+/* ---- the vigil_policy_host interface --------------------------------------------------- */
+
+static host the_host; /* one policy per agent process */
+
+static int host__prepare(host *h, vigil_bridge *b, const char *path) {
+  memset(h, 0, sizeof *h);
+  h->b = b;
+  h->budget = 1.0;
+  char resolved[PATH_MAX];
+  cpy(h->path, sizeof h->path, realpath(path, resolved) ? resolved : path);
+  const char *slash = strrchr(h->path, '/');
+  cpy(h->base, sizeof h->base, slash ? slash + 1 : h->path);
+  if (uv_loop_init(&h->loop) != 0) return 1;
+  return host__vm(h);
+}
+
+static int host_start(void *ud, vigil_bridge *b, const char *path) {
+  (void)ud;
+  host *h = &the_host;
+  if (host__prepare(h, b, path) != 0) return 1;
+  uv_async_init(&h->loop, &h->wake, host__on_wake);
+  h->wake.data = h;
+  uv_timer_init(&h->loop, &h->debounce);
+  h->debounce.data = h;
+  char dir[4096];
+  cpy(dir, sizeof dir, h->path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  if (uv_fs_event_init(&h->loop, &h->watch) == 0) {
+    h->watch.data = h;
+    h->watching = uv_fs_event_start(&h->watch, host__on_fs, slash ? dir : ".", 0) == 0;
+  }
+  vigil_bridge_set_script_wake(b, host__wake_fn, &h->wake);
+  return uv_thread_create(&h->thread, host__main, h) == 0 ? 0 : 1;
+}
+
+static void host_stop(void *ud, int wait_ms) {
+  (void)ud;
+  host *h = &the_host;
+  vigil_bridge_request(h->b, false, true);
+  for (int waited = 0; !h->done && waited < wait_ms; waited += 10) {
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  if (!h->done) {
+    vigil_log(VIGIL_LOG_WARN, "policy thread did not stop in time; exiting without it", NULL);
+    return; /* the process is exiting: the thread goes with it */
+  }
+  uv_thread_join(&h->thread);
+  uv_walk(&h->loop, host__close_walk, NULL);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&h->loop);
+  lua_close(h->L);
+}
+
+const vigil_policy_host vigil_lua_host = {host_start, host_stop, NULL};
+
+int vigil_policy_check(const char *path) {
+  host *h = &the_host;
+  vigil_log_set_level(VIGIL_LOG_WARN); /* the verdict is printed below; keep the noise out */
+  if (host__prepare(h, NULL, path) != 0) return 1;
+  char err[1024];
+  bool ok = host__load(h, err, sizeof err);
+  if (ok) {
+    lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->rt_ref);
+    lua_getfield(h->L, -1, "active");
+    int handlers = 0, timers = 0;
+    if (lua_istable(h->L, -1)) {
+      lua_getfield(h->L, -1, "handlers");
+      lua_pushnil(h->L);
+      while (lua_next(h->L, -2)) {
+        handlers += (int)lua_objlen(h->L, -1);
+        lua_pop(h->L, 1);
+      }
+      lua_pop(h->L, 1);
+      lua_getfield(h->L, -1, "timers");
+      timers = (int)lua_objlen(h->L, -1);
+      lua_pop(h->L, 1);
+    }
+    lua_pop(h->L, 2);
+    printf("%s: ok (%d handlers, %d timers)\n", path, handlers, timers);
+  } else {
+    fprintf(stderr, "%s\n", err);
+  }
+  uv_walk(&h->loop, host__close_walk, NULL);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&h->loop);
+  lua_close(h->L);
+  return ok ? 0 : 1;
+}

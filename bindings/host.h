@@ -1,0 +1,16 @@
+/*
+ * host.h - the LuaJIT policy host of the vigil binary (bindings/host.c).
+ */
+#ifndef VIGIL_HOST_H
+#define VIGIL_HOST_H
+
+#include "vigil.h"
+
+/* Runs agent.lua on the script thread; give it to vigil_agent_config. */
+extern const vigil_policy_host vigil_lua_host;
+
+/* `vigil check FILE`: load a policy without an agent. 0 when it loads;
+ * otherwise the error (file:line first) is on stderr and 1 is returned. */
+int vigil_policy_check(const char *path);
+
+#endif
