@@ -8,13 +8,13 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian 12 packages the build, the tests, the demo and the linters need.
 DEPS := build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev \
         libmsgpack-dev lua-busted libsodium-dev prometheus lua-check \
-        clang-format cppcheck clang libclang-rt-14-dev libhttp-parser-dev curl
+        clang-format cppcheck clang libclang-rt-14-dev libhttp-parser-dev curl bc
 
 LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
 
 SECONDS ?= 60
 
-.PHONY: all deps build test demo bench fuzz lint format clean
+.PHONY: all deps build test demo demo-core bench fuzz lint format clean
 
 all: build
 
@@ -40,8 +40,13 @@ build: deps
 test: build
 	@BUILD=$(BUILD) bash spec/run
 
-# Until the agent exists: the core in real time, 3 peers, one silenced.
+# The main job: 3 agents on loopback with agent.lua; one is killed,
+# detected, reacted to, restarted; then everything stops (~20 s).
 demo: build
+	@bash examples/demo.sh
+
+# The core alone, in real time, from Lua (no network): 3 peers, one silenced.
+demo-core: build
 	@$(LUA_ENV) luajit examples/core_demo.lua
 
 bench: deps

@@ -402,6 +402,16 @@ static void agent__members_text(agent *a, vigil_time now, vigil__buf *b) {
     vigil__buf_printf(b, "%-24s %-10s %-10s %-8s %9s %11s %llu\n", p->pname, p->dc, p->rack, vigil_state_name(p->state),
                       phi, last, (unsigned long long)gen);
   }
+  if (a->bridge) {
+    vigil_policy_status st;
+    vigil_bridge_status(a->bridge, &st);
+    if (st.error[0])
+      vigil__buf_printf(b, "\npolicy: %s, generation %llu, LAST LOAD FAILED: %s\n", a->cfg->policy,
+                        (unsigned long long)st.generation, st.error);
+    else
+      vigil__buf_printf(b, "\npolicy: %s, generation %llu, %s\n", a->cfg->policy, (unsigned long long)st.generation,
+                        st.loaded ? "ok" : "not loaded");
+  }
 }
 
 static void agent__health(agent *a, vigil_time now, vigil__buf *b) {

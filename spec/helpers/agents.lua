@@ -73,7 +73,9 @@ function M.ports()
 end
 
 --- Start an agent. opts: seeds (list of agents), keyring (path), args
---- (string), port/http (reuse a slot, for restarts). Returns a handle.
+--- (string: flags, or a policy path), env (string of NAME='value' words put
+--- before the command), port/http (reuse a slot, for restarts). Returns a
+--- handle.
 function M.start(opts)
   opts = opts or {}
   local port, http = opts.port, opts.http
@@ -81,8 +83,8 @@ function M.start(opts)
   local seeds = {}
   for _, s in ipairs(opts.seeds or {}) do seeds[#seeds + 1] = "127.0.0.1:" .. s.port end
   local log = os.tmpname()
-  local cmd = string.format("%s agent --listen 127.0.0.1:%d --http 127.0.0.1:%d %s %s %s 2>%s >/dev/null & echo $!",
-    M.VIGIL, port, http, #seeds > 0 and ("--seeds " .. table.concat(seeds, ",")) or "",
+  local cmd = string.format("%s %s agent --listen 127.0.0.1:%d --http 127.0.0.1:%d %s %s %s 2>%s >/dev/null & echo $!",
+    opts.env or "", M.VIGIL, port, http, #seeds > 0 and ("--seeds " .. table.concat(seeds, ",")) or "",
     opts.keyring and ("--keyring " .. opts.keyring) or "", opts.args or "", log)
   local p = io.popen(cmd)
   local pid = tonumber(p:read("*l"))
@@ -163,6 +165,25 @@ function M.log(a)
   local s = f:read("*a")
   f:close()
   return s
+end
+
+--- Write text to a new temporary file; returns its path.
+function M.tmpfile(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+--- The lines of a file (empty when it does not exist yet).
+function M.lines(path)
+  local out = {}
+  local f = io.open(path, "r")
+  if not f then return out end
+  for line in f:lines() do out[#out + 1] = line end
+  f:close()
+  return out
 end
 
 --- Poll pred every 0.1 s until it is true; error after timeout seconds.
