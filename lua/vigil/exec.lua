@@ -13,11 +13,16 @@ local function fail(level, fmt, ...)
 end
 
 --- An executor for runtime rt (limits in rt.exec_limits).
+---@param rt table the runtime
+---@return table executor
 function M.new(rt)
   return setmetatable({ rt = rt, running = 0, queue = {}, head = 1, tail = 0 }, M)
 end
 
 --- Check a vigil.exec spec; returns a job or raises naming the field.
+---@param spec table
+---@param level integer error level of the policy's call
+---@return table job
 local function check(spec, level)
   if type(spec) ~= "table" then
     fail(level, "vigil.exec: expected {\"cmd\", \"arg\", ...}, got %s", type(spec))
@@ -71,11 +76,19 @@ local function check(spec, level)
 end
 
 --- Queue a command (see vigil.exec). Returns true, or nil and why.
+---@param spec table
+---@param level? integer
+---@return boolean|nil ok
+---@return string|nil why
 function M:submit(spec, level)
   local job = check(spec, (level or 1) + 1)
   return self:enqueue(job)
 end
 
+--- Start a checked job now, or queue it behind the running ones.
+---@param job table
+---@return boolean|nil ok
+---@return string|nil why
 function M:enqueue(job)
   local limits = self.rt.exec_limits
   if self.running < limits.concurrency then
@@ -93,6 +106,8 @@ function M:enqueue(job)
   return true
 end
 
+--- Spawn a job through the host.
+---@param job table
 function M:start(job)
   local host = self.rt.host
   self.running = self.running + 1
@@ -109,6 +124,11 @@ function M:start(job)
 end
 
 --- A run ended: retry with backoff, or report to on_exit; then start what waits.
+---@param job table
+---@param code number|nil exit code (nil when killed by a signal or never started)
+---@param out string
+---@param errout string
+---@param why string "exit", "timeout", "signal" or "spawn"
 function M:finished(job, code, out, errout, why)
   local host = self.rt.host
   self.running = self.running - 1

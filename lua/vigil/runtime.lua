@@ -41,6 +41,7 @@ function M.new(host)
 end
 
 --- A new, empty generation.
+---@return table generation {handlers, timers, config, loading}
 function M:new_generation()
   return {
     handlers = {},      -- event -> ordered list of {name=, fn=}
@@ -51,6 +52,10 @@ function M:new_generation()
 end
 
 --- Register fn for event in generation g (named handlers are replaced).
+---@param g table the generation
+---@param event string
+---@param name string|nil
+---@param fn function
 function M:add_handler(g, event, name, fn)
   local list = g.handlers[event]
   if not list then
@@ -94,6 +99,11 @@ function M:load(source)
   return true
 end
 
+--- Report a failed load (the active generation stays).
+---@param source string|function
+---@param err any
+---@return boolean false
+---@return string err
 function M:failed(source, err)
   err = tostring(err)
   local first = err:match("^[^\n]*")
@@ -104,6 +114,7 @@ function M:failed(source, err)
 end
 
 --- Put generation g in place of the active one, all at once.
+---@param g table the generation that loaded
 function M:swap(g)
   local old = self.active
   if old then
