@@ -194,7 +194,16 @@ function M.wait(pred, timeout, what)
     M.sleep(0.1)
   end
   if pred() then return true end
-  error(string.format("timed out after %.1f s waiting for %s", timeout or 10, what or "a condition"), 2)
+  -- Say what the agents were doing: the tail of each one's log.
+  local tails = {}
+  for _, a in ipairs(started) do
+    local lines = {}
+    for line in M.log(a):gmatch("[^\n]+") do lines[#lines + 1] = line end
+    tails[#tails + 1] = string.format("--- agent %s (pid %d, %s):", a.pname, a.pid, M.running(a) and "running" or "gone")
+    for i = math.max(1, #lines - 6), #lines do tails[#tails + 1] = lines[i] end
+  end
+  error(string.format("timed out after %.1f s waiting for %s\n%s", timeout or 10, what or "a condition",
+    table.concat(tails, "\n")), 2)
 end
 
 local function nap(ms)
