@@ -30,7 +30,7 @@ describe("vigil agent", function()
 
   it("converges: three agents all see each other normal", function()
     local c = cluster(3)
-    agents.wait(function() return all_normal(c) end, 5, "three agents to converge")
+    agents.wait(function() return all_normal(c) end, 10, "three agents to converge")
     -- 2 and 3 only had 1 as a seed: they met through 1's digests.
     assert.are.equal("normal", agents.state(c[2], c[3]))
     local h = agents.health(c[1])
@@ -40,7 +40,7 @@ describe("vigil agent", function()
 
   it("sees a killed agent as down on both others", function()
     local c = cluster(3)
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     agents.signal(c[3], "KILL")
     agents.wait(function()
       return agents.state(c[1], c[3]) == "down" and agents.state(c[2], c[3]) == "down"
@@ -51,7 +51,7 @@ describe("vigil agent", function()
 
   it("sees a restarted agent come back as restarted and up", function()
     local c = cluster(3)
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     agents.signal(c[3], "KILL")
     agents.wait(function() return agents.state(c[1], c[3]) == "down" end, 5, "conviction")
     local again = agents.start({ port = c[3].port, http = c[3].http, seeds = { c[1] } })
@@ -67,7 +67,7 @@ describe("vigil agent", function()
 
   it("sees SIGTERM as the agent leaving, within a tick", function()
     local c = cluster(3)
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     agents.signal(c[2], "TERM")
     -- No waiting for phi: the shutdown frame marks it down at once. One
     -- poll of `vigil members` takes a few ms; phi alone would need ~0.9 s.
@@ -80,7 +80,7 @@ describe("vigil agent", function()
 
   it("convicts nobody after being stopped for 10 s (SIGSTOP, SIGCONT)", function()
     local c = cluster(3)
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     agents.signal(c[1], "STOP")
     agents.sleep(10)
     agents.signal(c[1], "CONT")
@@ -117,7 +117,7 @@ describe("vigil agent", function()
 
   it("survives a burst of random, truncated and oversized datagrams", function()
     local c = cluster(2)
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     local before = agents.metric(c[1], 'frames_received_total{type="heartbeat"}')
     -- 3000 datagrams: random bytes, truncated copies of a valid frame, and
     -- oversized ones (1401..4000 bytes). Deterministic, so failures replay.
@@ -184,7 +184,7 @@ describe("vigil agent", function()
 
   it("serves metrics that promtool accepts", function()
     local c = cluster(2)
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     local path = os.tmpname()
     local f = io.open(path, "w")
     f:write(agents.get(c[1], "/metrics"))
@@ -241,7 +241,7 @@ describe("the vigil command", function()
 
   it("shows members as a table", function()
     local c = cluster(2, { args = "--dc eu-1 --rack r7 --tokens 42" })
-    agents.wait(function() return all_normal(c) end, 5, "convergence")
+    agents.wait(function() return all_normal(c) end, 10, "convergence")
     local out, rc = agents.run(string.format("%s members --http 127.0.0.1:%d", V, c[1].http))
     assert.are.equal(0, rc)
     assert.truthy(out:find("^PEER%s+DC%s+RACK%s+STATE%s+PHI%s+LAST HEARD%s+GENERATION"))
