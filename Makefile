@@ -53,6 +53,8 @@ bench: deps
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DVIGIL_LUA=OFF >/dev/null
 	@cmake --build build-bench -j $(JOBS) --target bench_core
 	@./build-bench/bench_core
+	@$(MAKE) --no-print-directory build >/dev/null
+	@$(LUA_ENV) luajit bench/sim_bench.lua
 
 # The frame decoder under libFuzzer (clang, ASan + UBSan) for SECONDS
 # seconds, seeded with docs/PROTOCOL.md's vectors. Crashes land in

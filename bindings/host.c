@@ -297,9 +297,7 @@ static int l_log(lua_State *L) {
 static int l_hash(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  uint32_t x = 2166136261u;
-  for (size_t i = 0; i < n; i++) x = (x ^ (uint8_t)s[i]) * 16777619u;
-  lua_pushnumber(L, x);
+  lua_pushnumber(L, vigil_hash(s, n));
   return 1;
 }
 

@@ -782,7 +782,67 @@ static int l_handler_pool(lua_State *L) {
   return 1;
 }
 
+/* h:configure{threshold=, model=, min_std_dev=, acceptable_pause=, first_estimate=, min_mean=}:
+ * the given settings replace the pool's, live, for every detector. */
+static int l_handler_configure(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  vigil_pool *pool = vigil_handler_pool(ud->h);
+  vigil_detector_config next = *vigil_pool_detector_config(pool);
+  check_keys(L, 2, 2, detector_keys);
+  if (opt_field(L, 2, 2, "model", LUA_TSTRING)) {
+    const char *m = lua_tostring(L, -1);
+    if (strcmp(m, "normal") && strcmp(m, "exponential"))
+      argfail(L, 2, "option 'model' must be \"normal\" or \"exponential\"");
+    next.model = strcmp(m, "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, 2, 2, "threshold", LUA_TNUMBER)) {
+    next.threshold = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  opt_seconds(L, 2, 2, "min_std_dev", &next.min_std_dev);
+  opt_seconds(L, 2, 2, "acceptable_pause", &next.acceptable_pause);
+  opt_seconds(L, 2, 2, "first_estimate", &next.first_estimate);
+  opt_seconds(L, 2, 2, "min_mean", &next.min_mean);
+  const char *why = NULL;
+  if (vigil_pool_configure(pool, &next, &why) != VIGIL_OK) argfail(L, 2, "%s", why ? why : "invalid settings");
+  return 0;
+}
+
+/* h:set_thresholds{[dc or pname] = threshold, ...} (an empty table clears). */
+static int l_handler_set_thresholds(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  vigil_threshold_override ov[VIGIL_CMD_THRESHOLDS_MAX];
+  uint32_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (n == VIGIL_CMD_THRESHOLDS_MAX) argfail(L, 2, "at most %d thresholds", VIGIL_CMD_THRESHOLDS_MAX);
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER)
+      argfail(L, 2, "thresholds are [\"dc or pname\"] = number");
+    ov[n].key = lua_tostring(L, -2);
+    ov[n].threshold = lua_tonumber(L, -1);
+    n++;
+    lua_pop(L, 1);
+  }
+  if (vigil_pool_set_thresholds(vigil_handler_pool(ud->h), ov, n) != VIGIL_OK)
+    argfail(L, 2, "every threshold must be a number > 0");
+  return 0;
+}
+
+/* h:set_local_state("normal") -- the local peer's own state. */
+static int l_handler_set_local_state(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  int s = vigil_state_parse(luaL_checkstring(L, 2));
+  if (s < 0) return argfail(L, 2, "unknown state '%s'", lua_tostring(L, 2));
+  return push_rc(L, vigil_handler_set_local_state(ud->h, (vigil_peer_state)s, handler_time(L, ud, 3)));
+}
+
 static const luaL_Reg handler_methods[] = {
+    {"configure", l_handler_configure},
+    {"set_thresholds", l_handler_set_thresholds},
+    {"set_local_state", l_handler_set_local_state},
     {"threshold", l_handler_threshold},
     {"set_threshold", l_handler_set_threshold},
     {"interval", l_handler_interval},
@@ -896,8 +956,16 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
   lua_pop(L, 1);
 }
 
+/* core.hash(s) -> the 32-bit hash behind vigil.responsible */
+static int l_hash(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_pushnumber(L, vigil_hash(s, n));
+  return 1;
+}
+
 static const luaL_Reg core_functions[] = {
-    {"phi", l_phi}, {"detector", l_detector}, {"pool", l_pool}, {"handler", l_handler}, {NULL, NULL},
+    {"hash", l_hash}, {"phi", l_phi}, {"detector", l_detector}, {"pool", l_pool}, {"handler", l_handler}, {NULL, NULL},
 };
 
 int luaopen_vigil_core(lua_State *L);

@@ -53,6 +53,7 @@ static const char usage_main[] =
     "  members   show the members an agent knows, like `serf members`\n"
     "  reload    make a running agent reload its policy (agent.lua)\n"
     "  check     load a policy file without starting an agent; report errors as file:line\n"
+    "  test      run policy specs (busted, vigil.testing) in a directory, paths set up\n"
     "  version   print the version\n"
     "\n"
     "`vigil <command> --help` describes each command's flags.\n";
@@ -97,6 +98,12 @@ static const char usage_check[] =
     "Load a policy as an agent would, without starting one: syntax, the file's top level,\n"
     "vigil.on / vigil.configure arguments. Prints a summary, or the error as file:line and\n"
     "exits 1.\n";
+
+static const char usage_test[] = "usage: vigil test [dir]\n"
+                                 "\n"
+                                 "Run the busted specs in dir (default: spec) under LuaJIT with vigil.testing and\n"
+                                 "vigil.core on the paths, so a directory of policy specs needs no set-up. Extra\n"
+                                 "arguments after dir go to busted (e.g. --filter=name).\n";
 
 static const char usage_members[] =
     "usage: vigil members [--http host:port] [--watch] [--json]\n"
@@ -496,6 +503,39 @@ static int cmd_check(args *a) {
   return vigil_policy_check(a->argv[2]);
 }
 
+/* The first of two directories that holds `probe`, relative to it. */
+static const char *first_existing(const char *a, const char *b, const char *probe) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", a, probe);
+  return access(path, R_OK) == 0 ? a : b;
+}
+
+static int cmd_test(args *a) {
+  if (a->argc >= 3 && (strcmp(a->argv[2], "--help") == 0 || strcmp(a->argv[2], "-h") == 0)) {
+    fputs(usage_test, stdout);
+    return 0;
+  }
+  const char *lua_dir = getenv("VIGIL_LUA_PATH");
+  if (!lua_dir) lua_dir = first_existing(VIGIL_LUA_DIR, VIGIL_LUA_INSTALLED, "vigil/testing.lua");
+  const char *c_dir = first_existing(VIGIL_CPATH_DIR, VIGIL_CPATH_INSTALLED, "vigil/core.so");
+  char lpath[8192], cpath[8192];
+  const char *old_l = getenv("LUA_PATH"), *old_c = getenv("LUA_CPATH");
+  snprintf(lpath, sizeof lpath, "%s/?.lua;%s/?/init.lua;./?.lua;./?/init.lua;%s", lua_dir, lua_dir,
+           old_l ? old_l : ";");
+  snprintf(cpath, sizeof cpath, "%s/?.so;%s", c_dir, old_c ? old_c : ";");
+  setenv("LUA_PATH", lpath, 1);
+  setenv("LUA_CPATH", cpath, 1);
+  char *argv[64];
+  int n = 0;
+  argv[n++] = "busted";
+  argv[n++] = "--lua=luajit";
+  argv[n++] = a->argc >= 3 ? a->argv[2] : "spec";
+  for (int i = 3; i < a->argc && n < 63; i++) argv[n++] = a->argv[i];
+  argv[n] = NULL;
+  execvp("busted", argv);
+  die(1, a->cmd, "cannot run busted (%s); install it with apt-get install lua-busted", strerror(errno));
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage_main, stderr);
@@ -507,6 +547,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "members") == 0) return cmd_members(&a);
   if (strcmp(cmd, "reload") == 0) return cmd_reload(&a);
   if (strcmp(cmd, "check") == 0) return cmd_check(&a);
+  if (strcmp(cmd, "test") == 0) return cmd_test(&a);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       puts("usage: vigil version\n\nPrint vigil's version.");

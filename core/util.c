@@ -26,6 +26,13 @@ const char *vigil_strerror(int err) {
   }
 }
 
+uint32_t vigil_hash(const void *data, size_t n) {
+  const unsigned char *p = data;
+  uint32_t x = 2166136261u;
+  for (size_t i = 0; i < n; i++) x = (x ^ p[i]) * 16777619u;
+  return x;
+}
+
 bool vigil__copy(char *dst, size_t cap, const char *src) {
   size_t n = strlen(src);
   if (n >= cap) {

@@ -54,6 +54,10 @@ typedef uint64_t vigil_time;
 /* A static, human-readable name for an error code ("no such peer"). */
 const char *vigil_strerror(int err);
 
+/* 32-bit FNV-1a of n bytes: the stable hash behind vigil.responsible, the
+ * same in the agent and in vigil.testing. */
+uint32_t vigil_hash(const void *data, size_t n);
+
 /* ------------------------------------------------------------------------ */
 /* Detector (phi.c)                                                         */
 

@@ -83,12 +83,16 @@ function M:load(source)
   local vigil = api.new(self, g)
   local chunk, err
   if type(source) == "function" then
+    if self.host.prepare then self.host.prepare(source) end
     chunk = function() return source(vigil) end
   else
     chunk, err = loadfile(source)
     if not chunk then return self:failed(source, err) end
     setfenv(chunk, api.environment(vigil))
   end
+  -- A host may need to prepare policy code (vigil.testing turns the JIT
+  -- off for it, so that the budget hook can always interrupt it).
+  if self.host.prepare then self.host.prepare(chunk) end
   local ok, run_err = self.host.call("load", chunk)
   if not ok then
 

@@ -199,7 +199,8 @@ function M.wait(pred, timeout, what)
   for _, a in ipairs(started) do
     local lines = {}
     for line in M.log(a):gmatch("[^\n]+") do lines[#lines + 1] = line end
-    tails[#tails + 1] = string.format("--- agent %s (pid %d, %s):", a.pname, a.pid, M.running(a) and "running" or "gone")
+    local status = M.running(a) and "running" or "gone"
+    tails[#tails + 1] = string.format("--- agent %s (pid %d, %s):", a.pname, a.pid, status)
     for i = math.max(1, #lines - 6), #lines do tails[#tails + 1] = lines[i] end
   end
   error(string.format("timed out after %.1f s waiting for %s\n%s", timeout or 10, what or "a condition",

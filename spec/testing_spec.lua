@@ -1,0 +1,177 @@
+-- vigil.testing itself: the simulated cluster must behave like the real
+-- one (it runs the same core and runtime), deterministically.
+local testing = require("vigil.testing")
+
+local A, B, C, D = "10.0.0.2:7946", "10.0.0.3:7946", "10.0.0.4:7946", "10.0.0.5:7946"
+
+local function cluster(opts)
+  opts = opts or {}
+  opts.self = opts.self or "10.0.0.1:7946"
+  opts.peers = opts.peers or { A, B, C }
+  opts.interval = opts.interval or 1.0
+  return testing.cluster(opts)
+end
+
+local function recorder(sim)
+  local seen = {}
+  sim:load(function(vigil)
+    vigil.on("transition", function(e) seen[#seen + 1] = e.type .. " " .. e.peer end)
+  end)
+  return seen
+end
+
+describe("vigil.testing", function()
+  it("brings every peer up, then convicts a crashed one and revives it on recover", function()
+    local sim = cluster()
+    local seen = recorder(sim)
+    sim:advance(5)
+    for _, p in ipairs({ A, B, C }) do assert.are.equal("normal", sim:state(p)) end
+    assert.are.equal(6, #seen) -- joined + up for each
+    sim:crash(B)
+    sim:advance(5)
+    assert.are.equal("down", sim:state(B))
+    assert.delivered(sim, "peer_down", { peer = B })
+    assert.is_true(sim:phi(B) > 8)
+    sim:recover(B)
+    sim:advance(2)
+    assert.are.equal("normal", sim:state(B))
+    assert.are.equal("peer_up " .. B, seen[#seen])
+  end)
+
+  it("reports a restart as restarted and up, and a graceful leave at once", function()
+    local sim = cluster()
+    local seen = recorder(sim)
+    sim:advance(3)
+    sim:restart(A)
+    assert.are.same({ "peer_restarted " .. A }, { seen[7] })
+    sim:advance(1)
+    assert.are.equal("normal", sim:state(A))
+    local before = sim:now()
+    sim:leave(C)
+    assert.are.equal("down", sim:state(C))
+    assert.are.same({ "peer_down " .. C, "peer_left " .. C }, { seen[#seen - 1], seen[#seen] })
+    assert.are.equal(before, sim:now()) -- no waiting for phi
+  end)
+
+  it("is deterministic: the same seed gives the same run", function()
+    local function run(seed)
+      local sim = cluster({ seed = seed, jitter = 0.2, loss = 0.1 })
+      recorder(sim)
+      sim:advance(30)
+      sim:crash(A)
+      sim:advance(30)
+      local out = {}
+      for _, e in ipairs(sim.events) do out[#out + 1] = string.format("%.6f %s %s", e.at, e.type, e.peer) end
+      return table.concat(out, "\n")
+    end
+    assert.are.equal(run(7), run(7))
+    assert.are_not.equal(run(7), run(8))
+  end)
+
+  it("partitions and heals", function()
+    local sim = cluster({ peers = { A, B, C, D } })
+    recorder(sim)
+    sim:advance(3)
+    sim:partition({ "10.0.0.1:7946", A, B }, { C, D })
+    sim:advance(5)
+    assert.are.same({ "normal", "normal", "down", "down" },
+      { sim:state(A), sim:state(B), sim:state(C), sim:state(D) })
+    sim:heal()
+    sim:advance(3)
+    assert.are.same({ "normal", "normal" }, { sim:state(C), sim:state(D) })
+  end)
+
+  it("does not convict live peers when this agent stalls (pause_self)", function()
+    local sim = cluster()
+    recorder(sim)
+    sim:advance(10)
+    sim:pause_self(15)
+    sim:advance(5)
+    assert.are.equal(0, #sim:delivered("peer_down"))
+    for _, p in ipairs({ A, B, C }) do assert.are.equal("normal", sim:state(p)) end
+  end)
+
+  it("raises no false alarm under moderate jitter and loss, and still convicts a crash", function()
+    local sim = cluster({ jitter = 0.1, loss = 0.01, seed = 3 })
+    recorder(sim)
+    sim:advance(600)
+    assert.are.equal(0, #sim:delivered("peer_down"))
+    sim:crash(C)
+    sim:advance(5)
+    assert.delivered(sim, "peer_down", { peer = C })
+  end)
+
+  it("fires timers on the virtual clock and stops them", function()
+    local sim = cluster()
+    local ticks, late = 0, nil
+    sim:load(function(vigil)
+      local t = vigil.every(10, function() ticks = ticks + 1 end)
+      vigil.after(25, function()
+        late = vigil.now()
+        t:stop()
+      end)
+    end)
+    sim:advance(100)
+    assert.are.equal(2, ticks)
+    assert.are.equal(25, late)
+  end)
+
+  it("captures commands and plays their scripted results, timeouts and retries included", function()
+    local sim = cluster()
+    local results = {}
+    sim:on_exec("^curl .*hooks", { code = 0, stdout = "ok" })
+    sim:on_exec("^drain", { hang = true })
+    sim:on_exec("^flaky", { code = 1, stderr = "nope" })
+    sim:load(function(vigil)
+      vigil.on("peer_down", function(e)
+        vigil.exec({ "curl", "-s", "https://example.invalid/hooks", e.peer,
+          on_exit = function(code, out) results[#results + 1] = "curl " .. code .. " " .. out end })
+        vigil.exec({ "drain", e.peer, timeout = 3,
+          on_exit = function(code, _, _, why) results[#results + 1] = "drain " .. tostring(code) .. " " .. why end })
+        vigil.exec({ "flaky", retries = 2, backoff = 1,
+          on_exit = function(code, _, err) results[#results + 1] = "flaky " .. code .. " " .. err end })
+      end)
+    end)
+    sim:advance(3)
+    sim:crash(A)
+    sim:advance(10)
+    assert.executed(sim, "^curl %-s https://example.invalid/hooks " .. A:gsub("%.", "%%."))
+    assert.executed(sim, "^drain")
+    assert.are.same({ "curl 0 ok", "drain nil timeout", "flaky 1 nope" }, results)
+    local flaky = 0
+    for _, e in ipairs(sim.execs) do flaky = flaky + (e.file == "flaky" and 1 or 0) end
+    assert.are.equal(3, flaky) -- one try and two retries
+  end)
+
+  it("interrupts a policy handler that never returns, as the agent does", function()
+    local sim = cluster({ budget = 0.2 })
+    local after = false
+    sim:load(function(vigil)
+      vigil.on("peer_up", "spin", function() while true do end end)
+      vigil.on("peer_up", "after", function() after = true end)
+    end)
+    sim:advance(1)
+    assert.is_true(after)
+    assert.is_true(sim.errors[1].interrupted)
+    assert.truthy(sim.errors[1].err:find("interrupted: ran past its budget", 1, true))
+  end)
+
+  it("applies vigil.configure to the real detector", function()
+    local sim = cluster({ peers = { A, { pname = B, dc = "far" } } })
+    sim:load(function(vigil) vigil.configure({ threshold = 3, thresholds = { far = 30 } }) end)
+    sim:advance(5)
+    sim:crash(A)
+    sim:crash(B)
+    sim:advance(2.5)
+    assert.are.equal("down", sim:state(A)) -- threshold 3: quick
+    assert.are.equal("normal", sim:state(B)) -- threshold 30 for dc "far"
+  end)
+
+  it("reports a policy that fails to load", function()
+    local sim = cluster()
+    local ok, err = sim:try_load(function(vigil) vigil.configure({ threshold = "high" }) end)
+    assert.is_false(ok)
+    assert.truthy(err:find("threshold must be number > 0", 1, true))
+    assert.has_error(function() sim:load(function() error("broken") end) end)
+  end)
+end)
