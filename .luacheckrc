@@ -5,4 +5,5 @@ files["spec/"] = { std = "+busted" }
 -- Policies run with a global `vigil` (lua/vigil/init.lua).
 files["agent.lua"] = { read_globals = { vigil = { other_fields = true, fields = { state = { other_fields = true, read_only = false } } } } }
 files["examples/policies/"] = files["agent.lua"]
+files["bench/micro/dispatch_policy.lua"] = files["agent.lua"]
 self = false

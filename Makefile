@@ -14,7 +14,11 @@ LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
 
 SECONDS ?= 60
 
-.PHONY: all deps build test demo demo-core bench fuzz lint format clean
+# What make bench-compare needs on top: the agents vigil is compared with,
+# nftables for packet loss, gnuplot for the plots.
+BENCH_DEPS := serf tarantool nftables gnuplot-nox iproute2
+
+.PHONY: all deps deps-bench build test demo demo-core bench bench-compare fuzz lint format clean
 
 all: build
 
@@ -31,6 +35,9 @@ deps:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+deps-bench: deps
+	@$(MAKE) --no-print-directory deps DEPS="$(BENCH_DEPS)"
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -54,7 +61,10 @@ bench: deps
 	@cmake --build build-bench -j $(JOBS) --target bench_core
 	@./build-bench/bench_core
 	@$(MAKE) --no-print-directory build >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target flood >/dev/null
 	@$(LUA_ENV) luajit bench/sim_bench.lua
+	@./build/vigil bench-dispatch bench/micro/dispatch_policy.lua 1000000
+	@LUA_PATH="spec/?.lua;;" luajit bench/micro/intake.lua build-bench/flood
 
 # The frame decoder under libFuzzer (clang, ASan + UBSan) for SECONDS
 # seconds, seeded with docs/PROTOCOL.md's vectors. Crashes land in
@@ -69,15 +79,20 @@ fuzz: deps
 	    corpus > fuzz.log 2>&1; then grep -E "^(Done|stat::(number_of_executed_units|new_units_added))" fuzz.log; \
 	  else tail -60 fuzz.log; echo "fuzz: the decoder crashed; the input is build-fuzz/crash-*"; exit 1; fi
 
+# vigil, Serf and Tarantool SWIM side by side in a network namespace (root).
+# About 35 minutes; QUICK=1 for a 5-minute rehearsal. Results in bench/results/.
+bench-compare: deps-bench build
+	@luajit bench/compare/run.lua
+
 lint: deps
-	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
+	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/micro/*.c
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -I core/include -I core --suppress=missingIncludeSystem core bindings
-	@luacheck -q spec examples lua agent.lua
+	@luacheck -q spec examples lua bench agent.lua
 	@echo "lint: clean"
 
 format:
-	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/*.c
+	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/micro/*.c
 
 clean:
 	rm -rf $(BUILD) build-asan build-bench build-fuzz

@@ -947,3 +947,41 @@ int vigil_policy_check(const char *path) {
   lua_close(h->L);
   return ok ? 0 : 1;
 }
+
+int vigil_policy_bench(const char *path, long n) {
+  host *h = &the_host;
+  vigil_log_set_level(VIGIL_LOG_WARN);
+  if (host__prepare(h, NULL, path) != 0) return 1;
+  char err[1024];
+  if (!host__load(h, err, sizeof err)) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  lua_State *L = h->L;
+  vigil_event e;
+  memset(&e, 0, sizeof e);
+  e.type = VIGIL_EVENT_PEER_DOWN;
+  e.state = VIGIL_STATE_DOWN;
+  e.previous = VIGIL_STATE_NORMAL;
+  e.phi = 9.5;
+  snprintf(e.dc, sizeof e.dc, "dc1");
+  snprintf(e.rack, sizeof e.rack, "r1");
+  uint64_t t0 = uv_hrtime();
+  for (long i = 0; i < n; i++) {
+    /* exactly what host__dispatch does for each event */
+    snprintf(e.peer, sizeof e.peer, "10.0.%ld.%ld:7946", (i / 250) % 250, i % 250 + 1);
+    e.at = t0 + (uint64_t)i;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
+    lua_getfield(L, -1, "dispatch");
+    lua_insert(L, -2);
+    push_event(L, &e);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
+      fprintf(stderr, "%s\n", lua_tostring(L, -1));
+      return 1;
+    }
+  }
+  double secs = (double)(uv_hrtime() - t0) / 1e9;
+  printf("%ld events in %.3f s: %.0f events/s into Lua handlers (%s)\n", n, secs, (double)n / secs, path);
+  lua_close(L);
+  return 0;
+}

@@ -13,4 +13,8 @@ extern const vigil_policy_host vigil_lua_host;
  * otherwise the error (file:line first) is on stderr and 1 is returned. */
 int vigil_policy_check(const char *path);
 
+/* `vigil bench-dispatch policy.lua [n]`: deliver n synthetic peer_down
+ * events through the real dispatch path (make bench). */
+int vigil_policy_bench(const char *path, long n);
+
 #endif

@@ -153,6 +153,7 @@ static void check_pname(const char *cmd, const char *flag, const char *v) {
 }
 
 static vigil_time parse_duration(const char *cmd, const char *flag, const char *v) {
+  if (strcmp(v, "0") == 0) return 0; /* "never", for --reap */
   char *end;
   errno = 0;
   double x = strtod(v, &end);
@@ -548,6 +549,10 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "reload") == 0) return cmd_reload(&a);
   if (strcmp(cmd, "check") == 0) return cmd_check(&a);
   if (strcmp(cmd, "test") == 0) return cmd_test(&a);
+  if (strcmp(cmd, "bench-dispatch") == 0) { /* for bench/, not in the usage */
+    if (argc < 3) die(2, cmd, "usage: vigil bench-dispatch policy.lua [events]");
+    return vigil_policy_bench(argv[2], argc > 3 ? atol(argv[3]) : 1000000);
+  }
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     if (argc > 2 && strcmp(argv[2], "--help") == 0) {
       puts("usage: vigil version\n\nPrint vigil's version.");

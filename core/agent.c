@@ -49,7 +49,8 @@ typedef struct agent {
   vigil_time cfg_interval;    /* gossip interval in force */
   uint32_t cfg_fanout;        /* fanout in force */
   int exit_code;
-  uint8_t rxbuf[2048]; /* > VIGIL_FRAME_MAX, so oversized datagrams are seen as such */
+  uint8_t *rxbuf; /* RX_SLOTS x 64 KiB: libuv reads up to RX_SLOTS datagrams per
+                   * recvmmsg into it, each chunk big enough to see oversized ones */
 } agent;
 
 int vigil_log_level_parse(const char *name) {
@@ -145,19 +146,22 @@ static int agent__send(void *ud, const char *pname, const uint8_t *buf, size_t l
   return rc < 0 ? rc : 0;
 }
 
+#define RX_CHUNK 65536 /* libuv's per-datagram chunk with UV_UDP_RECVMMSG */
+#define RX_SLOTS 32
+
 static void agent__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   agent *a = h->data;
-  *buf = uv_buf_init((char *)a->rxbuf, sizeof a->rxbuf);
+  *buf = uv_buf_init((char *)a->rxbuf, RX_CHUNK * RX_SLOTS);
 }
 
 static void agent__drain_events(agent *a, vigil_time now);
 
 static void agent__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags) {
   agent *a = u->data;
-  if (n <= 0 || !from) return; /* nothing, or an error we cannot attribute */
+  if (n <= 0 || !from) return; /* nothing, the end of a batch, or an error we cannot attribute */
   size_t len = (size_t)n;
-  if (flags & UV_UDP_PARTIAL) len = sizeof a->rxbuf; /* truncated by the kernel: too big */
+  if (flags & UV_UDP_PARTIAL) len = RX_CHUNK; /* truncated by the kernel: too big */
   vigil_time now = uv_hrtime();
   int rc = vigil_members_receive(a->m, (const uint8_t *)buf->base, len, now);
   if (rc != VIGIL_OK && log_level <= VIGIL_LOG_DEBUG) {
@@ -635,6 +639,10 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
   vigil_pool_config_init(&pc);
   pc.dc = cfg->dc;
   pc.detector = cfg->detector;
+  /* Before any interval is known the detector assumes one: assume the
+   * configured gossip interval, so a peer is not judged by a 200 ms
+   * estimate in a cluster that gossips every second. */
+  pc.detector.first_estimate = cfg->interval;
   a->pool = vigil_pool_new(&pc, &why);
   if (!a->pool) {
     agent__log(VIGIL_LOG_ERROR, "bad detector settings", "error=\"%s\"", why ? why : "out of memory");
@@ -680,7 +688,10 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
     }
   }
 
-  int rc = uv_udp_init(&a->loop, &a->udp);
+  a->rxbuf = malloc(RX_CHUNK * RX_SLOTS); /* untouched pages cost no memory */
+  if (!a->rxbuf) return agent__fail(a, "out of memory", self, UV_ENOMEM);
+  /* recvmmsg: up to RX_SLOTS datagrams per system call under load. */
+  int rc = uv_udp_init_ex(&a->loop, &a->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
   a->udp.data = a;
   if (!rc) rc = uv_udp_bind(&a->udp, (const struct sockaddr *)&listen_addr, 0);
   if (rc) return agent__fail(a, "cannot bind the gossip socket", cfg->listen, rc);
@@ -742,6 +753,7 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
 }
 
 static void agent__free(agent *a) {
+  free(a->rxbuf);
   if (!a->policy_on) vigil_bridge_free(a->bridge); /* a detached script thread may still hold it */
   vigil_members_free(a->m);
   vigil_handler_free(a->h);

@@ -197,6 +197,7 @@ end)
 
 describe("the vigil command", function()
   local V = agents.VIGIL
+  after_each(function() agents.stop_all() end)
 
   it("prints its version and help", function()
     local out, rc = agents.run(V .. " version")

@@ -338,6 +338,43 @@ TEST(random_and_mutated_datagrams_never_crash_the_decoder) {
   free(f);
 }
 
+TEST(the_decoder_accepts_exactly_the_pnames_the_pool_accepts) {
+  /* rd_pname re-implements vigil_pname_parse in one pass for speed: the
+   * two must agree on every pname. */
+  static const char *const names[] = {
+      "10.0.0.1:7946", "[::1]:7000",
+      "host:1",        "h:65535",
+      "h:65536",       "h:0",
+      "h:00080",       "h:123456",
+      ":80",           "h:",
+      "::1:7000",      "[::1:7000",
+      "[]:80",         "[x]:80",
+      "a b:80",        "h\"q:80",
+      "h\\q:80",       "h:8a",
+      "h:-1",          "host",
+      "x.y.z:42",      "[2001:db8::1]:7946",
+      "a:b:c",         "[::1]]:80",
+      "]:80",
+  };
+  int disagreements = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    size_t hl;
+    uint16_t port;
+    bool pool_ok = vigil_pname_parse(names[i], &hl, &port) == VIGIL_OK;
+    char body[512];
+    char hex[400] = "";
+    for (const char *c = names[i]; *c; c++)
+      snprintf(hex + strlen(hex), sizeof hex - strlen(hex), " %02x", (unsigned char)*c);
+    snprintf(body, sizeof body, "84 01 01 02 %02zx%s 03 01 04 01", 0xa0 + strlen(names[i]), hex);
+    bool frame_ok = decode_body(body) == VIGIL_OK;
+    if (pool_ok != frame_ok) {
+      disagreements++;
+      CHECK_FAIL_("pname '%s': pool says %d, frame decoder says %d", names[i], pool_ok, frame_ok);
+    }
+  }
+  CHECK_INT(disagreements, 0);
+}
+
 int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(protocol_vectors_decode_and_reencode_byte_for_byte);
@@ -347,5 +384,6 @@ int main(int argc, char **argv) {
   RUN(keys_rotate_the_first_signs_and_all_verify);
   RUN(keyring_files_are_checked_line_by_line);
   RUN(random_and_mutated_datagrams_never_crash_the_decoder);
+  RUN(the_decoder_accepts_exactly_the_pnames_the_pool_accepts);
   return CHECK_DONE();
 }

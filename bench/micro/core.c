@@ -1,5 +1,5 @@
 /*
- * bench_core.c - the core's hot paths, timed (make bench).
+ * bench/micro/core.c - the core's hot paths, timed (make bench).
  *
  * What it measures, each as the median of RUNS runs taken in one process,
  * side by side, so the ratios hold even on a noisy shared machine:
@@ -201,6 +201,50 @@ static void bench_memory(double *computed, double *measured) {
   cluster_free(&cl);
 }
 
+/* A heartbeat as the agent sends it to a 32-peer cluster: its own fields
+ * and a full digest. */
+static void full_frame(vigil_frame *f) {
+  memset(f, 0, sizeof *f);
+  f->type = VIGIL_FRAME_HEARTBEAT;
+  snprintf(f->from, sizeof f->from, "10.0.0.1:7946");
+  f->generation = 1764151200123ull;
+  f->version = 123456;
+  snprintf(f->dc, sizeof f->dc, "dc1");
+  snprintf(f->rack, sizeof f->rack, "rack1");
+  f->has_state = true;
+  f->state = VIGIL_STATE_NORMAL;
+  f->ntokens = 1;
+  vigil_token_from_u32(&f->tokens[0], 101134286);
+  f->ndigest = VIGIL_DIGEST_MAX;
+  for (uint32_t i = 0; i < f->ndigest; i++) {
+    snprintf(f->digest[i].pname, sizeof f->digest[i].pname, "10.0.%u.%u:7946", i / 200, i % 200 + 2);
+    f->digest[i].generation = 1764151200000ull + i;
+    f->digest[i].version = 100000 + i * 7;
+  }
+}
+
+static void bench_frames(double *enc, double *dec, int *bytes) {
+  static vigil_frame f, g;
+  full_frame(&f);
+  uint8_t buf[VIGIL_FRAME_MAX];
+  *bytes = vigil_frame_encode(&f, NULL, buf, sizeof buf);
+  double re[RUNS], rd[RUNS];
+  const int n = 200000;
+  for (int r = 0; r < RUNS; r++) {
+    double t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+      f.version++;
+      sink += vigil_frame_encode(&f, NULL, buf, sizeof buf);
+    }
+    re[r] = (now_ns() - t0) / n;
+    t0 = now_ns();
+    for (int i = 0; i < n; i++) sink += vigil_frame_decode(buf, (size_t)*bytes, NULL, &g);
+    rd[r] = (now_ns() - t0) / n;
+  }
+  *enc = median(re, RUNS);
+  *dec = median(rd, RUNS);
+}
+
 static const char *verdict(double v, double target) { return v <= target ? "ok" : "OVER TARGET"; }
 
 int main(void) {
@@ -213,6 +257,9 @@ int main(void) {
   double ev = bench_evaluate(&tr);
   double mem_c, mem_m;
   bench_memory(&mem_c, &mem_m);
+  double enc, dec;
+  int frame_bytes;
+  bench_frames(&enc, &dec, &frame_bytes);
 
   printf("%-44s %12s %12s\n", "measure", "median", "target");
   printf("%-44s %9.1f ns %9s ns  %s\n", "phi(), model normal", phi_n, "<= 40", verdict(phi_n, 40));
@@ -224,6 +271,11 @@ int main(void) {
          verdict(mem_c, 8704));
   printf("%-44s %9.0f B  %9s B   %s\n", "memory per peer, 1000 samples (malloc'd)", mem_m, "<= 8704",
          verdict(mem_m, 8704));
+  char label[64];
+  snprintf(label, sizeof label, "frame encode, 32-entry digest (%d B)", frame_bytes);
+  printf("%-44s %9.1f ns %12s\n", label, enc, "-");
+  snprintf(label, sizeof label, "frame decode, 32-entry digest (%d B)", frame_bytes);
+  printf("%-44s %9.1f ns %12s\n", label, dec, "-");
   printf("\nratios: exponential/normal phi %.2f, pname/idx heartbeat %.2f, evaluate per peer %.1f ns\n", phi_e / phi_n,
          hb_pname / hb_idx, ev / PEERS);
   printf("(evaluate saw %zu transitions while timed: 0 means the steady state was measured)\n", tr);
