@@ -896,10 +896,8 @@ static void push_event(lua_State *L, const vigil_event *e) {
     lua_setfield(L, -2, "state");
     push_state(L, e->previous);
     lua_setfield(L, -2, "previous");
-    if (e->type == VIGIL_EVENT_PEER_DOWN) {
-      lua_pushnumber(L, e->phi);
-      lua_setfield(L, -2, "phi");
-    }
+    lua_pushnumber(L, e->phi); /* the deciding phi for up and down; 0 for the others */
+    lua_setfield(L, -2, "phi");
     break;
   }
   if (e->seq) {

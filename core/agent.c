@@ -155,7 +155,7 @@ static void agent__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)a->rxbuf, RX_CHUNK * RX_SLOTS);
 }
 
-static void agent__drain_events(agent *a, vigil_time now);
+static void agent__drain_events(agent *a);
 
 static void agent__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags) {
   agent *a = u->data;
@@ -170,22 +170,20 @@ static void agent__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struc
     if (from->sa_family == AF_INET6) uv_ip6_name((const struct sockaddr_in6 *)from, ip, sizeof ip);
     agent__log(VIGIL_LOG_DEBUG, "frame rejected", "reason=%s from=%s bytes=%zu", vigil_frame_reason(rc), ip, len);
   }
-  agent__drain_events(a, now);
+  agent__drain_events(a);
 }
 
 /* ---- ticks ---------------------------------------------------------------------- */
 
-static void agent__log_event(agent *a, const vigil_event *e, vigil_time now) {
-  const vigil_peer *p =
-      e->type == VIGIL_EVENT_LAGGED || e->type == VIGIL_EVENT_GOSSIP_ROUND ? NULL : vigil_pool_find(a->pool, e->peer);
-  double phi = e->type == VIGIL_EVENT_PEER_DOWN ? e->phi : p ? vigil_handler_phi(a->h, p->idx, now) : 0.0;
+/* Log one event. The handler put the deciding phi in up and down events. */
+static void agent__log_event(const vigil_event *e) {
   switch (e->type) {
   case VIGIL_EVENT_PEER_UP:
   case VIGIL_EVENT_PEER_DOWN:
     agent__log(e->type == VIGIL_EVENT_PEER_DOWN ? VIGIL_LOG_WARN : VIGIL_LOG_INFO,
                e->type == VIGIL_EVENT_PEER_DOWN ? "peer down" : "peer up",
                "peer=%s dc=%s rack=%s from=%s to=%s phi=%.3f", e->peer, e->dc, e->rack, vigil_state_name(e->previous),
-               vigil_state_name(e->state), phi);
+               vigil_state_name(e->state), e->phi);
     break;
   case VIGIL_EVENT_PEER_JOINED:
     agent__log(VIGIL_LOG_INFO, "peer joined", "peer=%s dc=%s rack=%s", e->peer, e->dc, e->rack);
@@ -203,17 +201,11 @@ static void agent__log_event(agent *a, const vigil_event *e, vigil_time now) {
   }
 }
 
-static void agent__drain_events(agent *a, vigil_time now) {
+static void agent__drain_events(agent *a) {
   vigil_event e;
   while (vigil_subscription_poll(&a->sub, &e)) {
-    agent__log_event(a, &e, now);
-    if (a->bridge && e.type != VIGIL_EVENT_GOSSIP_ROUND) {
-      if (e.type == VIGIL_EVENT_PEER_DOWN || e.type == VIGIL_EVENT_PEER_UP) {
-        const vigil_peer *p = vigil_pool_find(a->pool, e.peer);
-        if (p && e.type == VIGIL_EVENT_PEER_UP) e.phi = vigil_handler_phi(a->h, p->idx, now);
-      }
-      vigil_bridge_push_event(a->bridge, &e);
-    }
+    agent__log_event(&e);
+    if (a->bridge && e.type != VIGIL_EVENT_GOSSIP_ROUND) vigil_bridge_push_event(a->bridge, &e);
   }
 }
 
@@ -255,14 +247,14 @@ static void agent__on_gossip(uv_timer_t *t) {
   vigil_members_tick(a->m, t0, agent__send, a);
   vigil_time t1 = uv_hrtime();
   vigil_handler_gossip_round(a->h, t1 - t0, vigil_members_fresh(a->m), t1);
-  agent__drain_events(a, t1);
+  agent__drain_events(a);
 }
 
 static void agent__on_tick(uv_timer_t *t) {
   agent *a = t->data;
   vigil_time now = uv_hrtime();
   vigil_handler_evaluate(a->h, now, NULL);
-  agent__drain_events(a, now);
+  agent__drain_events(a);
   if (a->bridge) agent__publish_snapshot(a, now);
 }
 
@@ -272,7 +264,7 @@ static void agent__apply(agent *a, const vigil_command *c, vigil_time now) {
     int rc = vigil_handler_mark_down_pname(a->h, c->pname, now);
     agent__log(rc ? VIGIL_LOG_WARN : VIGIL_LOG_INFO, "policy marked a peer down", "peer=%s result=\"%s\"", c->pname,
                rc ? vigil_strerror(rc) : "ok");
-    agent__drain_events(a, now);
+    agent__drain_events(a);
     return;
   }
   vigil_detector_config next = *vigil_pool_detector_config(a->pool);

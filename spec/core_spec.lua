@@ -263,6 +263,7 @@ describe("core.handler", function()
     assert.are.equal("down", ev[4].state)
     assert.are.equal("normal", ev[4].previous)
     assert.is_true(ev[4].phi > 8)
+    assert.is_true(ev[1].phi >= 0 and ev[1].phi < 1) -- up events carry the phi that promoted the peer
     assert.is_near(0, ev[1].at, 1e-9)
     assert.are.same({}, sub1:poll())
     assert.are.equal(4, #sub2:poll())

@@ -399,7 +399,7 @@ typedef struct vigil_event {
   char rack[VIGIL_NAME_MAX];
   vigil_peer_state state;    /* peer events: the state after the event */
   vigil_peer_state previous; /* peer events: the state before */
-  double phi;                /* peer_down: phi when convicted */
+  double phi;                /* peer_up, peer_down: the phi that decided it; else 0 */
   vigil_time duration;       /* gossip_round: how long the round took */
   uint32_t peers_seen;       /* gossip_round: peers heard from in the round */
   uint64_t missed;           /* lagged: events this subscriber lost */

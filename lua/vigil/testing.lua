@@ -242,8 +242,6 @@ end
 function Sim:deliver()
   for _, ev in ipairs(self.sub:poll()) do
     if ev.type ~= "gossip_round" then
-      if ev.type == "peer_up" then ev.phi = self.handler:phi(ev.peer, self.t) end
-      ev.phi = ev.phi or 0
       self.events[#self.events + 1] = ev
       self.rt:dispatch(ev)
     end
