@@ -271,7 +271,7 @@ static lpool *check_pool_at(lua_State *L, int arg) {
 static void push_state(lua_State *L, vigil_peer_state s) { lua_pushstring(L, vigil_state_name(s)); }
 
 /* A snapshot table of one peer. */
-static void push_peer(lua_State *L, const vigil_peer *p) {
+static void push_peer(lua_State *L, const vigil_pool *pool, const vigil_peer *p) {
   lua_createtable(L, 0, 14);
   lua_pushinteger(L, p->idx);
   lua_setfield(L, -2, "idx");
@@ -297,6 +297,8 @@ static void push_peer(lua_State *L, const vigil_peer *p) {
   lua_setfield(L, -2, "is_secure");
   lua_pushnumber(L, (double)p->heartbeats);
   lua_setfield(L, -2, "heartbeats");
+  lua_pushnumber(L, vigil_pool_threshold_of(pool, p->idx)); /* its dc's or its own override, else the base */
+  lua_setfield(L, -2, "threshold");
   lua_createtable(L, (int)p->ntokens, 0);
   for (uint32_t i = 0; i < p->ntokens; i++) {
     char buf[VIGIL_TOKEN_STRLEN];
@@ -460,7 +462,7 @@ static int l_pool_peer(lua_State *L) {
   const vigil_peer *p = lua_type(L, 2) == LUA_TNUMBER ? vigil_pool_get(ud->pool, (uint32_t)lua_tointeger(L, 2))
                                                       : vigil_pool_find(ud->pool, luaL_checkstring(L, 2));
   if (!p) return 0;
-  push_peer(L, p);
+  push_peer(L, ud->pool, p);
   return 1;
 }
 
@@ -472,7 +474,7 @@ static int l_pool_peers(lua_State *L) {
   for (uint32_t i = 0; i < slots; i++) {
     const vigil_peer *p = vigil_pool_get(ud->pool, i);
     if (!p) continue;
-    push_peer(L, p);
+    push_peer(L, ud->pool, p);
     lua_rawseti(L, -2, ++n);
   }
   return 1;
@@ -707,7 +709,7 @@ static int l_handler_peer(lua_State *L) {
   lhandler *ud = check_handler(L);
   vigil_peer *p = check_peer(L, ud, 2);
   if (!p) return push_rc(L, VIGIL_ENOENT);
-  push_peer(L, p);
+  push_peer(L, vigil_handler_pool(ud->h), p);
   lua_pushnumber(L, vigil_handler_phi(ud->h, p->idx, handler_time(L, ud, 3)));
   lua_setfield(L, -2, "phi");
   return 1;

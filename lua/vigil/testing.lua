@@ -126,7 +126,7 @@ function Sim:host()
       peers[i] = {
         pname = p.pname, dc = p.dc, rack = p.rack, state = p.state, since = p.since, is_local = p.is_local,
         phi = p.is_local and 0 or sim.handler:phi(p.pname, sim.t),
-        threshold = sim.threshold_of and sim.threshold_of(p) or sim.handler:threshold(),
+        threshold = p.threshold,
         generation = sp and sp.generation or 0,
       }
     end
@@ -137,11 +137,7 @@ function Sim:host()
     local det = {}
     for _, k in ipairs({ "threshold", "model", "min_std_dev", "acceptable_pause" }) do det[k] = s[k] end
     if next(det) then sim.handler:configure(det) end
-    if s.thresholds then
-      sim.handler:set_thresholds(s.thresholds)
-      local th = s.thresholds
-      sim.threshold_of = function(p) return th[p.pname] or th[p.dc] or sim.handler:threshold() end
-    end
+    if s.thresholds then sim.handler:set_thresholds(s.thresholds) end
     if s.interval then
       sim.interval = s.interval
       sim.tick = s.interval / 2
