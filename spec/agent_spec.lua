@@ -2,16 +2,7 @@
 -- loopback UDP. Each test is bounded in time and kills what it started.
 local agents = require("helpers.agents")
 
-local function all_normal(list)
-  for _, a in ipairs(list) do
-    local ms = agents.members(a)
-    if not ms then return false end
-    for _, b in ipairs(list) do
-      if a ~= b and (not ms[b.pname] or ms[b.pname].state ~= "normal") then return false end
-    end
-  end
-  return true
-end
+local all_normal = agents.all_normal
 
 local function cluster(n, opts)
   local first = agents.start(opts)

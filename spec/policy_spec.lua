@@ -17,16 +17,7 @@ end
 ]], rec, body))
 end
 
-local function all_normal(list)
-  for _, a in ipairs(list) do
-    local ms = agents.members(a)
-    if not ms then return false end
-    for _, b in ipairs(list) do
-      if a ~= b and (not ms[b.pname] or ms[b.pname].state ~= "normal") then return false end
-    end
-  end
-  return true
-end
+local all_normal = agents.all_normal
 
 local function policy_health(a)
   local h = agents.health(a)

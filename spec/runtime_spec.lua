@@ -60,13 +60,7 @@ local function ev(type_, peer, extra)
   return e
 end
 
-local function tmpfile(text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local tmpfile = require("helpers.agents").tmpfile
 
 describe("the policy runtime", function()
   local host, rt

@@ -81,18 +81,18 @@ end
 function M:load(source)
   local g = self:new_generation()
   local vigil = api.new(self, g)
-  local chunk, err
+  local code, chunk, err = source
   if type(source) == "function" then
-    if self.host.prepare then self.host.prepare(source) end
     chunk = function() return source(vigil) end
   else
     chunk, err = loadfile(source)
     if not chunk then return self:failed(source, err) end
     setfenv(chunk, api.environment(vigil))
+    code = chunk
   end
-  -- A host may need to prepare policy code (vigil.testing turns the JIT
-  -- off for it, so that the budget hook can always interrupt it).
-  if self.host.prepare then self.host.prepare(chunk) end
+  -- A host may need to prepare the policy's code (vigil.testing turns the
+  -- JIT off for it, so that the budget hook can always interrupt it).
+  if self.host.prepare then self.host.prepare(code) end
   local ok, run_err = self.host.call("load", chunk)
   if not ok then
 

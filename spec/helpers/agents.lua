@@ -149,6 +149,18 @@ function M.state(a, b)
   return ms and ms[b.pname] and ms[b.pname].state
 end
 
+--- Does every agent of the list see every other one as normal?
+function M.all_normal(list)
+  for _, a in ipairs(list) do
+    local ms = M.members(a)
+    if not ms then return false end
+    for _, b in ipairs(list) do
+      if a ~= b and (not ms[b.pname] or ms[b.pname].state ~= "normal") then return false end
+    end
+  end
+  return true
+end
+
 --- A metric's value from a's /metrics (the first sample matching pattern).
 function M.metric(a, pattern)
   local text = M.get(a, "/metrics") or ""
