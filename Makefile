@@ -85,14 +85,14 @@ bench-compare: deps-bench build
 	@luajit bench/compare/run.lua
 
 lint: deps
-	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/micro/*.c
+	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c bindings/*.h spec/c/*.c spec/c/*.h bench/micro/*.c
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -I core/include -I core --suppress=missingIncludeSystem core bindings
 	@luacheck -q spec examples lua bench agent.lua
 	@echo "lint: clean"
 
 format:
-	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c spec/c/*.c spec/c/*.h bench/micro/*.c
+	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c bindings/*.h spec/c/*.c spec/c/*.h bench/micro/*.c
 
 clean:
 	rm -rf $(BUILD) build-asan build-bench build-fuzz

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "host.h"
+#include "lua_event.h"
 
 extern char **environ;
 
@@ -760,31 +761,6 @@ static bool host__load(host *h, char *err, size_t errlen) {
   return ok;
 }
 
-static void push_event(lua_State *L, const vigil_event *e) {
-  lua_createtable(L, 0, 10);
-  lua_pushstring(L, vigil_event_name(e->type));
-  lua_setfield(L, -2, "type");
-  lua_pushnumber(L, (double)e->at / 1e9);
-  lua_setfield(L, -2, "at");
-  if (e->type == VIGIL_EVENT_LAGGED) {
-    lua_pushnumber(L, (double)e->missed);
-    lua_setfield(L, -2, "missed");
-    return;
-  }
-  lua_pushstring(L, e->peer);
-  lua_setfield(L, -2, "peer");
-  lua_pushstring(L, e->dc);
-  lua_setfield(L, -2, "dc");
-  lua_pushstring(L, e->rack);
-  lua_setfield(L, -2, "rack");
-  lua_pushstring(L, vigil_state_name(e->state));
-  lua_setfield(L, -2, "state");
-  lua_pushstring(L, vigil_state_name(e->previous));
-  lua_setfield(L, -2, "previous");
-  lua_pushnumber(L, e->phi);
-  lua_setfield(L, -2, "phi");
-}
-
 static void host__dispatch(host *h) {
   static vigil_event batch[EVENT_BATCH];
   lua_State *L = h->L;
@@ -794,7 +770,7 @@ static void host__dispatch(host *h) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
       lua_getfield(L, -1, "dispatch");
       lua_insert(L, -2);
-      push_event(L, &batch[i]);
+      vigil_lua_push_event(L, &batch[i]);
       if (lua_pcall(L, 2, 0, 0) != 0) { /* a runtime bug, not a policy error */
         vigil_log(VIGIL_LOG_ERROR, "policy runtime failed to dispatch", lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -974,7 +950,7 @@ int vigil_policy_bench(const char *path, long n) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
     lua_getfield(L, -1, "dispatch");
     lua_insert(L, -2);
-    push_event(L, &e);
+    vigil_lua_push_event(L, &e);
     if (lua_pcall(L, 2, 0, 0) != 0) {
       fprintf(stderr, "%s\n", lua_tostring(L, -1));
       return 1;

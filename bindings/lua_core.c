@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "vigil.h"
+#include "lua_event.h"
 
 #define DETECTOR_MT "vigil.detector"
 #define POOL_MT     "vigil.pool"
@@ -870,44 +871,6 @@ static const luaL_Reg handler_methods[] = {
 
 /* ---- subscriptions ------------------------------------------------------------ */
 
-static void push_event(lua_State *L, const vigil_event *e) {
-  lua_createtable(L, 0, 10);
-  lua_pushstring(L, vigil_event_name(e->type));
-  lua_setfield(L, -2, "type");
-  lua_pushnumber(L, ns_to_seconds(e->at));
-  lua_setfield(L, -2, "at");
-  switch (e->type) {
-  case VIGIL_EVENT_LAGGED:
-    lua_pushnumber(L, (double)e->missed);
-    lua_setfield(L, -2, "missed");
-    break;
-  case VIGIL_EVENT_GOSSIP_ROUND:
-    lua_pushnumber(L, ns_to_seconds(e->duration));
-    lua_setfield(L, -2, "duration");
-    lua_pushinteger(L, e->peers_seen);
-    lua_setfield(L, -2, "peers_seen");
-    break;
-  default:
-    lua_pushstring(L, e->peer);
-    lua_setfield(L, -2, "peer");
-    lua_pushstring(L, e->dc);
-    lua_setfield(L, -2, "dc");
-    lua_pushstring(L, e->rack);
-    lua_setfield(L, -2, "rack");
-    push_state(L, e->state);
-    lua_setfield(L, -2, "state");
-    push_state(L, e->previous);
-    lua_setfield(L, -2, "previous");
-    lua_pushnumber(L, e->phi); /* the deciding phi for up and down; 0 for the others */
-    lua_setfield(L, -2, "phi");
-    break;
-  }
-  if (e->seq) {
-    lua_pushnumber(L, (double)e->seq);
-    lua_setfield(L, -2, "seq");
-  }
-}
-
 /* sub:poll([max]) -> list of every event not yet delivered (at most max). */
 static int l_sub_poll(lua_State *L) {
   lsub *sub = luaL_checkudata(L, 1, SUB_MT);
@@ -917,7 +880,7 @@ static int l_sub_poll(lua_State *L) {
   int n = 0;
   vigil_event e;
   while (n < max && vigil_subscription_poll(&sub->sub, &e)) {
-    push_event(L, &e);
+    vigil_lua_push_event(L, &e);
     lua_rawseti(L, -2, ++n);
   }
   return 1;
