@@ -12,17 +12,27 @@
 ---------------------------------------------------------------------------
 -- 1. The detector
 --
--- A peer is convicted when its suspicion, phi, passes `threshold`. With
--- heartbeats every 200 ms, the values below convict a silent peer after
--- ~0.92 s and ignore one or two lost heartbeats. Raise `acceptable_pause`
--- (seconds) to ride out longer stalls (GC pauses, busy hosts) at the cost
--- of slower detection; give a far datacenter its own threshold with
--- `thresholds = { ["dc-far"] = 12 }`. docs/DETECTOR.md has the arithmetic.
+-- A peer is convicted on one of two kinds of evidence:
+--  * its process died: its host answers our heartbeats with "port
+--    unreachable" and the peer has missed a heartbeat (mean interval plus
+--    one standard deviation): ~0.3 s at 200 ms heartbeats, ~1.1 s at 1 s.
+--    `refused = false` turns this off (where ICMP is filtered it simply
+--    never fires);
+--  * silence: its suspicion, phi, passes `threshold`. `acceptable_pause`
+--    (seconds) is the stall a live peer may take without being convicted
+--    (GC pauses, a busy or migrating VM, SIGSTOP): with 2 s, a stall of up
+--    to ~2.5 s passes, and a silent peer (dead host, cut link) is convicted
+--    ~2.8 s after its last heartbeat at 200 ms, ~3.6 s at 1 s.
+-- Lower `acceptable_pause` for faster silent-failure detection at the cost
+-- of false alarms on stalls; give a far datacenter its own threshold with
+-- `thresholds = { ["dc-far"] = 12 }`. docs/DETECTOR.md has the arithmetic,
+-- bench/README.md the figures these defaults were chosen on.
 ---------------------------------------------------------------------------
 vigil.configure({
   threshold = 8,
-  acceptable_pause = 0.2,
+  acceptable_pause = 2.0,
   min_std_dev = 0.1,
+  refused = true,
 })
 
 ---------------------------------------------------------------------------
@@ -34,6 +44,7 @@ vigil.configure({
 vigil.on("transition", "log", function(ev)
   vigil.log.info("policy saw a transition", {
     event = ev.type, peer = ev.peer, dc = ev.dc, from = ev.previous, to = ev.state, phi = ev.phi,
+    cause = ev.cause,
   })
 end)
 

@@ -250,6 +250,9 @@ static int l_configure(lua_State *L) {
   c->min_std_dev = seconds_field(L, 1, "min_std_dev", &c->has_min_std_dev);
   c->acceptable_pause = seconds_field(L, 1, "acceptable_pause", &c->has_acceptable_pause);
   c->interval = seconds_field(L, 1, "interval", &c->has_interval);
+  lua_getfield(L, 1, "refused");
+  if ((c->has_refused = lua_isboolean(L, -1))) c->refused = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "fanout");
   if ((c->has_fanout = lua_isnumber(L, -1))) c->fanout = (uint32_t)lua_tonumber(L, -1);
   lua_pop(L, 1);

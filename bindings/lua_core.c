@@ -119,8 +119,16 @@ static double opt_seconds(lua_State *L, int idx, int arg, const char *key, vigil
   return 1;
 }
 
-static const char *const detector_keys[] = {
-    "model", "threshold", "max_samples", "min_std_dev", "acceptable_pause", "first_estimate", "min_mean", NULL};
+static const char *const detector_keys[] = {"model",       "threshold",        "max_samples",
+                                            "min_std_dev", "acceptable_pause", "first_estimate",
+                                            "min_mean",    "refused",          NULL};
+
+/* refused = true | false, when present. */
+static void opt_refused(lua_State *L, int idx, int arg, bool *out) {
+  if (!opt_field(L, idx, arg, "refused", LUA_TBOOLEAN)) return;
+  *out = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+}
 
 /* Fill a detector config from the options table at `arg` (absent = defaults). */
 static void read_detector_config(lua_State *L, int idx, int arg, vigil_detector_config *cfg) {
@@ -154,6 +162,7 @@ static void read_detector_config(lua_State *L, int idx, int arg, vigil_detector_
   opt_seconds(L, idx, arg, "acceptable_pause", &cfg->acceptable_pause);
   opt_seconds(L, idx, arg, "first_estimate", &cfg->first_estimate);
   opt_seconds(L, idx, arg, "min_mean", &cfg->min_mean);
+  opt_refused(L, idx, arg, &cfg->refused);
   const char *why = NULL;
   if (vigil_detector_config_check(cfg, &why) != VIGIL_OK) argfail(L, arg, "%s", why);
 }
@@ -298,6 +307,10 @@ static void push_peer(lua_State *L, const vigil_pool *pool, const vigil_peer *p)
   lua_setfield(L, -2, "is_secure");
   lua_pushnumber(L, (double)p->heartbeats);
   lua_setfield(L, -2, "heartbeats");
+  if (!p->is_local && vigil_detector_is_monitoring(&p->detector)) {
+    lua_pushnumber(L, ns_to_seconds(p->detector.last));
+    lua_setfield(L, -2, "last_heartbeat");
+  }
   lua_pushnumber(L, vigil_pool_threshold_of(pool, p->idx)); /* its dc's or its own override, else the base */
   lua_setfield(L, -2, "threshold");
   lua_createtable(L, (int)p->ntokens, 0);
@@ -647,6 +660,25 @@ static int l_handler_record_heartbeat_idx(lua_State *L) {
   return push_heartbeat_result(L, vigil_handler_record_heartbeat_idx(ud->h, (uint32_t)idx, t));
 }
 
+/* h:refused(pname [, now]): its host refused our datagram. Returns whether
+ * the peer went down now, or nil and the reason it was ignored. */
+static int l_handler_refused(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  const char *pname = luaL_checkstring(L, 2);
+  vigil_time t = handler_time(L, ud, 3);
+  return push_heartbeat_result(L, vigil_handler_refused_pname(ud->h, pname, t));
+}
+
+/* h:next_due([now]): seconds at which evaluate could next convict someone,
+ * or nil when no normal peer can be. */
+static int l_handler_next_due(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  vigil_time due = vigil_handler_next_due(ud->h, handler_time(L, ud, 2));
+  if (due == UINT64_MAX) return 0;
+  lua_pushnumber(L, ns_to_seconds(due));
+  return 1;
+}
+
 static int l_handler_evaluate(lua_State *L) {
   lhandler *ud = check_handler(L);
   vigil_time t = handler_time(L, ud, 2);
@@ -785,7 +817,7 @@ static int l_handler_pool(lua_State *L) {
   return 1;
 }
 
-/* h:configure{threshold=, model=, min_std_dev=, acceptable_pause=, first_estimate=, min_mean=}:
+/* h:configure{threshold=, model=, min_std_dev=, acceptable_pause=, first_estimate=, min_mean=, refused=}:
  * the given settings replace the pool's, live, for every detector. */
 static int l_handler_configure(lua_State *L) {
   lhandler *ud = check_handler(L);
@@ -808,6 +840,7 @@ static int l_handler_configure(lua_State *L) {
   opt_seconds(L, 2, 2, "acceptable_pause", &next.acceptable_pause);
   opt_seconds(L, 2, 2, "first_estimate", &next.first_estimate);
   opt_seconds(L, 2, 2, "min_mean", &next.min_mean);
+  opt_refused(L, 2, 2, &next.refused);
   const char *why = NULL;
   if (vigil_pool_configure(pool, &next, &why) != VIGIL_OK) argfail(L, 2, "%s", why ? why : "invalid settings");
   return 0;
@@ -854,6 +887,8 @@ static const luaL_Reg handler_methods[] = {
     {"record_heartbeat_idx", l_handler_record_heartbeat_idx},
     {"evaluate", l_handler_evaluate},
     {"mark_down", l_handler_mark_down},
+    {"refused", l_handler_refused},
+    {"next_due", l_handler_next_due},
     {"reset_detector", l_handler_reset_detector},
     {"state", l_handler_state},
     {"phi", l_handler_phi},

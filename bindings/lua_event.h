@@ -4,7 +4,8 @@
  * Included by both the agent's policy host (host.c) and the vigil.core
  * binding (lua_core.c), which vigil.testing uses: an event looks the same
  * to a policy in the agent and in a spec. Fields: type, at (seconds), and
- * for peer events peer, dc, rack, state, previous, phi; lagged: missed;
+ * for peer events peer, dc, rack, state, previous, phi, and for peer_up and
+ * peer_down cause ("heartbeat", "phi", "refused", "marked"); lagged: missed;
  * gossip_round: duration, peers_seen; seq when the event came from a ring.
  */
 #ifndef VIGIL_LUA_EVENT_H
@@ -45,6 +46,10 @@ static inline void vigil_lua_push_event(lua_State *L, const vigil_event *e) {
     lua_setfield(L, -2, "previous");
     lua_pushnumber(L, e->phi); /* the deciding phi for up and down; 0 for the others */
     lua_setfield(L, -2, "phi");
+    if (e->cause != VIGIL_CAUSE_NONE) {
+      lua_pushstring(L, vigil_cause_name(e->cause));
+      lua_setfield(L, -2, "cause");
+    }
     break;
   }
   if (e->seq) {

@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -29,7 +32,8 @@ typedef struct agent {
   uv_loop_t loop;
   uv_udp_t udp;
   uv_timer_t gossip; /* every interval: send heartbeats */
-  uv_timer_t tick;   /* every tick: evaluate */
+  uv_timer_t tick;   /* every tick: evaluate, publish the snapshot */
+  uv_timer_t due;    /* once: evaluate when the next conviction falls due */
   uv_signal_t sigint, sigterm, sighup;
   vigil__http http;
   bool http_on;
@@ -46,6 +50,8 @@ typedef struct agent {
   bool policy_on;
   vigil_time started;
   uint64_t send_unresolvable; /* pnames that are not IP literals */
+  uint64_t unreachable[3];    /* ICMP errors read: refused (known peer), refused (no peer), other */
+  bool errqueue_pending;      /* the socket reported an error: read its error queue */
   vigil_time cfg_interval;    /* gossip interval in force */
   uint32_t cfg_fanout;        /* fanout in force */
   int exit_code;
@@ -143,7 +149,75 @@ static int agent__send(void *ud, const char *pname, const uint8_t *buf, size_t l
   }
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
   int rc = uv_udp_try_send(&a->udp, &b, 1, (const struct sockaddr *)&to);
+  if (rc == UV_ECONNREFUSED || rc == UV_EHOSTUNREACH || rc == UV_ENETUNREACH) {
+    /* The kernel reported an earlier datagram's ICMP error instead of
+     * sending this one (and cleared it): read the error queue later, send
+     * this frame now. */
+    a->errqueue_pending = true;
+    rc = uv_udp_try_send(&a->udp, &b, 1, (const struct sockaddr *)&to);
+  }
   return rc < 0 ? rc : 0;
+}
+
+/*
+ * The socket's error queue (IP_RECVERR): one entry per ICMP error for a
+ * datagram we sent, with the datagram's destination. "Port unreachable"
+ * from a peer's address means the agent on it is gone (see
+ * vigil_handler_refused). Read to the end, or epoll keeps reporting the
+ * socket. Bounded: the queue holds what the receive buffer allows.
+ */
+static void agent__read_errqueue(agent *a, vigil_time now) {
+  a->errqueue_pending = false;
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&a->udp, &fd) != 0) return;
+  for (int n = 0; n < 4096; n++) {
+    struct sockaddr_storage dst;
+    uint8_t payload[64];
+    union {
+      char buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6))];
+      struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {payload, sizeof payload};
+    struct msghdr msg = {0};
+    msg.msg_name = &dst;
+    msg.msg_namelen = sizeof dst;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof ctl.buf;
+    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    const struct sock_extended_err *ee = NULL;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+          (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
+        ee = (const struct sock_extended_err *)CMSG_DATA(c);
+    if (!ee || ee->ee_errno != ECONNREFUSED) {
+      a->unreachable[2]++;
+      continue;
+    }
+    char pname[VIGIL_PNAME_MAX] = "";
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (dst.ss_family == AF_INET && uv_ip4_name((const struct sockaddr_in *)&dst, ip, sizeof ip) == 0)
+      snprintf(pname, sizeof pname, "%s:%u", ip, ntohs(((const struct sockaddr_in *)&dst)->sin_port));
+    else if (dst.ss_family == AF_INET6 && uv_ip6_name((const struct sockaddr_in6 *)&dst, ip, sizeof ip) == 0)
+      snprintf(pname, sizeof pname, "[%s]:%u", ip, ntohs(((const struct sockaddr_in6 *)&dst)->sin6_port));
+    int rc = pname[0] ? vigil_handler_refused_pname(a->h, pname, now) : VIGIL_ENOENT;
+    a->unreachable[rc >= 0 ? 0 : 1]++;
+    if (log_level <= VIGIL_LOG_DEBUG)
+      agent__log(VIGIL_LOG_DEBUG, "port unreachable", "peer=%s known=%s", pname[0] ? pname : "?",
+                 rc >= 0 ? "yes" : "no");
+  }
+}
+
+/* Ask the kernel for ICMP errors about our datagrams (port unreachable). */
+static void agent__want_errors(agent *a, int family) {
+  uv_os_fd_t fd;
+  int on = 1;
+  if (uv_fileno((uv_handle_t *)&a->udp, &fd) != 0) return;
+  if (family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+  else
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
 }
 
 #define RX_CHUNK 65536 /* libuv's per-datagram chunk with UV_UDP_RECVMMSG */
@@ -156,10 +230,19 @@ static void agent__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void agent__drain_events(agent *a);
+static void agent__schedule_due(agent *a, vigil_time now);
+static void agent__evaluate(agent *a, vigil_time now);
 
 static void agent__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags) {
   agent *a = u->data;
-  if (n <= 0 || !from) return; /* nothing, the end of a batch, or an error we cannot attribute */
+  if (n < 0 || (a->errqueue_pending && !from)) { /* an ICMP error for a datagram we sent */
+    vigil_time now = uv_hrtime();
+    agent__read_errqueue(a, now);
+    agent__drain_events(a);
+    agent__schedule_due(a, now);
+    return;
+  }
+  if (n == 0 || !from) return; /* nothing, or the end of a batch */
   size_t len = (size_t)n;
   if (flags & UV_UDP_PARTIAL) len = RX_CHUNK; /* truncated by the kernel: too big */
   vigil_time now = uv_hrtime();
@@ -182,8 +265,8 @@ static void agent__log_event(const vigil_event *e) {
   case VIGIL_EVENT_PEER_DOWN:
     agent__log(e->type == VIGIL_EVENT_PEER_DOWN ? VIGIL_LOG_WARN : VIGIL_LOG_INFO,
                e->type == VIGIL_EVENT_PEER_DOWN ? "peer down" : "peer up",
-               "peer=%s dc=%s rack=%s from=%s to=%s phi=%.3f", e->peer, e->dc, e->rack, vigil_state_name(e->previous),
-               vigil_state_name(e->state), e->phi);
+               "peer=%s dc=%s rack=%s from=%s to=%s phi=%.3f cause=%s", e->peer, e->dc, e->rack,
+               vigil_state_name(e->previous), vigil_state_name(e->state), e->phi, vigil_cause_name(e->cause));
     break;
   case VIGIL_EVENT_PEER_JOINED:
     agent__log(VIGIL_LOG_INFO, "peer joined", "peer=%s dc=%s rack=%s", e->peer, e->dc, e->rack);
@@ -250,11 +333,34 @@ static void agent__on_gossip(uv_timer_t *t) {
   agent__drain_events(a);
 }
 
+/* Judge every peer now, report what changed, and arm the due timer. */
+static void agent__evaluate(agent *a, vigil_time now) {
+  vigil_handler_evaluate(a->h, now, NULL);
+  agent__drain_events(a);
+  agent__schedule_due(a, now);
+}
+
+static void agent__on_due(uv_timer_t *t) { agent__evaluate(t->data, uv_hrtime()); }
+
+/* Evaluate again when the earliest conviction falls due, if that is before
+ * the next tick: a silent peer is convicted when its phi crosses the
+ * threshold, not up to a tick later. In steady state heartbeats keep moving
+ * the deadlines on and each tick re-arms this timer before it fires. */
+static void agent__schedule_due(agent *a, vigil_time now) {
+  vigil_time due = vigil_handler_next_due(a->h, now);
+  uint64_t tick_ms = uv_timer_get_repeat(&a->tick);
+  if (due == UINT64_MAX || due - now >= tick_ms * VIGIL_MS) {
+    uv_timer_stop(&a->due);
+    return;
+  }
+  uint64_t ms = (due - now + VIGIL_MS - 1) / VIGIL_MS; /* libuv counts whole milliseconds: round up */
+  uv_timer_start(&a->due, agent__on_due, ms, 0);
+}
+
 static void agent__on_tick(uv_timer_t *t) {
   agent *a = t->data;
   vigil_time now = uv_hrtime();
-  vigil_handler_evaluate(a->h, now, NULL);
-  agent__drain_events(a);
+  agent__evaluate(a, now);
   if (a->bridge) agent__publish_snapshot(a, now);
 }
 
@@ -272,6 +378,7 @@ static void agent__apply(agent *a, const vigil_command *c, vigil_time now) {
   if (c->has_model) next.model = c->model;
   if (c->has_min_std_dev) next.min_std_dev = c->min_std_dev;
   if (c->has_acceptable_pause) next.acceptable_pause = c->acceptable_pause;
+  if (c->has_refused) next.refused = c->refused;
   const char *why = NULL;
   if (vigil_pool_configure(a->pool, &next, &why) != VIGIL_OK) {
     agent__log(VIGIL_LOG_ERROR, "policy configure refused", "error=\"%s\"", why ? why : "invalid");
@@ -298,10 +405,10 @@ static void agent__apply(agent *a, const vigil_command *c, vigil_time now) {
     uv_timer_start(&a->tick, agent__on_tick, tk, tk);
   }
   agent__log(VIGIL_LOG_INFO, "policy configured the detector",
-             "threshold=%g model=%s min_std_dev_ms=%.0f acceptable_pause_ms=%.0f interval_ms=%llu fanout=%u "
-             "thresholds=%u",
+             "threshold=%g model=%s min_std_dev_ms=%.0f acceptable_pause_ms=%.0f refused=%s interval_ms=%llu "
+             "fanout=%u thresholds=%u",
              next.threshold, next.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential",
-             (double)next.min_std_dev / 1e6, (double)next.acceptable_pause / 1e6,
+             (double)next.min_std_dev / 1e6, (double)next.acceptable_pause / 1e6, next.refused ? "on" : "off",
              (unsigned long long)(a->cfg_interval / VIGIL_MS), a->cfg_fanout, c->has_thresholds ? c->nthresholds : 0);
 }
 
@@ -503,6 +610,14 @@ static void agent__metrics(agent *a, vigil_time now, vigil__http_response *r) {
                     "# HELP frames_unsendable_total Frames for peers whose pname is not an IP address.\n"
                     "# TYPE frames_unsendable_total counter\nframes_unsendable_total %llu\n",
                     (unsigned long long)a->send_unresolvable);
+  vigil__buf_printf(&b,
+                    "# HELP icmp_errors_total ICMP errors for datagrams this agent sent, by kind: refused by a "
+                    "known peer's host (port unreachable), refused by an address no peer has, other.\n"
+                    "# TYPE icmp_errors_total counter\n"
+                    "icmp_errors_total{kind=\"refused_peer\"} %llu\nicmp_errors_total{kind=\"refused_unknown\"} "
+                    "%llu\nicmp_errors_total{kind=\"other\"} %llu\n",
+                    (unsigned long long)a->unreachable[0], (unsigned long long)a->unreachable[1],
+                    (unsigned long long)a->unreachable[2]);
   agent__policy_metrics(a, &b);
   if (b.failed) {
     free(b.data);
@@ -688,6 +803,7 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
   if (!rc) rc = uv_udp_bind(&a->udp, (const struct sockaddr *)&listen_addr, 0);
   if (rc) return agent__fail(a, "cannot bind the gossip socket", cfg->listen, rc);
   agent__grow_rcvbuf(a);
+  agent__want_errors(a, listen_addr.ss_family);
   uv_udp_recv_start(&a->udp, agent__alloc, agent__recv);
 
   if (cfg->http && *cfg->http) {
@@ -701,7 +817,8 @@ static int agent__start(agent *a, const vigil_agent_config *cfg) {
 
   uv_timer_init(&a->loop, &a->gossip);
   uv_timer_init(&a->loop, &a->tick);
-  a->gossip.data = a->tick.data = a;
+  uv_timer_init(&a->loop, &a->due);
+  a->gossip.data = a->tick.data = a->due.data = a;
   uint64_t interval_ms = cfg->interval / VIGIL_MS ? cfg->interval / VIGIL_MS : 1;
   uint64_t tick_ms = cfg->tick / VIGIL_MS ? cfg->tick / VIGIL_MS : 1;
   uv_timer_start(&a->gossip, agent__on_gossip, 0, interval_ms);

@@ -86,7 +86,7 @@ vigil_metrics *vigil_handler_metrics(const vigil_handler *h) { return h->metrics
 
 /* Publish a peer event (and count it) when events / metrics are attached. */
 static void handler__publish(vigil_handler *h, vigil_event_type type, const vigil_peer *p, vigil_peer_state previous,
-                             double phi, vigil_time now) {
+                             double phi, vigil_cause cause, vigil_time now) {
   if (h->metrics) vigil__metrics_event(h->metrics, type);
   if (!h->events) return;
   vigil_event e;
@@ -99,19 +99,31 @@ static void handler__publish(vigil_handler *h, vigil_event_type type, const vigi
   e.state = p->state;
   e.previous = previous;
   e.phi = phi;
+  e.cause = cause;
   vigil_events_publish(h->events, &e);
 }
 
 /* Apply one transition. Returns false when the peer already was in `to`. */
-static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to, double phi, vigil_time now) {
+static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to, double phi, vigil_cause cause,
+                           vigil_time now) {
   vigil_peer_state from = p->state;
   if (from == to) return false;
   p->state = to;
   p->since = now;
   if (h->metrics) p->transitions[from][to]++;
   vigil_event_type type = to == VIGIL_STATE_NORMAL ? VIGIL_EVENT_PEER_UP : VIGIL_EVENT_PEER_DOWN;
-  handler__publish(h, type, p, from, phi, now);
+  if (h->metrics && to == VIGIL_STATE_DOWN) vigil__metrics_conviction(h->metrics, cause);
+  handler__publish(h, type, p, from, phi, cause, now);
   return true;
+}
+
+/* A refusal newer than the peer's latest heartbeat, with the peer overdue:
+ * the process behind the port is gone (see vigil_handler_refused). */
+static bool handler__refused_overdue(const vigil_peer *p, vigil_time now) {
+  const vigil_detector *d = &p->detector;
+  if (!d->cfg->refused || !(p->refused_at > d->last) || !vigil_detector_is_monitoring(d)) return false;
+  vigil_time from = d->last > p->guard_since ? d->last : p->guard_since;
+  return now > from && now - from > vigil__detector_overdue(d);
 }
 
 static double handler__phi(const vigil_peer *p, vigil_time now) {
@@ -138,7 +150,7 @@ int vigil_handler_record_heartbeat_idx(vigil_handler *h, uint32_t idx, vigil_tim
   p->heartbeats++;
   if (p->state == VIGIL_STATE_NORMAL) return 0;
   if (vigil__detector_cmp(&p->detector, p->guard_since, now) > 0) return 0;
-  return handler__apply(h, p, VIGIL_STATE_NORMAL, handler__phi(p, now), now);
+  return handler__apply(h, p, VIGIL_STATE_NORMAL, handler__phi(p, now), VIGIL_CAUSE_HEARTBEAT, now);
 }
 
 int vigil_handler_record_heartbeat_pname(vigil_handler *h, const char *pname, vigil_time now) {
@@ -183,6 +195,11 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
     bool heard = vigil_detector_is_monitoring(d);
     vigil_peer_state want =
         heard && vigil__detector_cmp(d, p->guard_since, now) <= 0 ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;
+    vigil_cause cause = VIGIL_CAUSE_PHI;
+    if (want == VIGIL_STATE_NORMAL && handler__refused_overdue(p, now)) { /* and it stays down */
+      want = VIGIL_STATE_DOWN;
+      cause = VIGIL_CAUSE_REFUSED;
+    }
     if (want == VIGIL_STATE_NORMAL && p->state == VIGIL_STATE_NORMAL && p->guard_since > d->last &&
         vigil__detector_cmp(d, 0, now) > 0)
       deferred++; /* convicted but for the guard */
@@ -194,7 +211,7 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
     t->previous = p->state;
     t->state = want;
     t->phi = phi;
-    handler__apply(h, p, want, phi, now);
+    handler__apply(h, p, want, phi, cause, now);
   }
   if (h->metrics) vigil__metrics_evaluation(h->metrics, paused, deferred);
   if (out) *out = h->out;
@@ -206,9 +223,49 @@ int vigil_handler_mark_down_pname(vigil_handler *h, const char *pname, vigil_tim
   if (!p) return VIGIL_ENOENT;
   if (p->is_local) return VIGIL_ELOCAL;
   double phi = handler__phi(p, now);
-  handler__apply(h, p, VIGIL_STATE_DOWN, phi, now);
+  handler__apply(h, p, VIGIL_STATE_DOWN, phi, VIGIL_CAUSE_MARKED, now);
   vigil_detector_reset(&p->detector);
   return VIGIL_OK;
+}
+
+int vigil_handler_refused(vigil_handler *h, uint32_t idx, vigil_time now) {
+  vigil_peer *p = vigil_pool_get(h->pool, idx);
+  if (!p) return VIGIL_ENOENT;
+  if (p->is_local) return VIGIL_ELOCAL;
+  if (h->metrics) vigil__metrics_refused(h->metrics);
+  if (now > p->refused_at) p->refused_at = now;
+  if (p->state != VIGIL_STATE_NORMAL || !handler__refused_overdue(p, now)) return 0;
+  return handler__apply(h, p, VIGIL_STATE_DOWN, handler__phi(p, now), VIGIL_CAUSE_REFUSED, now);
+}
+
+int vigil_handler_refused_pname(vigil_handler *h, const char *pname, vigil_time now) {
+  vigil_peer *p = vigil_pool_find(h->pool, pname);
+  if (!p) return VIGIL_ENOENT;
+  return vigil_handler_refused(h, p->idx, now);
+}
+
+vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now) {
+  vigil_time due = UINT64_MAX;
+  uint32_t slots = vigil_pool_slots(h->pool);
+  for (uint32_t i = 0; i < slots; i++) {
+    vigil_peer *p = vigil_pool_get(h->pool, i);
+    if (!p || p->is_local || p->state != VIGIL_STATE_NORMAL) continue;
+    vigil_detector *d = &p->detector;
+    if (!vigil_detector_is_monitoring(d)) return now; /* convicted at the next evaluate */
+    if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
+    vigil_time from = d->last > p->guard_since ? d->last : p->guard_since;
+    /* The cached horizon is within a nanosecond or so of the exact
+     * deadline; a microsecond late is late enough to find it crossed. */
+    if (isfinite(d->horizon) && d->horizon < (double)(UINT64_MAX - from) / 2) {
+      vigil_time t = from + (vigil_time)d->horizon + VIGIL_US;
+      if (t < due) due = t;
+    }
+    if (d->cfg->refused && p->refused_at > d->last) {
+      vigil_time t = from + vigil__detector_overdue(d) + VIGIL_US;
+      if (t < due) due = t;
+    }
+  }
+  return due < now ? now : due;
 }
 
 int vigil_handler_reset_detector(vigil_handler *h, uint32_t idx) {
@@ -223,7 +280,7 @@ int vigil_handler_add_peer(vigil_handler *h, const vigil_peer_spec *spec, vigil_
   int rc = vigil_pool_add(h->pool, spec, now, &i);
   if (rc) return rc;
   const vigil_peer *p = vigil_pool_get(h->pool, i);
-  handler__publish(h, VIGIL_EVENT_PEER_JOINED, p, VIGIL_STATE_UNKNOWN, 0.0, now);
+  handler__publish(h, VIGIL_EVENT_PEER_JOINED, p, VIGIL_STATE_UNKNOWN, 0.0, VIGIL_CAUSE_NONE, now);
   if (idx) *idx = i;
   return VIGIL_OK;
 }
@@ -235,7 +292,7 @@ int vigil_handler_peer_left(vigil_handler *h, const char *pname, vigil_time now)
   vigil_peer_state before = p->state;
   int rc = vigil_handler_mark_down_pname(h, pname, now);
   if (rc) return rc;
-  handler__publish(h, VIGIL_EVENT_PEER_LEFT, p, before, 0.0, now);
+  handler__publish(h, VIGIL_EVENT_PEER_LEFT, p, before, 0.0, VIGIL_CAUSE_NONE, now);
   return VIGIL_OK;
 }
 
@@ -244,7 +301,7 @@ int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now)
   if (!p) return VIGIL_ENOENT;
   if (p->is_local) return VIGIL_ELOCAL;
   vigil_detector_reset(&p->detector);
-  handler__publish(h, VIGIL_EVENT_PEER_RESTARTED, p, p->state, 0.0, now);
+  handler__publish(h, VIGIL_EVENT_PEER_RESTARTED, p, p->state, 0.0, VIGIL_CAUSE_NONE, now);
   return VIGIL_OK;
 }
 

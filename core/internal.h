@@ -38,6 +38,11 @@ void vigil__detector_refresh(vigil_detector *d);
  * current and the answer is not within a hair of the boundary. */
 int vigil__detector_cmp(const vigil_detector *d, vigil_time since, vigil_time now);
 
+/* Silence (ns after the latest heartbeat) past which the next heartbeat is
+ * overdue: the window mean (first_estimate before any interval) plus its
+ * standard deviation floored at min_std_dev. The bar a refusal needs. */
+vigil_time vigil__detector_overdue(const vigil_detector *d);
+
 /* Replace a peer's dc, rack and tokens (pool.c); NULL dc/rack keep the
  * current ones. VIGIL_ENAMETOOLONG, VIGIL_EINVAL, VIGIL_ENOMEM. */
 int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char *rack, const vigil_token *tokens,
@@ -54,5 +59,7 @@ void vigil__metrics_heartbeat_ignored(vigil_metrics *m, vigil__ignored why);
 void vigil__metrics_evaluation(vigil_metrics *m, bool paused, uint32_t deferred);
 void vigil__metrics_event(vigil_metrics *m, vigil_event_type t);
 void vigil__metrics_gossip_round(vigil_metrics *m, vigil_time duration, uint32_t peers_seen);
+void vigil__metrics_refused(vigil_metrics *m);
+void vigil__metrics_conviction(vigil_metrics *m, vigil_cause c);
 
 #endif

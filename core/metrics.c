@@ -27,6 +27,8 @@ struct vigil_metrics {
   uint64_t rounds;                        /* gossip rounds reported */
   double round_seconds_sum;               /* their total duration */
   uint32_t last_round_peers;              /* peers seen in the latest round */
+  uint64_t refused;                       /* "port unreachable" reports for peers */
+  uint64_t convictions[VIGIL_CAUSES];     /* peers convicted, by cause */
 };
 
 vigil_metrics *vigil_metrics_new(void) { return calloc(1, sizeof(vigil_metrics)); }
@@ -43,6 +45,12 @@ void vigil__metrics_evaluation(vigil_metrics *m, bool paused, uint32_t deferred)
 
 void vigil__metrics_event(vigil_metrics *m, vigil_event_type t) {
   if ((unsigned)t < VIGIL_EVENT_TYPES) m->events[t]++;
+}
+
+void vigil__metrics_refused(vigil_metrics *m) { m->refused++; }
+
+void vigil__metrics_conviction(vigil_metrics *m, vigil_cause c) {
+  if ((unsigned)c < VIGIL_CAUSES) m->convictions[c]++;
 }
 
 void vigil__metrics_gossip_round(vigil_metrics *m, vigil_time duration, uint32_t peers_seen) {
@@ -84,6 +92,13 @@ static void render_handler_wide(const vigil_metrics *m, vigil__buf *b) {
   family(b, "gossip_convictions_deferred_total", "counter",
          "Peer evaluations whose conviction the local-pause guard held back.");
   vigil__buf_printf(b, "gossip_convictions_deferred_total %llu\n", (unsigned long long)m->deferred);
+  family(b, "gossip_refused_total", "counter",
+         "Datagrams to a known peer that its host refused (ICMP port unreachable).");
+  vigil__buf_printf(b, "gossip_refused_total %llu\n", (unsigned long long)m->refused);
+  family(b, "gossip_convictions_total", "counter", "Peers convicted (normal to down), by the evidence.");
+  for (int c = VIGIL_CAUSE_PHI; c < VIGIL_CAUSES; c++)
+    vigil__buf_printf(b, "gossip_convictions_total{cause=\"%s\"} %llu\n", vigil_cause_name((vigil_cause)c),
+                      (unsigned long long)m->convictions[c]);
   family(b, "cluster_events_total", "counter", "Cluster events published, by type.");
   for (int t = VIGIL_EVENT_PEER_UP; t < VIGIL_EVENT_LAGGED; t++)
     vigil__buf_printf(b, "cluster_events_total{type=\"%s\"} %llu\n", vigil_event_name((vigil_event_type)t),

@@ -32,6 +32,11 @@ const char *vigil_event_name(vigil_event_type t) {
   return (unsigned)t < VIGIL_EVENT_TYPES ? event_names[t] : "invalid";
 }
 
+const char *vigil_cause_name(vigil_cause c) {
+  static const char *const names[VIGIL_CAUSES] = {"", "heartbeat", "phi", "refused", "marked"};
+  return (unsigned)c < VIGIL_CAUSES ? names[c] : "";
+}
+
 int vigil_pname_parse(const char *pname, size_t *host_len, uint16_t *port) {
   size_t n = strlen(pname);
   if (n >= VIGIL_PNAME_MAX) return VIGIL_ENAMETOOLONG;

@@ -57,9 +57,10 @@ void vigil_detector_config_init(vigil_detector_config *cfg) {
   cfg->threshold = 8.0;
   cfg->max_samples = 0;
   cfg->min_std_dev = 100 * VIGIL_MS;
-  cfg->acceptable_pause = 200 * VIGIL_MS;
+  cfg->acceptable_pause = 2 * VIGIL_SEC;
   cfg->first_estimate = 200 * VIGIL_MS;
   cfg->min_mean = VIGIL_SEC;
+  cfg->refused = true;
 }
 
 int vigil_detector_config_check(const vigil_detector_config *cfg, const char **why) {
@@ -160,6 +161,13 @@ static double phi__normal_mu_us(const vigil_detector *d) { return d->mean_us + (
 static double phi__normal_sigma_us(const vigil_detector *d) {
   double min_sd = (double)d->cfg->min_std_dev / 1e3;
   return d->sd_us < min_sd ? min_sd : d->sd_us;
+}
+
+vigil_time vigil__detector_overdue(const vigil_detector *d) {
+  double mean_us = d->len ? d->mean_us : (double)d->cfg->first_estimate / 1e3;
+  double min_sd = (double)d->cfg->min_std_dev / 1e3;
+  double sd_us = d->len && d->sd_us > min_sd ? d->sd_us : min_sd;
+  return (vigil_time)((mean_us + sd_us) * 1e3);
 }
 
 /* Append an interval (microseconds), evicting the oldest when full. */

@@ -23,17 +23,21 @@ local function sim(on_down, self)
 end
 
 describe("agent.lua", function()
-  it("logs every transition with its phi", function()
+  it("logs every transition with its phi and its cause", function()
     local s = sim(nil)
-    s:crash(B)
-    s:advance(3)
-    local found
+    s:crash(B) -- the process died: its port refuses
+    s:crash(A, { silent = true }) -- the host died: silence only
+    s:advance(4)
+    local found = {}
     for _, l in ipairs(s.logs) do
-      if l.msg == "policy saw a transition" and l.fields:find("event=peer_down", 1, true) then found = l.fields end
+      if l.msg == "policy saw a transition" and l.fields:find("event=peer_down", 1, true) then
+        found[l.fields:match("peer=(%S+)")] = l.fields
+      end
     end
-    assert.truthy(found)
-    local phi = tonumber(found:match("phi=([%d%.]+)"))
-    assert.is_true(phi > 8)
+    assert.truthy(found[B] and found[B]:find("cause=refused", 1, true))
+    assert.is_true(tonumber(found[B]:match("phi=([%d%.]+)")) < 8)
+    assert.truthy(found[A] and found[A]:find("cause=phi", 1, true))
+    assert.is_true(tonumber(found[A]:match("phi=([%d%.]+)")) > 8)
   end)
 
   it("runs nothing when VIGIL_ON_DOWN is not set", function()
@@ -75,12 +79,28 @@ describe("agent.lua", function()
     assert.are.equal(3, runs) -- FLAP_LIMIT reactions, then held back
   end)
 
-  it("sets the detector for 200 ms heartbeats", function()
+  it("sets the detector: a dead process in ~0.3 s, a dead host in ~2.8 s, a 2 s stall spared", function()
+    local function time_to_down(s, peer)
+      local t0 = s:now()
+      while s:state(peer) ~= "down" and s:now() - t0 < 6 do s:advance(0.02) end
+      return s:now() - t0
+    end
     local s = sim(nil)
-    local t0 = s:now()
     s:crash(A)
-    while s:state(A) ~= "down" and s:now() - t0 < 5 do s:advance(0.05) end
-    local took = s:now() - t0
-    assert.is_true(took > 0.7 and took < 1.3, "convicted after " .. took .. " s")
+    local took = time_to_down(s, A)
+    assert.is_true(took > 0.1 and took < 0.6, "a refusing peer convicted after " .. took .. " s")
+    s = sim(nil)
+    s:crash(A, { silent = true })
+    took = time_to_down(s, A)
+    assert.is_true(took > 2.4 and took < 3.1, "a silent peer convicted after " .. took .. " s")
+    s = sim(nil)
+    for _ = 1, 5 do
+      s:crash(A, { silent = true })
+      s:advance(2)
+      s:recover(A)
+      s:advance(3)
+    end
+    assert.are.equal("normal", s:state(A))
+    assert.are.equal(0, #s:delivered("peer_down"))
   end)
 end)

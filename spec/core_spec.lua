@@ -6,7 +6,8 @@ local core = require("vigil.core")
 local function cluster(opts)
   local pool = core.pool({
     dc = "dc1",
-    detector = opts and opts.detector,
+    -- a 200 ms pause: a silent 200 ms peer is convicted after ~0.92 s
+    detector = opts and opts.detector or { acceptable_pause = 0.2 },
     peers = {
       { pname = "127.0.0.1:7000", is_local = true, rack = "r1" },
       { pname = "127.0.0.1:7001", rack = "r1", tokens = { 100 } },
@@ -73,11 +74,16 @@ describe("core.detector", function()
   end)
 
   it("learns the heartbeat interval and convicts a silent peer", function()
-    local d = core.detector()
+    local d = core.detector({ acceptable_pause = 0.2 })
     for i = 1, 100 do d:heartbeat(i * 0.2) end
     assert.is_near(0.2, d:mean(), 0.001)
     assert.is_true(d:phi(20 + 0.6) < 8)
     assert.is_true(d:phi(20 + 0.95) >= 8)
+    -- the defaults (the agent's): a 2 s stall passes, ~2.8 s of silence does not
+    local def = core.detector()
+    for i = 1, 100 do def:heartbeat(i * 0.2) end
+    assert.is_true(def:phi(20 + 2.2) < 8)
+    assert.is_true(def:phi(20 + 2.8) >= 8)
     d:reset()
     assert.is_false(d:is_monitoring())
     assert.are.equal(0, d:phi(30))
@@ -237,6 +243,40 @@ describe("core.handler", function()
     local ok, err = h:mark_down("nobody:9")
     assert.is_nil(ok)
     assert.are.equal("unknown peer", err)
+  end)
+
+  it("convicts a peer whose port refuses once it is overdue, and says so", function()
+    local _, h = cluster()
+    local sub = h:subscribe()
+    run(h, 0, 3, { A, B, C }) -- C's last heartbeat: 2.8 s
+    sub:poll()
+    -- Refused before it is overdue (mean 0.2 + sd 0.1 s): only remembered,
+    -- and evaluate is due when it will be.
+    assert.is_false(h:refused(C, 2.9))
+    assert.are.equal("normal", h:state(C))
+    local due = h:next_due(2.9)
+    assert.is_near(2.8 + 0.3, due, 0.01)
+    assert.are.equal(0, #h:evaluate(due - 0.01))
+    local seen = h:evaluate(due)
+    assert.are.equal(1, #seen)
+    local ev = sub:poll()
+    assert.are.equal("peer_down", ev[1].type)
+    assert.are.equal("refused", ev[1].cause)
+    assert.is_true(ev[1].phi < 8)
+    -- It stays down while silent, and a heartbeat brings it back.
+    assert.are.equal(0, #h:evaluate(3.5))
+    assert.is_true(h:record_heartbeat(C, 3.6))
+    assert.are.equal("heartbeat", sub:poll()[1].cause)
+    -- Refusals about a peer that heartbeats on time change nothing; with
+    -- refused off they never convict.
+    assert.is_false(h:refused(A, 3.6))
+    h:configure({ refused = false })
+    run(h, 3.6, 4.0, { A, B }) -- C overdue from ~3.9 s
+    assert.is_false(h:refused(C, 4.0))
+    assert.are.equal(0, #h:evaluate(4.0))
+    assert.are.equal("normal", h:state(C))
+    assert.is_nil(h:refused("10.9.9.9:1", 4.0))
+    assert.is_true(h:next_due(4.0) > 4.0)
   end)
 
   it("does not convict anybody after this process was paused", function()

@@ -158,10 +158,10 @@ describe("vigil.testing", function()
 
   it("applies vigil.configure to the real detector", function()
     local sim = cluster({ peers = { A, { pname = B, dc = "far" } } })
-    sim:load(function(vigil) vigil.configure({ threshold = 3, thresholds = { far = 30 } }) end)
+    sim:load(function(vigil) vigil.configure({ threshold = 3, thresholds = { far = 30 }, acceptable_pause = 1 }) end)
     sim:advance(5)
-    sim:crash(A)
-    sim:crash(B)
+    sim:crash(A, { silent = true })
+    sim:crash(B, { silent = true })
     sim:advance(2.5)
     assert.are.equal("down", sim:state(A)) -- threshold 3: quick
     assert.are.equal("normal", sim:state(B)) -- threshold 30 for dc "far"

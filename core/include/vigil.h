@@ -36,6 +36,7 @@ extern "C" {
 /* Monotonic time in nanoseconds. Only the agent runtime reads a clock. */
 typedef uint64_t vigil_time;
 
+#define VIGIL_US  ((vigil_time)1000)
 #define VIGIL_MS  ((vigil_time)1000000)
 #define VIGIL_SEC ((vigil_time)1000000000)
 
@@ -79,14 +80,19 @@ typedef struct vigil_detector_config {
   vigil_time acceptable_pause; /* normal: added to the window mean */
   vigil_time first_estimate;   /* normal: expected interval before any data */
   vigil_time min_mean;         /* exponential: floor of the window mean */
+  bool refused;                /* convict an overdue peer whose host reports
+                                * that nothing listens on its port (see
+                                * vigil_handler_refused); default true */
 } vigil_detector_config;
 
 /*
  * Fill a config with the agent's defaults: model normal, threshold 8.0,
  * max_samples 0 (1000 for normal, 100 for exponential), min_std_dev 100 ms,
- * acceptable_pause 200 ms, first_estimate 200 ms, min_mean 1 s. These suit
- * the agent's 200 ms heartbeat: a peer silent for ~0.92 s is convicted, one
- * or two lost datagrams are not (docs/DETECTOR.md explains the arithmetic).
+ * acceptable_pause 2 s, first_estimate 200 ms, min_mean 1 s, refused on.
+ * With the agent's 200 ms heartbeat a silent peer is convicted after
+ * ~2.8 s, a stall of up to ~2.5 s is ridden out, and a peer whose process
+ * died (its host answers "port unreachable") is convicted as soon as it
+ * misses a heartbeat (docs/DETECTOR.md has the arithmetic and the figures).
  */
 void vigil_detector_config_init(vigil_detector_config *cfg);
 
@@ -257,6 +263,7 @@ typedef struct vigil_peer {
   uint16_t port;          /* endpoint port */
   uint8_t host_len;       /* the host is pname[0 .. host_len) (brackets kept) */
   vigil_time guard_since; /* local-pause guard: silence counted from here */
+  vigil_time refused_at;  /* latest "port unreachable" for it; 0 = none */
   vigil_detector detector;
   /* Cold. */
   vigil_time since;    /* when the state last changed (or the peer was added) */
@@ -387,6 +394,21 @@ typedef enum vigil_event_type {
 
 #define VIGIL_EVENT_TYPES 8
 
+/* Why a peer went up or down: the evidence behind a peer_up / peer_down. */
+typedef enum vigil_cause {
+  VIGIL_CAUSE_NONE = 0,      /* not a peer_up / peer_down */
+  VIGIL_CAUSE_HEARTBEAT = 1, /* up: a heartbeat arrived and phi is under threshold */
+  VIGIL_CAUSE_PHI = 2,       /* down: silence took phi past the threshold;
+                              * up: phi fell under a raised threshold */
+  VIGIL_CAUSE_REFUSED = 3,   /* down: overdue, and its port is closed */
+  VIGIL_CAUSE_MARKED = 4     /* down: it left, or the policy marked it */
+} vigil_cause;
+
+#define VIGIL_CAUSES 5
+
+/* "heartbeat", "phi", "refused", "marked"; "" for none or out of range. */
+const char *vigil_cause_name(vigil_cause c);
+
 /* "peer_up", "peer_down", ...; "invalid" outside the enum. */
 const char *vigil_event_name(vigil_event_type t);
 
@@ -400,6 +422,7 @@ typedef struct vigil_event {
   vigil_peer_state state;    /* peer events: the state after the event */
   vigil_peer_state previous; /* peer events: the state before */
   double phi;                /* peer_up, peer_down: the phi that decided it; else 0 */
+  vigil_cause cause;         /* peer_up, peer_down: the evidence; else none */
   vigil_time duration;       /* gossip_round: how long the round took */
   uint32_t peers_seen;       /* gossip_round: peers heard from in the round */
   uint64_t missed;           /* lagged: events this subscriber lost */
@@ -524,6 +547,35 @@ size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_tran
  * heartbeat promotes it as usual). VIGIL_ENOENT, VIGIL_ELOCAL; VIGIL_OK
  * also when it was already down. */
 int vigil_handler_mark_down_pname(vigil_handler *h, const char *pname, vigil_time now);
+
+/*
+ * Our datagram to the peer in slot idx was refused: its host answered that
+ * nothing listens on the peer's port (ICMP port unreachable), which is what
+ * a host says after the agent process on it died. Silence alone cannot tell
+ * a dead process from a stalled one; this can. The refusal is remembered
+ * until the peer's next heartbeat. While the detector config's `refused` is
+ * on, a normal peer with a refusal newer than its last heartbeat is
+ * convicted (cause refused) as soon as it is also overdue: silent for longer
+ * than its mean interval plus one standard deviation (floored at
+ * min_std_dev), counted like phi's silence (guard included). Overdue is what
+ * keeps a stray or forged ICMP from convicting a peer that heartbeats on
+ * time, and a refusal that raced a restart from convicting the new process.
+ * Returns 1 when the peer went down now, 0 when the refusal was only
+ * recorded, VIGIL_ENOENT or VIGIL_ELOCAL.
+ */
+int vigil_handler_refused(vigil_handler *h, uint32_t idx, vigil_time now);
+int vigil_handler_refused_pname(vigil_handler *h, const char *pname, vigil_time now);
+
+/*
+ * The earliest time after which evaluate() could convict some peer that is
+ * normal now, if nothing is heard from it before: the minimum over normal
+ * peers of their phi deadline and, for refused peers, of the moment they
+ * become overdue. UINT64_MAX when no normal peer can be convicted. The agent
+ * runs evaluate at this time so that a conviction is not late by a tick;
+ * heartbeats only move a deadline later, so waking at a stale answer costs
+ * an evaluate that changes nothing. O(peers).
+ */
+vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now);
 
 /* Forget the detector history of the peer in slot idx. VIGIL_ENOENT. */
 int vigil_handler_reset_detector(vigil_handler *h, uint32_t idx);
@@ -795,6 +847,7 @@ typedef struct vigil_command {
   /* configure: each setting applies only when its has_ flag is set; the
    * core merges them into its current settings and checks the result. */
   bool has_threshold, has_model, has_min_std_dev, has_acceptable_pause, has_interval, has_fanout, has_thresholds;
+  bool has_refused, refused;
   double threshold;
   vigil_model model;
   vigil_time min_std_dev;

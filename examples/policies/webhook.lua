@@ -6,7 +6,8 @@
 local URL = os.getenv("WEBHOOK_URL") or "https://hooks.example.com/vigil"
 
 vigil.on("peer_down", "webhook", function(ev)
-  local body = string.format('{"peer":"%s","dc":"%s","phi":%.2f,"at":%.3f}', ev.peer, ev.dc, ev.phi, ev.at)
+  local body = string.format('{"peer":"%s","dc":"%s","phi":%.2f,"cause":"%s","at":%.3f}', ev.peer, ev.dc, ev.phi,
+    ev.cause, ev.at)
   vigil.exec({
     "curl", "-sS", "-f", "-m", "5", "-H", "Content-Type: application/json", "--data-binary", "@-", URL,
     stdin = body,

@@ -15,6 +15,7 @@ local SETTINGS = {
   model = '"normal" or "exponential"',
   min_std_dev = "seconds from 0.001 to 3600",
   acceptable_pause = "seconds from 0 to 3600",
+  refused = "true or false",
   fanout = "whole number from 0 to 100000",
   thresholds = "table of dc or pname -> number > 0",
   budget = "seconds from 0.001 to 60",
@@ -46,6 +47,8 @@ local function check_settings(t)
       ok = finite(v) and v >= 0 and v <= 3600
     elseif k == "budget" then
       ok = finite(v) and v >= 0.001 and v <= 60
+    elseif k == "refused" then
+      ok = type(v) == "boolean"
     elseif k == "model" then
       ok = v == "normal" or v == "exponential"
     elseif k == "fanout" then
@@ -127,7 +130,8 @@ function M.new(rt, g)
   end
 
   --- Tune the detector and the runtime, live. Settings: threshold,
-  --- interval, model, min_std_dev, acceptable_pause, fanout, thresholds =
+  --- interval, model, min_std_dev, acceptable_pause, refused (convict an
+  --- overdue peer whose port is closed), fanout, thresholds =
   --- {dc2 = 12, ["host:port"] = 10}, budget (seconds a handler may run).
   --- A bad value raises an error naming it, and nothing changes.
   ---@param settings table

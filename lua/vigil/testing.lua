@@ -25,7 +25,7 @@ Sim.__index = Sim
 
 -- Settings that go to vigil.configure rather than to the simulation.
 local POLICY_SETTINGS = { threshold = true, model = true, min_std_dev = true, acceptable_pause = true,
-  thresholds = true, fanout = true, budget = true }
+  refused = true, thresholds = true, fanout = true, budget = true }
 
 --- Park-Miller "minimal standard" generator: exact in doubles, portable.
 local function rng(seed)
@@ -52,7 +52,7 @@ function M.cluster(opts)
   local detector = {
     first_estimate = interval,
     min_std_dev = opts.min_std_dev or math.min(0.1, interval / 2),
-    acceptable_pause = opts.acceptable_pause or interval,
+    acceptable_pause = opts.acceptable_pause or 2.0, -- the agent's default
   }
   local pool = core.pool({ dc = opts.dc, detector = detector })
   pool:add({ pname = self_pname, is_local = true, dc = opts.dc, rack = opts.rack })
@@ -81,6 +81,7 @@ function M.cluster(opts)
   sim.sub = sim.handler:subscribe()
   sim.handler:set_local_state("normal", sim.t)
   sim.next_tick = sim.t + sim.tick
+  sim.next_send = sim.t + sim.random() * interval
   sim.rt = runtime.new(sim:host())
   for _, p in ipairs(opts.peers or {}) do sim:add_peer(p) end
   local settings = {}
@@ -135,7 +136,7 @@ function Sim:host()
   end
   function h.configure(s)
     local det = {}
-    for _, k in ipairs({ "threshold", "model", "min_std_dev", "acceptable_pause" }) do det[k] = s[k] end
+    for _, k in ipairs({ "threshold", "model", "min_std_dev", "acceptable_pause", "refused" }) do det[k] = s[k] end
     if next(det) then sim.handler:configure(det) end
     if s.thresholds then sim.handler:set_thresholds(s.thresholds) end
     if s.interval then
@@ -249,10 +250,15 @@ local function gaussian(random)
   return math.sqrt(-2 * math.log(u1 + 1e-12)) * math.cos(2 * math.pi * u2)
 end
 
--- The earliest thing that happens next: a heartbeat, a tick or a timer.
+-- The earliest thing that happens next: a tick, a conviction falling due
+-- (the agent evaluates then too), this agent's gossip round, a heartbeat or
+-- a timer.
 function Sim:next_occurrence(limit)
   local when, what, which = limit, nil, nil
   if self.next_tick <= when then when, what = self.next_tick, "tick" end
+  local due = self.handler:next_due(self.t)
+  if due and due > self.t and due < when then when, what = due, "due" end
+  if self.next_send < when then when, what = self.next_send, "send" end
   for _, pname in ipairs(self.order) do
     local p = self.simulated[pname]
     if p.up and p.next_beat < when then when, what, which = p.next_beat, "beat", p end
@@ -275,6 +281,18 @@ function Sim:advance(seconds)
     if what == "tick" then
       self.next_tick = self.t + self.tick
       if not paused then self.handler:evaluate(self.t) end
+    elseif what == "due" then
+      if not paused then self.handler:evaluate(self.t) end
+    elseif what == "send" then
+      -- This agent heartbeats every peer; the host of a crashed one answers
+      -- "port unreachable" (unless it is silent: a dead host, a partition).
+      self.next_send = self.t + self.interval
+      if not paused then
+        for _, pname in ipairs(self.order) do
+          local p = self.simulated[pname]
+          if p.refuses and p.reachable and p.joined then self.handler:refused(pname, self.t) end
+        end
+      end
     elseif what == "beat" then
       local p = which
       local jitter = p.jitter or self.jitter_default
@@ -308,13 +326,23 @@ local function peer_of(sim, pname)
   return p
 end
 
---- The peer stops (kill -9): no more heartbeats.
-function Sim:crash(pname) peer_of(self, pname).up = false return self end
+--- The peer's process dies (kill -9): no more heartbeats, and its host
+--- answers this agent's heartbeats with "port unreachable". With
+--- { silent = true } the host answers nothing: the machine died, froze or
+--- was cut off, and only phi can tell.
+---@param opts table|nil {silent = true}
+function Sim:crash(pname, opts)
+  local p = peer_of(self, pname)
+  p.up = false
+  p.refuses = not (opts and opts.silent)
+  return self
+end
 
 --- The peer resumes heartbeating, same generation.
 function Sim:recover(pname)
   local p = peer_of(self, pname)
   p.up = true
+  p.refuses = false
   p.next_beat = self.t + self.interval * 0.1
   return self
 end
@@ -324,6 +352,7 @@ function Sim:restart(pname)
   local p = peer_of(self, pname)
   p.generation = p.generation + 1
   p.up = true
+  p.refuses = false
   if p.joined then self.handler:peer_restarted(pname, self.t) end
   self:deliver()
   if p.reachable then self:hear(p) end
@@ -336,6 +365,7 @@ end
 function Sim:leave(pname)
   local p = peer_of(self, pname)
   p.up = false
+  p.refuses = true -- its process is gone: its port is closed
   if p.joined then self.handler:peer_left(pname, self.t) end
   self:deliver()
   return self

@@ -20,11 +20,13 @@ typedef struct fixture {
 } fixture;
 
 /* A pool of the local peer and three remote peers a, b, c; handler with
- * threshold 8, interval 100 ms, events and metrics attached. */
+ * threshold 8, interval 100 ms, events and metrics attached. The detectors
+ * allow a 200 ms pause: a silent 100 ms peer is convicted within ~0.9 s. */
 static void setup(fixture *f) {
   vigil_pool_config cfg;
   vigil_pool_config_init(&cfg);
   cfg.dc = "dc1";
+  cfg.detector.acceptable_pause = MS(200);
   f->pool = vigil_pool_new(&cfg, NULL);
   f->h = vigil_handler_new(f->pool);
   f->ev = vigil_events_new(64);

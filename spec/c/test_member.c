@@ -24,6 +24,7 @@ typedef struct agent {
   vigil_subscription sub;
   bool alive;    /* ticks and receives */
   bool isolated; /* sends and receives nothing (a partition) */
+  bool refuses;  /* dead, and its host answers "port unreachable" */
 } agent;
 
 typedef struct datagram {
@@ -39,6 +40,7 @@ typedef struct net {
   int nq;
   long dropped;
   vigil_keyring *kr; /* for agents started with a key */
+  vigil_time pause;  /* acceptable_pause of the agents started next */
 } net;
 
 static int find_agent(net *nw, const char *pname) {
@@ -50,12 +52,17 @@ static int find_agent(net *nw, const char *pname) {
 typedef struct sender {
   net *nw;
   int from;
+  vigil_time now;
 } sender;
 
 static int fake_send(void *ud, const char *pname, const uint8_t *buf, size_t len) {
   sender *s = ud;
   net *nw = s->nw;
   int to = find_agent(nw, pname);
+  if (to >= 0 && nw->a[to].refuses && !nw->a[s->from].isolated) {
+    vigil_handler_refused_pname(nw->a[s->from].h, pname, s->now); /* the ICMP comes straight back */
+    return 0;
+  }
   if (to < 0 || nw->nq == QUEUE || nw->a[s->from].isolated) {
     nw->dropped++;
     return 0; /* UDP: the sender cannot tell */
@@ -79,7 +86,10 @@ static void start(net *nw, int i, uint64_t generation, const int *seeds, int nse
     vigil_pool_free(a->pool);
   }
   snprintf(a->pname, sizeof a->pname, "127.0.0.1:%d", 7000 + i);
-  a->pool = vigil_pool_new(NULL, NULL);
+  vigil_pool_config pc;
+  vigil_pool_config_init(&pc);
+  pc.detector.acceptable_pause = nw->pause;
+  a->pool = vigil_pool_new(&pc, NULL);
   a->h = vigil_handler_new(a->pool);
   a->ev = vigil_events_new(4096);
   a->met = vigil_metrics_new();
@@ -102,6 +112,7 @@ static void start(net *nw, int i, uint64_t generation, const int *seeds, int nse
     vigil_members_add_seed(a->m, s, NULL);
   }
   a->alive = true;
+  a->refuses = false;
   if (i >= nw->n) nw->n = i + 1;
 }
 
@@ -121,6 +132,7 @@ static void stop_all(net *nw) {
 static net *new_net(void) {
   net *nw = calloc(1, sizeof *nw);
   nw->q = malloc(sizeof(datagram) * QUEUE);
+  nw->pause = MS(200); /* a silent 200 ms peer is convicted after ~0.92 s */
   return nw;
 }
 
@@ -140,7 +152,7 @@ static void run(net *nw, vigil_time from, vigil_time to) {
       if (!a->alive) continue;
       vigil_handler_evaluate(a->h, t, NULL);
       if ((t / MS(100)) % 2 == (vigil_time)(i % 2)) {
-        sender s = {nw, i};
+        sender s = {nw, i, t};
         vigil_members_tick(a->m, t, fake_send, &s);
       }
     }
@@ -213,6 +225,81 @@ TEST(a_killed_agent_is_convicted_by_the_others_within_a_second_or_so) {
   stop_all(nw);
 }
 
+/* The defaults (acceptable_pause 2 s): a dead process whose host refuses
+ * our datagrams is convicted once it is overdue (mean + sd: ~0.3 s after its
+ * last heartbeat here), a silent one only when phi says so (~2.8 s), and a
+ * stall shorter than that convicts nobody. */
+TEST(a_killed_agent_whose_port_refuses_is_convicted_once_overdue) {
+  net *nw = new_net();
+  vigil_detector_config dc;
+  vigil_detector_config_init(&dc);
+  nw->pause = dc.acceptable_pause;
+  int seed[] = {0};
+  for (int i = 0; i < 4; i++) start(nw, i, 100, i ? seed : NULL, i ? 1 : 0, 0, NULL, 0);
+  run(nw, 0, MS(3000));
+  CHECK(all_normal(nw));
+  /* 1: kill -9 on a live host; 2: the host itself dies (silence only). */
+  nw->a[1].alive = false;
+  nw->a[1].refuses = true;
+  nw->a[2].alive = false;
+  vigil_time t = MS(3000), down1 = 0, down2 = 0;
+  while (t < MS(9000) && (!down1 || !down2)) {
+    run(nw, t, t + MS(100));
+    t += MS(100);
+    if (!down1 && strcmp(seen(nw, 0, 1), "down") == 0) down1 = t;
+    if (!down2 && strcmp(seen(nw, 0, 2), "down") == 0) down2 = t;
+  }
+  CHECK(down1 && down1 <= MS(3000 + 600)); /* overdue 0.3 s after the last news, then the next send */
+  CHECK(down2 >= MS(3000 + 2300) && down2 <= MS(3000 + 3300));
+  CHECK_STR(seen(nw, 3, 1), "down");
+  CHECK_STR(seen(nw, 0, 3), "normal");
+  /* The cause travels with the event, and the counters say which it was. */
+  vigil_event e;
+  int refused = 0, phi = 0;
+  while (vigil_subscription_poll(&nw->a[0].sub, &e)) {
+    if (e.type != VIGIL_EVENT_PEER_DOWN) continue;
+    if (strcmp(e.peer, nw->a[1].pname) == 0) refused += e.cause == VIGIL_CAUSE_REFUSED;
+    if (strcmp(e.peer, nw->a[2].pname) == 0) phi += e.cause == VIGIL_CAUSE_PHI;
+  }
+  CHECK_INT(refused, 1);
+  CHECK_INT(phi, 1);
+  size_t len = 0;
+  char *text = vigil_handler_render_metrics(nw->a[0].h, t, &len);
+  CHECK(text && strstr(text, "gossip_convictions_total{cause=\"refused\"} 1\n"));
+  CHECK(text && strstr(text, "gossip_convictions_total{cause=\"phi\"} 1\n"));
+  free(text);
+  stop_all(nw);
+}
+
+TEST(a_refusal_does_not_convict_a_peer_that_heartbeats_on_time) {
+  net *nw = new_net();
+  int seed[] = {0};
+  for (int i = 0; i < 3; i++) start(nw, i, 100, i ? seed : NULL, i ? 1 : 0, 0, NULL, 0);
+  run(nw, 0, MS(2000));
+  events(nw, 0, 0, -1);
+  /* Forged or stray ICMP about a live peer, every 100 ms for 3 s. */
+  for (vigil_time t = MS(2000); t < MS(5000); t += MS(100)) {
+    CHECK_INT(vigil_handler_refused_pname(nw->a[0].h, nw->a[1].pname, t), 0);
+    run(nw, t, t + MS(100));
+  }
+  CHECK_STR(seen(nw, 0, 1), "normal");
+  CHECK_INT(events(nw, 0, VIGIL_EVENT_PEER_DOWN, -1), 0);
+  /* Turned off, a refusal never convicts: the peer waits for phi. */
+  vigil_detector_config off = *vigil_pool_detector_config(nw->a[0].pool);
+  off.refused = false;
+  CHECK_INT(vigil_pool_configure(nw->a[0].pool, &off, NULL), VIGIL_OK);
+  nw->a[2].alive = false;
+  nw->a[2].refuses = true;
+  run(nw, MS(5000), MS(5600));
+  CHECK_STR(seen(nw, 0, 2), "normal");
+  run(nw, MS(5600), MS(7000));
+  CHECK_STR(seen(nw, 0, 2), "down");
+  CHECK_STR(seen(nw, 1, 2), "down"); /* agent 1 kept the default: it was quicker */
+  CHECK_INT(vigil_handler_refused_pname(nw->a[0].h, "127.0.0.1:1", MS(7000)), VIGIL_ENOENT);
+  CHECK_INT(vigil_handler_refused_pname(nw->a[0].h, nw->a[0].pname, MS(7000)), VIGIL_ELOCAL);
+  stop_all(nw);
+}
+
 TEST(a_restart_is_seen_as_restarted_and_up) {
   net *nw = new_net();
   int seed[] = {0};
@@ -250,7 +337,7 @@ TEST(a_shutdown_is_seen_as_left_at_once) {
   for (int i = 0; i < 3; i++) start(nw, i, 100, i ? seed : NULL, i ? 1 : 0, 0, NULL, 0);
   run(nw, 0, MS(2000));
   events(nw, 0, 0, -1);
-  sender s = {nw, 2};
+  sender s = {nw, 2, 0};
   CHECK_INT(vigil_members_shutdown(nw->a[2].m, MS(2000), fake_send, &s), 2);
   nw->a[2].alive = false;
   run(nw, MS(2000), MS(2100)); /* one delivery step */
@@ -282,7 +369,7 @@ TEST(stale_and_replayed_frames_never_refresh_a_peer) {
   run(nw, 0, MS(1000));
   /* Capture one of 1's frames to 0 as it is sent. */
   nw->nq = 0;
-  sender s = {nw, 1};
+  sender s = {nw, 1, 0};
   vigil_members_tick(nw->a[1].m, MS(1000), fake_send, &s);
   CHECK(nw->nq >= 1);
   datagram old = nw->q[0];
@@ -365,7 +452,7 @@ TEST(fifty_agents_with_fanout_8_converge_and_raise_no_false_alarm) {
   for (int i = 0; i < 50; i++) events(nw, i, 0, -1);
   /* Each tick sends O(fanout) frames: 8, plus no seeds (all known). */
   nw->nq = 0;
-  sender s = {nw, 7};
+  sender s = {nw, 7, 0};
   CHECK_INT(vigil_members_tick(nw->a[7].m, MS(15000), fake_send, &s), 8);
   nw->nq = 0;
   run(nw, MS(15000), MS(45000));
@@ -405,6 +492,8 @@ int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(three_agents_join_through_a_seed_and_converge);
   RUN(a_killed_agent_is_convicted_by_the_others_within_a_second_or_so);
+  RUN(a_killed_agent_whose_port_refuses_is_convicted_once_overdue);
+  RUN(a_refusal_does_not_convict_a_peer_that_heartbeats_on_time);
   RUN(a_restart_is_seen_as_restarted_and_up);
   RUN(a_shutdown_is_seen_as_left_at_once);
   RUN(stale_and_replayed_frames_never_refresh_a_peer);

@@ -24,6 +24,7 @@ TEST(metrics_cover_transitions_state_phi_and_handler_counters) {
   vigil_pool_config cfg;
   vigil_pool_config_init(&cfg);
   cfg.dc = "eu-1";
+  cfg.detector.acceptable_pause = MS(200);
   vigil_pool *pool = vigil_pool_new(&cfg, NULL);
   vigil_handler *h = vigil_handler_new(pool);
   vigil_metrics *m = vigil_metrics_new();

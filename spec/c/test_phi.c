@@ -384,9 +384,10 @@ TEST(config_defaults_are_documented_values) {
   CHECK_NEAR(c.threshold, 8.0, 0);
   CHECK_INT(vigil_detector_config_window(&c), 1000);
   CHECK_INT(c.min_std_dev, MS(100));
-  CHECK_INT(c.acceptable_pause, MS(200));
+  CHECK_INT(c.acceptable_pause, 2 * VIGIL_SEC);
   CHECK_INT(c.first_estimate, MS(200));
   CHECK_INT(c.min_mean, VIGIL_SEC);
+  CHECK(c.refused);
   CHECK_INT(vigil_detector_config_check(&c, NULL), VIGIL_OK);
 }
 
@@ -421,24 +422,41 @@ TEST(a_sample_costs_at_most_8_bytes) {
   CHECK(sizeof(vigil_detector) <= 144);
 }
 
-TEST(default_config_convicts_a_silent_200ms_peer_within_a_second) {
-  /* The agent's documented default: 200 ms heartbeats, convicted after
-   * ~0.92 s of silence, two lost heartbeats (600 ms) tolerated. */
+/* A detector fed 100 heartbeats 200 ms apart, with this acceptable pause:
+ * is phi still under 8 after `spared` of silence, and 8 or more after
+ * `convicted`? */
+static bool silent_200ms_peer(vigil_time pause, vigil_time spared, vigil_time convicted) {
   vigil_detector_config c;
   vigil_detector_config_init(&c);
+  if (pause != UINT64_MAX) c.acceptable_pause = pause;
   vigil_detector d;
   vigil_detector_init(&d, &c);
   vigil_time t = 0;
   for (int i = 0; i < 100; i++) vigil_detector_heartbeat(&d, t += MS(200));
-  CHECK(vigil_detector_phi(&d, t + MS(600)) < 8);
-  CHECK(vigil_detector_phi(&d, t + MS(800)) < 8);
-  CHECK(vigil_detector_phi(&d, t + MS(950)) >= 8);
+  bool ok = vigil_detector_phi(&d, t + spared) < 8 && vigil_detector_phi(&d, t + convicted) >= 8;
   vigil_detector_free(&d);
+  return ok;
+}
+
+TEST(default_config_rides_out_a_2s_stall_and_convicts_a_silent_200ms_peer_by_3s) {
+  /* The agent's documented default: 200 ms heartbeats; a peer stalled for
+   * 2 s (its silence is up to 2.2 s: the stall plus the interval it was
+   * in) is spared, a silent one convicted after ~2.76 s. */
+  CHECK(silent_200ms_peer(UINT64_MAX, MS(2200), MS(2800)));
+  CHECK(silent_200ms_peer(UINT64_MAX, MS(2600), MS(2800)));
+}
+
+TEST(the_200ms_profile_convicts_a_silent_200ms_peer_within_a_second) {
+  /* acceptable_pause 200 ms: convicted after ~0.92 s of silence, two lost
+   * heartbeats (600 ms) tolerated. */
+  CHECK(silent_200ms_peer(MS(200), MS(600), MS(950)));
+  CHECK(silent_200ms_peer(MS(200), MS(800), MS(950)));
 }
 
 TEST(deadline_is_the_first_nanosecond_phi_reaches_the_threshold) {
   vigil_detector_config c;
   vigil_detector_config_init(&c);
+  c.acceptable_pause = MS(200);
   vigil_detector d;
   vigil_detector_init(&d, &c);
   CHECK_INT(vigil_detector_deadline(&d), UINT64_MAX);
@@ -506,6 +524,7 @@ TEST(availability_agrees_with_phi_everywhere) {
 TEST(a_threshold_change_applies_to_a_detector_at_once) {
   vigil_detector_config c;
   vigil_detector_config_init(&c);
+  c.acceptable_pause = MS(200);
   vigil_detector d;
   vigil_detector_init(&d, &c);
   vigil_time t = 0;
@@ -545,7 +564,8 @@ int main(int argc, char **argv) {
   RUN(config_defaults_are_documented_values);
   RUN(config_check_names_the_bad_field);
   RUN(a_sample_costs_at_most_8_bytes);
-  RUN(default_config_convicts_a_silent_200ms_peer_within_a_second);
+  RUN(default_config_rides_out_a_2s_stall_and_convicts_a_silent_200ms_peer_by_3s);
+  RUN(the_200ms_profile_convicts_a_silent_200ms_peer_within_a_second);
   RUN(deadline_is_the_first_nanosecond_phi_reaches_the_threshold);
   RUN(availability_agrees_with_phi_everywhere);
   RUN(a_threshold_change_applies_to_a_detector_at_once);
