@@ -469,6 +469,43 @@ TEST(fifty_agents_with_fanout_8_converge_and_raise_no_false_alarm) {
   stop_all(nw);
 }
 
+/* All to all, a frame carries 8 digest entries; with 11 peers all fresh
+ * every interval, successive frames must relay different ones. */
+TEST(full_digests_rotate_so_every_peer_is_relayed) {
+  net *nw = new_net();
+  int seed[] = {0};
+  for (int i = 0; i < 12; i++) start(nw, i, 100, i ? seed : NULL, i ? 1 : 0, 0, NULL, 0);
+  run(nw, 0, MS(3000));
+  CHECK(all_normal(nw));
+  static vigil_frame f;
+  bool relayed[12] = {false};
+  vigil_time t = MS(3000);
+  for (int round = 0; round < 2; round++, t += MS(200)) {
+    /* Every other agent heartbeats; agent 0 hears them all: all fresh. */
+    for (int j = 1; j < 12; j++) {
+      nw->nq = 0;
+      sender s = {nw, j, t};
+      vigil_members_tick(nw->a[j].m, t, fake_send, &s);
+      for (int k = 0; k < nw->nq; k++)
+        if (nw->q[k].to == 0) vigil_members_receive(nw->a[0].m, nw->q[k].bytes, nw->q[k].len, t + MS(1));
+    }
+    nw->nq = 0;
+    sender s = {nw, 0, t + MS(2)};
+    CHECK_INT(vigil_members_tick(nw->a[0].m, t + MS(2), fake_send, &s), 11);
+    CHECK_INT(vigil_members_fresh(nw->a[0].m), 11);
+    CHECK_INT(vigil_frame_decode(nw->q[0].bytes, nw->q[0].len, NULL, &f), VIGIL_OK);
+    CHECK_INT(f.ndigest, 8);
+    for (uint32_t k = 0; k < f.ndigest; k++) {
+      int j = find_agent(nw, f.digest[k].pname);
+      if (j >= 0) relayed[j] = true;
+    }
+  }
+  int n = 0;
+  for (int j = 1; j < 12; j++) n += relayed[j];
+  CHECK_INT(n, 11);
+  stop_all(nw);
+}
+
 TEST(a_config_without_a_valid_self_is_refused) {
   vigil_pool *pool = vigil_pool_new(NULL, NULL);
   vigil_handler *h = vigil_handler_new(pool);
@@ -500,6 +537,7 @@ int main(int argc, char **argv) {
   RUN(an_older_generation_is_stale_too);
   RUN(wrong_keys_and_garbage_are_rejected_and_counted);
   RUN(fifty_agents_with_fanout_8_converge_and_raise_no_false_alarm);
+  RUN(full_digests_rotate_so_every_peer_is_relayed);
   RUN(a_config_without_a_valid_self_is_refused);
   return CHECK_DONE();
 }
