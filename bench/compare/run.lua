@@ -3,7 +3,9 @@
 -- script creates ("vigilbench"), on its loopback, at a 1 s interval:
 --   1. idle cost per agent: CPU %, resident memory, bytes sent per second;
 --   2. detection: kill -9 one agent KILLS times per cluster; the time until
---      each survivor's reaction fires;
+--      each survivor's reaction fires. Then the same KILLS times with the
+--      agent frozen (SIGSTOP) instead: its port stays open, so nothing but
+--      silence tells it is gone -- a dead host, a cut link, a hung process;
 --   3. a soak of SOAK seconds with 5 % of UDP packets dropped (nftables
 --      numgen inside the namespace) and, in each cluster, one agent stopped
 --      with SIGSTOP for 2 s every minute: false alarms.
@@ -354,17 +356,19 @@ local ok, err = pcall(function()
         rss[#rss + 1] = rss_kib(a.pid) / 1024
       end
       local bytes = (lo_tx() - b0) / secs / size
-      local s = { cpu = median(cpu), rss = median(rss), bytes = bytes, det = {}, det2 = {} }
+      local s = { cpu = median(cpu), rss = median(rss), bytes = bytes, det = {}, det2 = {}, frozen = {} }
       summary[name .. size] = s
       idle_csv[#idle_csv + 1] = string.format("%s,%d,%.4f,%.2f,%.0f", name, size, s.cpu, s.rss, bytes)
       log("%s, %d agents: idle cpu %.3f%%, rss %.1f MiB, %.0f B/s per agent", name, size, s.cpu, s.rss, bytes)
 
-      -- 2. detection
-      for k = 1, KILLS do
+      -- 2. detection: KILLS process deaths (kill -9), then KILLS silent
+      -- failures (SIGSTOP: the port stays open, nothing answers)
+      for k = 1, 2 * KILLS do
+        local frozen = k > KILLS
         local victim = cluster[2 + (k - 1) % (size - 1)]
         local key = sys.key(victim)
         local t_kill = real()
-        kill(victim.pid)
+        kill(victim.pid, frozen and "STOP" or "KILL")
         local survivors = {}
         for _, a in ipairs(cluster) do if a ~= victim then survivors[#survivors + 1] = a end end
         local seen = {}
@@ -384,7 +388,7 @@ local ok, err = pcall(function()
           end
           return all
         end, limit, name .. " survivors to detect the kill")
-        if name == "swim" then -- dead comes later than suspected: record it too
+        if name == "swim" and not frozen then -- dead comes later than suspected: record it too
           wait(function()
             for _, a in ipairs(survivors) do
               local dead = false
@@ -407,13 +411,15 @@ local ok, err = pcall(function()
         end
         for _, a in ipairs(survivors) do
           if seen[a] then
-            s.det[#s.det + 1] = seen[a]
-            det_csv[#det_csv + 1] = string.format("%s,%d,%d,%d,%.3f,%s", name, size, k, a.index, seen[a],
-              name == "swim" and "suspected" or (name == "serf" and "failed" or "down"))
+            local list = frozen and s.frozen or s.det
+            list[#list + 1] = seen[a]
+            det_csv[#det_csv + 1] = string.format("%s,%d,%d,%d,%.3f,%s%s", name, size, k, a.index, seen[a],
+              name == "swim" and "suspected" or (name == "serf" and "failed" or "down"), frozen and "-frozen" or "")
           end
         end
-        log("%s, %d agents: kill %d: median detection %.2f s over %d survivors", name, size, k, median(s.det),
-          #survivors)
+        log("%s, %d agents: %s %d: median detection %.2f s over %d survivors", name, size,
+          frozen and "freeze" or "kill", frozen and k - KILLS or k, median(frozen and s.frozen or s.det), #survivors)
+        if frozen then kill(victim.pid) end -- SIGKILL ends a stopped process too
         -- restart the victim in place and let the cluster settle
         local fresh = sys.start(victim.index, victim.port, cluster[1].port)
         fresh.index = victim.index
@@ -469,9 +475,9 @@ local ok, err = pcall(function()
     stop_cluster(cl.c)
   end
 
-  -- phi of one peer around a kill (vigil, 5 agents)
-  local phi_csv = { "seconds_from_kill,phi,state" }
-  do
+  -- phi of one peer around a failure (vigil, 5 agents): kill -9, then SIGSTOP
+  local phi_csv = { "seconds_from_failure,phi,state,failure" }
+  for _, sig in ipairs({ "KILL", "STOP" }) do
     local c = start_cluster("vigil", 5)
     wait(function() return systems.vigil.alive(c) end, 60, "vigil for the phi trace")
     sleep(3)
@@ -482,19 +488,21 @@ local ok, err = pcall(function()
     while mono() - t0 < 9 do
       if not t_kill and mono() - t0 >= 3 then
         t_kill = mono()
-        kill(victim.pid)
+        kill(victim.pid, sig)
       end
       local out = sh(nsexec(string.format("%s members --json --http 127.0.0.1:%d", VIGIL, c[1].http)))
       local doc = json.decode(out)
       if doc then
         for _, m in ipairs(doc.members) do
           if m.pname == key then
-            phi_csv[#phi_csv + 1] = string.format("%.3f,%.4f,%s", mono() - (t_kill or (t0 + 3)), m.phi or 0, m.state)
+            phi_csv[#phi_csv + 1] = string.format("%.3f,%.4f,%s,%s", mono() - (t_kill or (t0 + 3)), m.phi or 0,
+              m.state, sig == "KILL" and "kill" or "sigstop")
           end
         end
       end
       sleep(0.05)
     end
+    if sig == "STOP" then kill(victim.pid) end
     stop_cluster(c)
   end
 
@@ -514,7 +522,7 @@ local ok, err = pcall(function()
 set datafile separator ","
 set terminal pngcairo size 900,560 noenhanced
 set output "%s/detection_cdf%s.png"
-set title "Time from kill -9 to each survivor's reaction (1 s interval)"
+set title "Time from failure to each survivor's reaction (1 s interval); solid: kill -9, dashed: SIGSTOP"
 set xlabel "seconds"
 set ylabel "fraction of detections"
 set key bottom right
@@ -522,48 +530,66 @@ set grid
 set xrange [0:*]
 set yrange [0:1]
 ]], OUT, TAG))
-  local plots = {}
+  local plots, color = {}, 0
   for _, size in ipairs(SIZES) do
     for _, name in ipairs(ORDER) do
-      local kind = name == "swim" and "suspected" or (name == "serf" and "failed" or "down")
-      local file = string.format("%s/cdf_%s_%d.dat", WORK, name, size) -- luacheck: ignore
-      local vals = {}
-      for _, l in ipairs(det_csv) do
-        local sys, sz, _, _, secs, k = l:match("^(%w+),(%d+),(%d+),(%d+),([%d%.]+),(%w+)")
-        if sys == name and tonumber(sz) == size and k == kind then vals[#vals + 1] = tonumber(secs) end
-      end
-      table.sort(vals)
-      local f = io.open(file, "w")
-      for i, v in ipairs(vals) do f:write(string.format("%.3f,%.4f\n", v, i / #vals)) end
-      f:close()
-      if #vals > 0 then
-        plots[#plots + 1] = string.format('"%s" using 1:2 with steps lw 2 title "%s, %d agents%s"', file, name, size,
-          name == "swim" and " (suspected)" or "")
+      color = color + 1
+      for _, suffix in ipairs({ "", "-frozen" }) do
+        local kind = (name == "swim" and "suspected" or (name == "serf" and "failed" or "down")) .. suffix
+        local file = string.format("%s/cdf_%s_%d%s.dat", WORK, name, size, suffix)
+        local vals = {}
+        for _, l in ipairs(det_csv) do
+          local sys, sz, _, _, secs, k = l:match("^(%w+),(%d+),(%d+),(%d+),([%d%.]+),([%w%-]+)$")
+          if sys == name and tonumber(sz) == size and k == kind then vals[#vals + 1] = tonumber(secs) end
+        end
+        table.sort(vals)
+        local f = io.open(file, "w")
+        for i, v in ipairs(vals) do f:write(string.format("%.3f,%.4f\n", v, i / #vals)) end
+        f:close()
+        if #vals > 0 then
+          plots[#plots + 1] = string.format('"%s" using 1:2 with steps lw 2 dt %d lc %d title "%s, %d agents%s%s"',
+            file, suffix == "" and 1 or 2, color, name, size,
+            name == "swim" and " (suspected)" or "", suffix == "" and ", kill -9" or ", SIGSTOP")
+        end
       end
     end
   end
   gp:write("plot " .. table.concat(plots, ", \\\n  ") .. "\n")
   gp:write(string.format([[
 set output "%s/phi_around_kill%s.png"
-set title "vigil: phi of one peer, seen by another, around kill -9 at t = 0 (1 s interval, threshold 8)"
-set xlabel "seconds from the kill"
+set title "vigil: phi of one peer, seen by another, around its failure at t = 0 (1 s interval, threshold 8)"
+set xlabel "seconds from the failure"
 set ylabel "phi"
+set y2label "state (1 = down)"
 set yrange [0:20]
+set y2range [0:5]
+set y2tics 1
+set key top left
 set arrow from graph 0, first 8 to graph 1, first 8 nohead dt 2
-plot "%s/phi_trace%s.csv" every ::1 using 1:2 with linespoints pt 7 ps 0.5 title "phi"
-]], OUT, TAG, OUT, TAG))
+%s
+]], OUT, TAG, (function()
+    local csv = OUT .. "/phi_trace" .. TAG .. ".csv"
+    local function src(mode) return string.format('"< grep \',%s$\' %s"', mode, csv) end
+    local down = '1:(stringcolumn(3) eq "down" ? 1 : 0) axes x1y2 with steps'
+    return "plot " .. table.concat({
+      src("sigstop") .. ' using 1:2 with linespoints pt 7 ps 0.5 title "phi, SIGSTOP (silence only)"',
+      src("kill") .. ' using 1:2 with linespoints pt 5 ps 0.5 title "phi, kill -9"',
+      src("kill") .. " using " .. down .. ' dt 2 title "down, kill -9 (port refused)"',
+      src("sigstop") .. " using " .. down .. ' dt 3 title "down, SIGSTOP"',
+    }, ", \\\n  ")
+  end)()))
   gp:close()
   sh("gnuplot " .. WORK .. "/plots.gp")
 
   -- summary
-  print(string.format("\n%-6s %4s %10s %10s %10s %9s %9s %9s %7s %7s", "system", "size", "median s", "p99 s",
-    "dead med", "cpu %", "rss MiB", "B/s", "false", "stall"))
+  print(string.format("\n%-6s %4s %10s %10s %10s %10s %10s %9s %9s %9s %7s %7s", "system", "size", "median s",
+    "p99 s", "dead med", "frozen med", "frozen p99", "cpu %", "rss MiB", "B/s", "false", "stall"))
   for _, size in ipairs(SIZES) do
     for _, name in ipairs(ORDER) do
       local s = summary[name .. size]
-      print(string.format("%-6s %4d %10.2f %10.2f %10s %9.3f %9.1f %9.0f %7s %7s", name, size, median(s.det),
-        pct(s.det, 0.99), #s.det2 > 0 and string.format("%.2f", median(s.det2)) or "-", s.cpu, s.rss, s.bytes,
-        tostring(s.false_alarms), tostring(s.stall)))
+      print(string.format("%-6s %4d %10.2f %10.2f %10s %10.2f %10.2f %9.3f %9.1f %9.0f %7s %7s", name, size,
+        median(s.det), pct(s.det, 0.99), #s.det2 > 0 and string.format("%.2f", median(s.det2)) or "-",
+        median(s.frozen), pct(s.frozen, 0.99), s.cpu, s.rss, s.bytes, tostring(s.false_alarms), tostring(s.stall)))
     end
   end
   for _, size in ipairs(SIZES) do
