@@ -75,8 +75,9 @@ end
 --
 -- When VIGIL_ON_DOWN is set in the agent's environment, it is run (through
 -- /bin/sh) for every peer that goes down, with VIGIL_PEER, VIGIL_DC,
--- VIGIL_RACK and VIGIL_PHI set. vigil.responsible() makes exactly one live
--- agent run it, so the cluster reacts once, not once per agent. It gets 30 s
+-- VIGIL_RACK, VIGIL_PHI and VIGIL_CAUSE ("phi": silence, "refused": its
+-- process is gone, "marked") set. vigil.responsible() makes exactly one
+-- live agent run it, so the cluster reacts once, not once per agent. It gets 30 s
 -- and two retries. Replace the command with whatever your service needs:
 -- drain the node from a load balancer, page, open a ticket.
 ---------------------------------------------------------------------------
@@ -95,7 +96,10 @@ vigil.on("peer_down", "react", function(ev)
   vigil.log.info("reacting to a peer down", { peer = ev.peer, command = ON_DOWN })
   vigil.exec({
     "/bin/sh", "-c", ON_DOWN,
-    env = { VIGIL_PEER = ev.peer, VIGIL_DC = ev.dc, VIGIL_RACK = ev.rack, VIGIL_PHI = string.format("%.2f", ev.phi) },
+    env = {
+      VIGIL_PEER = ev.peer, VIGIL_DC = ev.dc, VIGIL_RACK = ev.rack, VIGIL_PHI = string.format("%.2f", ev.phi),
+      VIGIL_CAUSE = ev.cause,
+    },
     timeout = 30,
     retries = 2,
     backoff = 1,

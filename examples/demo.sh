@@ -31,7 +31,7 @@ for i in 0 1 2; do
 done
 
 # The reaction agent.lua runs when a peer goes down (section 4 of the file).
-export VIGIL_ON_DOWN='echo "drained $VIGIL_PEER from the load balancer (phi $VIGIL_PHI)"'
+export VIGIL_ON_DOWN='echo "drained $VIGIL_PEER from the load balancer (cause $VIGIL_CAUSE, phi $VIGIL_PHI)"'
 
 start() { # start N: agent N on BASE+N, HTTP on BASE+10+N, seeded with agent 0
   local n=$1 seeds=""
@@ -64,6 +64,18 @@ for _ in 1 2 3; do # a few seconds of the live view
   sleep 1
 done
 
+bold "stalling agent 1 for 1.5 s (SIGSTOP, as a long GC pause would): not a failure"
+kill -STOP "${pids[1]}"
+sleep 1.5
+kill -CONT "${pids[1]}"
+sleep 0.5
+members
+if grep -q "msg=\"peer down\" peer=127.0.0.1:$((BASE + 1)) " "$dir/agent0.log"; then
+  echo "-> agent 1 was convicted (unexpected: acceptable_pause is 2 s)"
+else
+  echo "-> nobody convicted agent 1: a stall of up to ~2.5 s passes (acceptable_pause 2 s)"
+fi
+
 bold "killing agent 2 (kill -9: no goodbye) and watching agent 0's view"
 t0=$(now)
 {
@@ -78,7 +90,11 @@ while [ "$(state_of 2)" != down ]; do
 done
 t1=$(now)
 members
-printf '\ndetected down %.2f s after the kill (phi threshold 8)\n' "$(echo "$t1 - $t0" | bc)"
+cause=$(grep -h "msg=\"peer down\" peer=127.0.0.1:$((BASE + 2)) " "$dir/agent0.log" | tail -1 | sed -E 's/.*cause=([a-z]+).*/\1/')
+printf '\ndetected down %.2f s after the kill, cause=%s' "$(echo "$t1 - $t0" | bc)" "$cause"
+[ "$cause" = refused ] && printf ' (its host answered "port unreachable")'
+printf '\n'
+
 
 sleep 0.5
 bold "what the policy did (agent.lua on agents 0 and 1)"

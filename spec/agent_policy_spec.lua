@@ -57,6 +57,7 @@ describe("agent.lua", function()
         assert.are.equal("/bin/sh", e.file)
         assert.are.same({ "-c", "drain-it" }, e.args)
         assert.are.equal(B, e.env.VIGIL_PEER)
+        assert.are.equal("refused", e.env.VIGIL_CAUSE)
         ran = ran + 1
       end
     end

@@ -158,10 +158,12 @@ end)
   end)
 
   it("configures the detector live from the policy", function()
-    local file = track(agents.tmpfile('vigil.configure({ threshold = 3, thresholds = { far = 12 } })\n'))
+    local file = track(agents.tmpfile(
+      'vigil.configure({ threshold = 3, thresholds = { far = 12 }, refused = false })\n'))
     local a = agents.start({ args = file })
     agents.wait(function() return agents.metric(a, "gossip_phi_threshold") == 3 end, 5, "threshold 3 in force")
-    assert.truthy(agents.log(a):find('msg="policy configured the detector" threshold=3', 1, true))
+    local line = agents.log(a):match('[^\n]*msg="policy configured the detector" threshold=3[^\n]*')
+    assert.truthy(line and line:find("refused=off", 1, true), line)
   end)
 
   it("runs the default agent.lua reaction once per cluster", function()

@@ -156,7 +156,7 @@ describe("the policy runtime", function()
   it("validates vigil.configure, naming the bad setting, and applies it at the swap", function()
     local errs = {}
     for _, bad in ipairs({ { treshold = 8 }, { threshold = -1 }, { model = "weibull" }, { fanout = 1.5 },
-      { thresholds = { dc2 = "high" } }, { interval = 0 } }) do
+      { thresholds = { dc2 = "high" } }, { interval = 0 }, { refused = "yes" } }) do
       local ok, err = rt:load(function(vigil) vigil.configure(bad) end)
       assert.is_false(ok)
       errs[#errs + 1] = err:match("^[^\n]*")
@@ -167,13 +167,15 @@ describe("the policy runtime", function()
     assert.truthy(errs[4]:find("fanout must be", 1, true))
     assert.truthy(errs[5]:find("thresholds['dc2'] must be a number > 0", 1, true))
     assert.truthy(errs[6]:find("interval must be", 1, true))
+    assert.truthy(errs[7]:find("refused must be true or false, got yes", 1, true))
     assert.are.equal(0, #host.configured) -- nothing changed
     assert.is_true(rt:load(function(vigil)
       vigil.configure({ threshold = 10 })
-      vigil.configure({ thresholds = { dc2 = 12 }, acceptable_pause = 0.5 })
+      vigil.configure({ thresholds = { dc2 = 12 }, acceptable_pause = 0.5, refused = false })
     end))
     assert.are.equal(1, #host.configured)
-    assert.are.same({ threshold = 10, thresholds = { dc2 = 12 }, acceptable_pause = 0.5 }, host.configured[1])
+    assert.are.same({ threshold = 10, thresholds = { dc2 = 12 }, acceptable_pause = 0.5, refused = false },
+      host.configured[1])
   end)
 
   it("starts declared timers at the swap and stops them at the next reload", function()
