@@ -149,10 +149,11 @@ static int agent__send(void *ud, const char *pname, const uint8_t *buf, size_t l
   }
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
   int rc = uv_udp_try_send(&a->udp, &b, 1, (const struct sockaddr *)&to);
-  if (rc == UV_ECONNREFUSED || rc == UV_EHOSTUNREACH || rc == UV_ENETUNREACH) {
-    /* The kernel reported an earlier datagram's ICMP error instead of
-     * sending this one (and cleared it): read the error queue later, send
-     * this frame now. */
+  if (rc < 0 && rc != UV_EAGAIN) {
+    /* Maybe the kernel reported an earlier datagram's ICMP error (port
+     * unreachable, fragmentation needed, ...) instead of sending this one,
+     * and cleared it: read the error queue soon (else epoll keeps waking us
+     * for it), and try this frame once more. A real error fails again. */
     a->errqueue_pending = true;
     rc = uv_udp_try_send(&a->udp, &b, 1, (const struct sockaddr *)&to);
   }

@@ -40,18 +40,45 @@ describe("vigil agent", function()
   it("sees a killed agent as down on both others", function()
     local c = cluster(3)
     agents.wait(function() return all_normal(c) end, 10, "convergence")
-    agents.signal(c[3], "KILL")
+    -- c[2] is the first peer c[1] sends to: the ICMP error of that datagram
+    -- is pending when c[1] sends to c[3] (the kernel reports it there).
+    agents.signal(c[2], "KILL")
     agents.wait(function()
-      return agents.state(c[1], c[3]) == "down" and agents.state(c[2], c[3]) == "down"
+      return agents.state(c[1], c[2]) == "down" and agents.state(c[3], c[2]) == "down"
     end, 5, "both survivors to convict the killed agent")
-    assert.are.equal("normal", agents.state(c[1], c[2]))
+    assert.are.equal("normal", agents.state(c[1], c[3]))
     -- Its port is closed now: loopback answers "port unreachable", which
     -- convicts it as soon as it misses a heartbeat, not after phi's 2.8 s.
-    local line = agents.log(c[1]):match('[^\n]*msg="peer down" peer=' .. c[3].pname .. '[^\n]*')
+    local line = agents.log(c[1]):match('[^\n]*msg="peer down" peer=' .. c[2].pname .. '[^\n]*')
     assert.truthy(line and line:find("cause=refused", 1, true), line)
     assert.is_true(agents.metric(c[1], 'icmp_errors_total{kind="refused_peer"}') >= 1)
     assert.are.equal(1, agents.metric(c[1], 'gossip_convictions_total{cause="refused"}'))
     assert.are.equal(0, agents.metric(c[1], 'gossip_convictions_total{cause="phi"}'))
+    -- Every heartbeat to the dead port brings an ICMP error back; each must
+    -- be read off the socket's error queue, or epoll wakes the agent in a
+    -- loop. Not a timing: a loop would burn the whole second, an agent
+    -- that drains them uses a few milliseconds.
+    for _, a in ipairs({ c[1], c[3] }) do
+      local before, icmp = agents.cpu_seconds(a), agents.metric(a, 'icmp_errors_total{kind="refused_peer"}')
+      agents.sleep(1)
+      assert.is_true(agents.cpu_seconds(a) - before < 0.5, "the agent spins on the ICMP errors")
+      assert.is_true(agents.metric(a, 'icmp_errors_total{kind="refused_peer"}') > icmp)
+      assert.are.equal("normal", agents.state(a, a == c[1] and c[3] or c[1]))
+    end
+  end)
+
+  it("sees a killed agent's port refuse over IPv6 too", function()
+    if not agents.has_ipv6_loopback() then
+      pending("no IPv6 loopback on this machine")
+      return
+    end
+    local c = cluster(3, { host = "[::1]" })
+    agents.wait(function() return all_normal(c) end, 10, "convergence over ::1")
+    agents.signal(c[3], "KILL")
+    agents.wait(function() return agents.state(c[1], c[3]) == "down" end, 5, "conviction over ::1")
+    local line = agents.log(c[1]):match('[^\n]*msg="peer down" peer=%[::1%]:' .. c[3].port .. '[^\n]*')
+    assert.truthy(line and line:find("cause=refused", 1, true), line)
+    assert.is_true(agents.metric(c[1], 'icmp_errors_total{kind="refused_peer"}') >= 1)
   end)
 
   it("spares an agent stalled for 1.5 s (SIGSTOP): a stall is not a death", function()

@@ -74,26 +74,46 @@ end
 
 --- Start an agent. opts: seeds (list of agents), keyring (path), args
 --- (string: flags, or a policy path), env (string of NAME='value' words put
---- before the command), port/http (reuse a slot, for restarts). Returns a
---- handle.
+--- before the command), port/http (reuse a slot, for restarts), host (the
+--- gossip address, "127.0.0.1" or "[::1]"; HTTP stays on 127.0.0.1).
+--- Returns a handle.
 function M.start(opts)
   opts = opts or {}
   local port, http = opts.port, opts.http
   if not port then port, http = M.ports() end
   local seeds = {}
-  for _, s in ipairs(opts.seeds or {}) do seeds[#seeds + 1] = "127.0.0.1:" .. s.port end
+  for _, s in ipairs(opts.seeds or {}) do seeds[#seeds + 1] = s.pname end
   local log = os.tmpname()
-  local cmd = string.format("%s %s agent --listen 127.0.0.1:%d --http 127.0.0.1:%d %s %s %s 2>%s >/dev/null & echo $!",
-    opts.env or "", M.VIGIL, port, http, #seeds > 0 and ("--seeds " .. table.concat(seeds, ",")) or "",
+  local pname = (opts.host or "127.0.0.1") .. ":" .. port
+  local cmd = string.format("%s %s agent --listen %s --http 127.0.0.1:%d %s %s %s 2>%s >/dev/null & echo $!",
+    opts.env or "", M.VIGIL, pname, http, #seeds > 0 and ("--seeds " .. table.concat(seeds, ",")) or "",
     opts.keyring and ("--keyring " .. opts.keyring) or "", opts.args or "", log)
   local p = io.popen(cmd)
   local pid = tonumber(p:read("*l"))
   p:close()
-  local a = { pid = pid, port = port, http = http, log = log, pname = "127.0.0.1:" .. port, alive = true }
+  local a = { pid = pid, port = port, http = http, log = log, pname = pname, alive = true }
   started[#started + 1] = a
   -- Ready when HTTP answers (bounded).
   M.wait(function() return M.health(a) ~= nil end, 5, "agent on port " .. port .. " to answer HTTP")
   return a
+end
+
+--- CPU seconds an agent has used so far, all threads (/proc schedstat).
+function M.cpu_seconds(a)
+  local total = 0
+  local p = io.popen("cat /proc/" .. a.pid .. "/task/*/schedstat 2>/dev/null")
+  for l in p:lines() do total = total + (tonumber(l:match("^(%d+)")) or 0) end
+  p:close()
+  return total / 1e9
+end
+
+--- Whether this machine has an IPv6 loopback (::1) to test on.
+function M.has_ipv6_loopback()
+  local f = io.open("/proc/net/if_inet6")
+  if not f then return false end
+  local text = f:read("*a")
+  f:close()
+  return text:find("00000000000000000000000000000001", 1, true) ~= nil
 end
 
 --- Send a signal to an agent ("KILL", "TERM", "STOP", "CONT").
