@@ -81,6 +81,18 @@ describe("vigil agent", function()
     assert.is_true(agents.metric(c[1], 'icmp_errors_total{kind="refused_peer"}') >= 1)
   end)
 
+  it("counts refusals from a seed that is not up yet, and keeps trying it", function()
+    local seed_port = agents.ports()
+    local a = agents.start({ args = "--seeds 127.0.0.1:" .. seed_port })
+    agents.wait(function() return agents.metric(a, 'icmp_errors_total{kind="refused_unknown"}') >= 2 end, 5,
+      "refusals from the absent seed")
+    assert.are.equal(0, agents.metric(a, 'icmp_errors_total{kind="refused_peer"}'))
+    -- The seed comes up on that port: it is found, and nothing was convicted.
+    local b = agents.start({ port = seed_port, http = seed_port + 1 })
+    agents.wait(function() return agents.state(a, b) == "normal" end, 5, "the seed to be found")
+    assert.falsy(agents.log(a):find('msg="peer down"', 1, true))
+  end)
+
   it("spares an agent stalled for 1.5 s (SIGSTOP): a stall is not a death", function()
     local c = cluster(3)
     agents.wait(function() return all_normal(c) end, 10, "convergence")
