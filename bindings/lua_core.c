@@ -638,19 +638,24 @@ static int push_fail(lua_State *L, int rc) {
   return 2;
 }
 
-/* Returns promoted (boolean), or nil and the reason the heartbeat was ignored. */
+/* Returns whether the peer changed state (boolean), or nil and the reason
+ * the report was ignored. */
 static int push_heartbeat_result(lua_State *L, int rc) {
   if (rc < 0) return push_fail(L, rc);
   lua_pushboolean(L, rc == 1);
   return 1;
 }
 
-static int l_handler_record_heartbeat(lua_State *L) {
+/* h:<report>(pname [, now]) for a handler call that takes a pname and a time
+ * and answers 1 (state changed), 0 or a VIGIL_E* error. */
+static int report_pname(lua_State *L, int (*report)(vigil_handler *, const char *, vigil_time)) {
   lhandler *ud = check_handler(L);
   const char *pname = luaL_checkstring(L, 2);
   vigil_time t = handler_time(L, ud, 3);
-  return push_heartbeat_result(L, vigil_handler_record_heartbeat_pname(ud->h, pname, t));
+  return push_heartbeat_result(L, report(ud->h, pname, t));
 }
+
+static int l_handler_record_heartbeat(lua_State *L) { return report_pname(L, vigil_handler_record_heartbeat_pname); }
 
 static int l_handler_record_heartbeat_idx(lua_State *L) {
   lhandler *ud = check_handler(L);
@@ -662,12 +667,7 @@ static int l_handler_record_heartbeat_idx(lua_State *L) {
 
 /* h:refused(pname [, now]): its host refused our datagram. Returns whether
  * the peer went down now, or nil and the reason it was ignored. */
-static int l_handler_refused(lua_State *L) {
-  lhandler *ud = check_handler(L);
-  const char *pname = luaL_checkstring(L, 2);
-  vigil_time t = handler_time(L, ud, 3);
-  return push_heartbeat_result(L, vigil_handler_refused_pname(ud->h, pname, t));
-}
+static int l_handler_refused(lua_State *L) { return report_pname(L, vigil_handler_refused_pname); }
 
 /* h:next_due([now]): seconds at which evaluate could next convict someone,
  * or nil when no normal peer can be. */

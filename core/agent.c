@@ -50,7 +50,8 @@ typedef struct agent {
   bool policy_on;
   vigil_time started;
   uint64_t send_unresolvable; /* pnames that are not IP literals */
-  uint64_t unreachable[3];    /* ICMP errors read: refused (known peer), refused (no peer), other */
+  uint64_t icmp_unknown;      /* ICMP port unreachable from an address no peer has */
+  uint64_t icmp_other;        /* other ICMP errors read (the handler counts refused peers) */
   bool errqueue_pending;      /* the socket reported an error: read its error queue */
   vigil_time cfg_interval;    /* gossip interval in force */
   uint32_t cfg_fanout;        /* fanout in force */
@@ -193,7 +194,7 @@ static void agent__read_errqueue(agent *a, vigil_time now) {
           (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
         ee = (const struct sock_extended_err *)CMSG_DATA(c);
     if (!ee || ee->ee_errno != ECONNREFUSED) {
-      a->unreachable[2]++;
+      a->icmp_other++;
       continue;
     }
     char pname[VIGIL_PNAME_MAX] = "";
@@ -203,7 +204,7 @@ static void agent__read_errqueue(agent *a, vigil_time now) {
     else if (dst.ss_family == AF_INET6 && uv_ip6_name((const struct sockaddr_in6 *)&dst, ip, sizeof ip) == 0)
       snprintf(pname, sizeof pname, "[%s]:%u", ip, ntohs(((const struct sockaddr_in6 *)&dst)->sin6_port));
     int rc = pname[0] ? vigil_handler_refused_pname(a->h, pname, now) : VIGIL_ENOENT;
-    a->unreachable[rc >= 0 ? 0 : 1]++;
+    if (rc < 0) a->icmp_unknown++;
     if (log_level <= VIGIL_LOG_DEBUG)
       agent__log(VIGIL_LOG_DEBUG, "port unreachable", "peer=%s known=%s", pname[0] ? pname : "?",
                  rc >= 0 ? "yes" : "no");
@@ -617,8 +618,8 @@ static void agent__metrics(agent *a, vigil_time now, vigil__http_response *r) {
                     "# TYPE icmp_errors_total counter\n"
                     "icmp_errors_total{kind=\"refused_peer\"} %llu\nicmp_errors_total{kind=\"refused_unknown\"} "
                     "%llu\nicmp_errors_total{kind=\"other\"} %llu\n",
-                    (unsigned long long)a->unreachable[0], (unsigned long long)a->unreachable[1],
-                    (unsigned long long)a->unreachable[2]);
+                    (unsigned long long)vigil__metrics_refused_total(a->met), (unsigned long long)a->icmp_unknown,
+                    (unsigned long long)a->icmp_other);
   agent__policy_metrics(a, &b);
   if (b.failed) {
     free(b.data);

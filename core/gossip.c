@@ -117,12 +117,18 @@ static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to,
   return true;
 }
 
+/* Where the peer's silence is counted from: its latest heartbeat, or the end
+ * of a local pause when that came later (the guard). */
+static vigil_time handler__silent_from(const vigil_peer *p) {
+  return p->detector.last > p->guard_since ? p->detector.last : p->guard_since;
+}
+
 /* A refusal newer than the peer's latest heartbeat, with the peer overdue:
  * the process behind the port is gone (see vigil_handler_refused). */
 static bool handler__refused_overdue(const vigil_peer *p, vigil_time now) {
   const vigil_detector *d = &p->detector;
   if (!d->cfg->refused || !(p->refused_at > d->last) || !vigil_detector_is_monitoring(d)) return false;
-  vigil_time from = d->last > p->guard_since ? d->last : p->guard_since;
+  vigil_time from = handler__silent_from(p);
   return now > from && now - from > vigil__detector_overdue(d);
 }
 
@@ -253,7 +259,7 @@ vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now) {
     vigil_detector *d = &p->detector;
     if (!vigil_detector_is_monitoring(d)) return now; /* convicted at the next evaluate */
     if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
-    vigil_time from = d->last > p->guard_since ? d->last : p->guard_since;
+    vigil_time from = handler__silent_from(p);
     /* The cached horizon is within a nanosecond or so of the exact
      * deadline; a microsecond late is late enough to find it crossed. */
     if (isfinite(d->horizon) && d->horizon < (double)(UINT64_MAX - from) / 2) {

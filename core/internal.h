@@ -60,6 +60,7 @@ void vigil__metrics_evaluation(vigil_metrics *m, bool paused, uint32_t deferred)
 void vigil__metrics_event(vigil_metrics *m, vigil_event_type t);
 void vigil__metrics_gossip_round(vigil_metrics *m, vigil_time duration, uint32_t peers_seen);
 void vigil__metrics_refused(vigil_metrics *m);
+uint64_t vigil__metrics_refused_total(const vigil_metrics *m); /* refusals about known peers so far */
 void vigil__metrics_conviction(vigil_metrics *m, vigil_cause c);
 
 #endif

@@ -49,6 +49,8 @@ void vigil__metrics_event(vigil_metrics *m, vigil_event_type t) {
 
 void vigil__metrics_refused(vigil_metrics *m) { m->refused++; }
 
+uint64_t vigil__metrics_refused_total(const vigil_metrics *m) { return m->refused; }
+
 void vigil__metrics_conviction(vigil_metrics *m, vigil_cause c) {
   if ((unsigned)c < VIGIL_CAUSES) m->convictions[c]++;
 }

@@ -165,9 +165,7 @@ static double phi__normal_sigma_us(const vigil_detector *d) {
 
 vigil_time vigil__detector_overdue(const vigil_detector *d) {
   double mean_us = d->len ? d->mean_us : (double)d->cfg->first_estimate / 1e3;
-  double min_sd = (double)d->cfg->min_std_dev / 1e3;
-  double sd_us = d->len && d->sd_us > min_sd ? d->sd_us : min_sd;
-  return (vigil_time)((mean_us + sd_us) * 1e3);
+  return (vigil_time)((mean_us + phi__normal_sigma_us(d)) * 1e3);
 }
 
 /* Append an interval (microseconds), evicting the oldest when full. */
