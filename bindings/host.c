@@ -8,6 +8,13 @@
  * knows about peers comes through the bridge (core/bridge.c); it never
  * touches the pool.
  *
+ * The Lua state lives and dies on the script thread: host_start only sets
+ * up the loop and its handles and starts the thread, which creates the state,
+ * loads the runtime and tells host_start (the `ready` semaphore) whether it
+ * came up; when its loop stops, the thread closes the handles, the loop and
+ * the state itself. `vigil check` and bench-dispatch have no agent and no
+ * second thread: they run the same VM on the calling thread.
+ *
  * Must never: let a policy stop the agent. Every call into policy code goes
  * through host__call: a pcall with a traceback, and a time budget enforced
  * by a count hook. LuaJIT does not run hooks inside JIT-compiled traces, so
@@ -28,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -46,8 +52,12 @@ typedef struct host {
   uv_async_t wake;     /* events, reload or stop requests from the core */
   uv_fs_event_t watch; /* the policy file's directory */
   uv_timer_t debounce; /* a burst of file changes -> one reload */
-  uv_sem_t ready;
-  vigil_bridge *b; /* NULL in `vigil check` */
+  uv_sem_t ready;      /* posted by the thread once host__vm has run */
+  int vm_rc;           /* host__vm's result; read by host_start after ready */
+  uv_mutex_t lock;     /* guards done */
+  uv_cond_t finished;  /* signalled when done is set */
+  bool done;           /* the thread has finished (handles, loop and Lua state closed) */
+  vigil_bridge *b;     /* NULL in `vigil check` */
   lua_State *L;
   int rt_ref; /* the runtime object */
   char path[4096];
@@ -56,12 +66,11 @@ typedef struct host {
   uint64_t deadline; /* uv_hrtime after which the running handler is stopped */
   bool tripped;      /* the budget hook fired */
   bool watching, stopping;
-  volatile int done; /* the thread has finished */
   vigil_policy_status st;
 } host;
 
 /* Bounded copy that always terminates (and truncates long paths). */
-static void cpy(char *dst, size_t cap, const char *src) {
+static void host__copy(char *dst, size_t cap, const char *src) {
   size_t n = strlen(src);
   if (n >= cap) n = cap - 1;
   memcpy(dst, src, n);
@@ -75,7 +84,7 @@ static host *host__of(lua_State *L) {
   return h;
 }
 
-static int kind_index(const char *kind) {
+static int host__kind_index(const char *kind) {
   for (int k = 0; k < VIGIL_POLICY_KINDS; k++)
     if (strcmp(kind, vigil_policy_kind_name(k)) == 0) return k;
   return VIGIL_POLICY_KINDS - 1;
@@ -119,7 +128,7 @@ static int host__pcall(host *h, lua_State *L, const char *kind, int nargs, bool 
   *interrupted = rc != 0 && h->tripped;
   if (rc == 0) return 0;
   const char *err = lua_tostring(L, -1);
-  int k = kind_index(kind);
+  int k = host__kind_index(kind);
   char fields[1536];
   if (*interrupted) {
     h->st.interrupted[k]++;
@@ -821,19 +830,40 @@ static void host__close_walk(uv_handle_t *handle, void *arg) {
   if (!uv_is_closing(handle)) uv_close(handle, NULL);
 }
 
+/* Close every handle of the script loop, let their close callbacks run, close
+ * the loop, then the Lua state (none of those callbacks calls into Lua). Runs
+ * on the thread that owns them: the script thread in the agent. */
+static void host__shutdown(host *h) {
+  uv_walk(&h->loop, host__close_walk, NULL);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&h->loop);
+  if (h->L) lua_close(h->L);
+  h->L = NULL;
+}
+
+/* The script thread: build the VM here, report to host_start, run the policy
+ * until asked to stop, tear everything down, then tell host_stop. */
 static void host__main(void *arg) {
   host *h = arg;
-  h->st.running = true;
-  cpy(h->st.path, sizeof h->st.path, h->path);
-  host__publish_status(h);
-  char err[1024];
-  host__load(h, err, sizeof err);
-  host__dispatch(h);
-  uv_run(&h->loop, UV_RUN_DEFAULT);
-  vigil_bridge_set_script_wake(h->b, NULL, NULL);
+  h->vm_rc = host__vm(h);
+  uv_sem_post(&h->ready); /* host_start reads vm_rc after this */
+  if (h->vm_rc == 0) {
+    h->st.running = true;
+    host__copy(h->st.path, sizeof h->st.path, h->path);
+    host__publish_status(h);
+    char err[1024];
+    host__load(h, err, sizeof err);
+    host__dispatch(h);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+  }
+  vigil_bridge_set_script_wake(h->b, NULL, NULL); /* before h->wake is closed */
   h->st.running = false;
   host__publish_status(h);
-  h->done = 1;
+  host__shutdown(h);
+  uv_mutex_lock(&h->lock);
+  h->done = true;
+  uv_cond_signal(&h->finished);
+  uv_mutex_unlock(&h->lock);
 }
 
 /* ---- the vigil_policy_host interface --------------------------------------------------- */
@@ -845,11 +875,29 @@ static int host__prepare(host *h, vigil_bridge *b, const char *path) {
   h->b = b;
   h->budget = 1.0;
   char resolved[PATH_MAX];
-  cpy(h->path, sizeof h->path, realpath(path, resolved) ? resolved : path);
+  host__copy(h->path, sizeof h->path, realpath(path, resolved) ? resolved : path);
   const char *slash = strrchr(h->path, '/');
-  cpy(h->base, sizeof h->base, slash ? slash + 1 : h->path);
-  if (uv_loop_init(&h->loop) != 0) return 1;
-  return host__vm(h);
+  host__copy(h->base, sizeof h->base, slash ? slash + 1 : h->path);
+  return uv_loop_init(&h->loop) != 0;
+}
+
+/* The primitives host_start and host_stop meet the script thread on. 0, or
+ * non-zero with none of them left initialised. */
+static int host__sync_init(host *h) {
+  if (uv_sem_init(&h->ready, 0) != 0) return 1;
+  if (uv_mutex_init(&h->lock) == 0) {
+    if (uv_cond_init(&h->finished) == 0) return 0;
+    uv_mutex_destroy(&h->lock);
+  }
+  uv_sem_destroy(&h->ready);
+  return 1;
+}
+
+/* Only once the thread is joined, or was never started. */
+static void host__sync_destroy(host *h) {
+  uv_cond_destroy(&h->finished);
+  uv_mutex_destroy(&h->lock);
+  uv_sem_destroy(&h->ready);
 }
 
 static int host_start(void *ud, vigil_bridge *b, const char *path) {
@@ -861,34 +909,54 @@ static int host_start(void *ud, vigil_bridge *b, const char *path) {
   uv_timer_init(&h->loop, &h->debounce);
   h->debounce.data = h;
   char dir[4096];
-  cpy(dir, sizeof dir, h->path);
+  host__copy(dir, sizeof dir, h->path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
   if (uv_fs_event_init(&h->loop, &h->watch) == 0) {
     h->watch.data = h;
     h->watching = uv_fs_event_start(&h->watch, host__on_fs, slash ? dir : ".", 0) == 0;
   }
+  if (host__sync_init(h) != 0) {
+    host__shutdown(h);
+    return 1;
+  }
   vigil_bridge_set_script_wake(b, host__wake_fn, &h->wake);
-  return uv_thread_create(&h->thread, host__main, h) == 0 ? 0 : 1;
+  if (uv_thread_create(&h->thread, host__main, h) != 0) {
+    vigil_bridge_set_script_wake(b, NULL, NULL);
+    host__shutdown(h);
+    host__sync_destroy(h);
+    return 1;
+  }
+  /* The thread creates the Lua state and loads the runtime; wait for its
+   * verdict. On failure it has already closed everything: join it. */
+  uv_sem_wait(&h->ready);
+  if (h->vm_rc != 0) {
+    uv_thread_join(&h->thread);
+    host__sync_destroy(h);
+    return 1;
+  }
+  return 0;
 }
 
 static void host_stop(void *ud, int wait_ms) {
   (void)ud;
   host *h = &the_host;
   vigil_bridge_request(h->b, false, true);
-  for (int waited = 0; !h->done && waited < wait_ms; waited += 10) {
-    struct timespec ts = {0, 10 * 1000000};
-    nanosleep(&ts, NULL);
+  uint64_t deadline = uv_hrtime() + (uint64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000u;
+  uv_mutex_lock(&h->lock);
+  while (!h->done) { /* against the deadline: wake-ups may be spurious */
+    uint64_t now = uv_hrtime();
+    if (now >= deadline) break;
+    uv_cond_timedwait(&h->finished, &h->lock, deadline - now);
   }
-  if (!h->done) {
+  bool done = h->done;
+  uv_mutex_unlock(&h->lock);
+  if (!done) {
     vigil_log(VIGIL_LOG_WARN, "policy thread did not stop in time; exiting without it", NULL);
     return; /* the process is exiting: the thread goes with it */
   }
-  uv_thread_join(&h->thread);
-  uv_walk(&h->loop, host__close_walk, NULL);
-  uv_run(&h->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&h->loop);
-  lua_close(h->L);
+  uv_thread_join(&h->thread); /* it has closed its handles, loop and Lua state */
+  host__sync_destroy(h);
 }
 
 const vigil_policy_host vigil_lua_host = {host_start, host_stop, NULL};
@@ -896,7 +964,7 @@ const vigil_policy_host vigil_lua_host = {host_start, host_stop, NULL};
 int vigil_policy_check(const char *path) {
   host *h = &the_host;
   vigil_log_set_level(VIGIL_LOG_WARN); /* the verdict is printed below; keep the noise out */
-  if (host__prepare(h, NULL, path) != 0) return 1;
+  if (host__prepare(h, NULL, path) != 0 || host__vm(h) != 0) return 1; /* no agent: on this thread */
   char err[1024];
   bool ok = host__load(h, err, sizeof err);
   if (ok) {
@@ -920,17 +988,14 @@ int vigil_policy_check(const char *path) {
   } else {
     fprintf(stderr, "%s\n", err);
   }
-  uv_walk(&h->loop, host__close_walk, NULL);
-  uv_run(&h->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&h->loop);
-  lua_close(h->L);
+  host__shutdown(h);
   return ok ? 0 : 1;
 }
 
 int vigil_policy_bench(const char *path, long n) {
   host *h = &the_host;
   vigil_log_set_level(VIGIL_LOG_WARN);
-  if (host__prepare(h, NULL, path) != 0) return 1;
+  if (host__prepare(h, NULL, path) != 0 || host__vm(h) != 0) return 1; /* no agent: on this thread */
   char err[1024];
   if (!host__load(h, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);

@@ -4,7 +4,7 @@
 #ifndef VIGIL_HOST_H
 #define VIGIL_HOST_H
 
-#include "vigil.h"
+#include "vigil_runtime.h"
 
 /* Runs agent.lua on the script thread; give it to vigil_agent_config. */
 extern const vigil_policy_host vigil_lua_host;

@@ -15,6 +15,16 @@
  *   vigil_handler   the single owner of peer-state transitions (gossip.c)
  *   vigil_events    bounded broadcast ring of cluster events (events.c)
  *   vigil_metrics   failure metrics in Prometheus text format (metrics.c)
+ *   vigil_frame     the wire format and its authentication (frame.c, auth.c)
+ *   vigil_members   what frames mean and which to send (member.c)
+ *   vigil_node      one agent's whole membership logic, driven by datagrams,
+ *                   refusals and timers (node.c); the agent runtime
+ *                   (vigil_runtime.h) and the simulator (vigil_sim.h) are
+ *                   its two drivers
+ *
+ * The sources live in core/lib/. Nothing declared here touches a socket, a
+ * thread or a clock; that promise is kept literally, so the same node runs
+ * a real agent and thousands of simulated ones.
  *
  * Errors are negative integers named VIGIL_E*; vigil_strerror() names them.
  * Nothing here is thread-safe: one thread (the core thread) owns a handler,
@@ -107,7 +117,8 @@ uint32_t vigil_detector_config_window(const vigil_detector_config *cfg);
 
 /*
  * One peer's phi-accrual detector. Embed it; the only allocation is its
- * window of intervals, made once by vigil_detector_init (4 bytes a sample).
+ * window of intervals (4 bytes a sample), made by vigil_detector_init for
+ * 16 samples and doubled as samples arrive, up to the window size.
  * The detector reads its settings through `cfg`, which must outlive it; a
  * pool points all its detectors at one shared config, so a threshold change
  * applies to every peer at once.
@@ -123,10 +134,10 @@ typedef struct vigil_detector {
   double horizon_for;  /* the threshold `horizon` was computed for */
   /* Cold: the window and its running sums. */
   uint32_t *window; /* ring of inter-arrival intervals, microseconds */
-  uint32_t cap;     /* window capacity (fixed at init) */
+  uint32_t cap;     /* window size (fixed at init): intervals kept at most */
   uint32_t len;     /* intervals in the window */
   uint32_t head;    /* index of the oldest interval */
-  uint32_t pad_;
+  uint32_t alloc;   /* intervals allocated; grows by doubling up to cap */
   uint64_t sum;      /* running sum of the window, microseconds */
   uint64_t sumsq_hi; /* running sum of squares, 128-bit: high word */
   uint64_t sumsq_lo; /*   ... and low word (exact, never drifts) */
@@ -690,14 +701,6 @@ typedef struct vigil_keyring {
   uint8_t keys[VIGIL_KEYRING_MAX][VIGIL_KEY_BYTES];
 } vigil_keyring;
 
-/*
- * Load a keyring file: one key per line, 32 bytes in standard base64
- * (`head -c 32 /dev/urandom | base64`), blank lines and lines starting with
- * '#' ignored. The first key signs. Returns VIGIL_OK, or VIGIL_EINVAL with
- * a message naming the file and line in err (NUL-terminated, errlen bytes).
- */
-int vigil_keyring_load(vigil_keyring *kr, const char *path, char *err, size_t errlen);
-
 /* Add one key given in base64 (same rules as a line of the file). */
 int vigil_keyring_add_base64(vigil_keyring *kr, const char *b64);
 
@@ -800,19 +803,92 @@ bool vigil_members_info(const vigil_members *m, uint32_t idx, uint64_t *generati
 char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *len);
 
 /* ------------------------------------------------------------------------ */
-/* The bridge between the core thread and the script thread (bridge.c)     */
+/* Node (node.c): one agent's whole membership logic, without a transport   */
 
 /*
- * The only things the two threads share (../shared/DESIGN.md). The core
- * pushes events and publishes snapshots; the script thread takes events,
- * reads snapshots and sends commands. Every operation holds one mutex for a
- * bounded copy and never waits for the other thread's work: the core never
- * waits on Lua. Wake-ups go through the callbacks given at creation
- * (uv_async_send in the runtime; both are safe to call from any thread).
+ * A node is everything one agent decides: its pool, handler, events,
+ * metrics and membership (the digest and dissemination policy, joins,
+ * restarts, leaves, reaping) and the refusal rule. It is driven by three
+ * inputs, each with `now`: a datagram arrived (vigil_node_receive), a
+ * refusal arrived (vigil_node_refused), a timer fired (vigil_node_timer).
+ * It produces frames, through the send function given at creation, and
+ * events, in its ring. No sockets, no clock, no threads: the agent runtime
+ * drives it from libuv and real time, the simulator from a virtual clock
+ * and an in-memory network, and both run the same decisions.
  */
-typedef struct vigil_bridge vigil_bridge;
+typedef struct vigil_node vigil_node;
 
-typedef void (*vigil_wake_fn)(void *ud);
+typedef struct vigil_node_config {
+  const char *self;          /* this agent's pname (an IP literal and port) */
+  const char *dc;            /* NULL = "default" */
+  const char *rack;          /* NULL = "default" */
+  const vigil_token *tokens; /* this agent's tokens (at most VIGIL_FRAME_TOKENS_MAX) */
+  uint32_t ntokens;
+  const char *const *seeds; /* pnames to contact until a peer of that name is known */
+  uint32_t nseeds;
+  uint64_t generation;            /* grows on every start (the runtime uses the wall clock) */
+  uint64_t seed;                  /* random seed for the fanout choice */
+  vigil_time interval;            /* gossip interval (200 ms) */
+  vigil_time tick;                /* evaluate period (100 ms); 0 = interval / 2 */
+  vigil_time reap_after;          /* forget peers down this long (60 s); 0 = never */
+  uint32_t fanout;                /* peers sent to each interval; 0 = every peer */
+  const vigil_keyring *keyring;   /* sign and verify; NULL = unauthenticated */
+  vigil_detector_config detector; /* first_estimate 0 = the gossip interval */
+  uint32_t events;                /* capacity of the event ring (1024) */
+  /* Optional: a driver's clock, read only to time the node's own gossip
+   * rounds for the gossip_round event and its metrics (never for a
+   * decision). NULL: rounds report a duration of 0. */
+  vigil_time (*stopwatch)(void *ud);
+  void *stopwatch_ud;
+} vigil_node_config;
+
+/* Fill a config with the agent's defaults (above); self must still be set. */
+void vigil_node_config_init(vigil_node_config *cfg);
+
+/*
+ * A node named cfg->self, started at `now`: its first gossip round is due
+ * at once. Frames go out through send(ud, pname, bytes, len) (see
+ * vigil_send_fn), called only from within the node's functions. NULL with
+ * *why set (when why is not NULL) on a bad config or when memory runs out.
+ */
+vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, void *ud, vigil_time now,
+                           const char **why);
+void vigil_node_free(vigil_node *n);
+
+/*
+ * A datagram arrived from `from` (the source address as a pname, or NULL
+ * when the driver does not know it; it is not trusted for anything). Returns
+ * VIGIL_OK when it was accepted or the VIGIL_FRAME_E* reason it was
+ * rejected for; either way it is counted and a rejected one changes nothing.
+ */
+int vigil_node_receive(vigil_node *n, const uint8_t *buf, size_t len, const char *from, vigil_time now);
+
+/*
+ * The host at `addr` (a pname) refused a datagram we sent it: nothing
+ * listens on that port (ICMP port unreachable). A known peer's refusal is
+ * evidence (vigil_handler_refused) and moves the next timer earlier when it
+ * makes a conviction due; one from an address no peer has is counted.
+ * Returns what vigil_handler_refused returns.
+ */
+int vigil_node_refused(vigil_node *n, const char *addr, vigil_time now);
+
+/*
+ * A timer fired: run whatever is due at `now` -- a gossip round (bump the
+ * heartbeat version, send heartbeats with digests, reap) and an evaluation
+ * of every peer (on the tick, and when a conviction falls due between
+ * ticks). Calling it early does nothing that is not due; calling it late
+ * (the process stalled) runs each due thing once, and the handler's
+ * local-pause guard sees the gap.
+ */
+void vigil_node_timer(vigil_node *n, vigil_time now);
+
+/* When vigil_node_timer should next be called. Receiving and refusals can
+ * move it earlier; ask again after each of them. */
+vigil_time vigil_node_next_timer(const vigil_node *n);
+
+/* Leave gracefully: a shutdown frame to every peer and seed. Returns the
+ * number of frames handed to send. The node should not be driven after. */
+size_t vigil_node_leave(vigil_node *n, vigil_time now);
 
 typedef struct vigil_snapshot_peer {
   char pname[VIGIL_PNAME_MAX];
@@ -860,112 +936,37 @@ typedef struct vigil_command {
     double threshold;
   } thresholds[VIGIL_CMD_THRESHOLDS_MAX];
 } vigil_command;
-
-/* What the script thread reports about the policy (for /health, metrics). */
-#define VIGIL_POLICY_KINDS 10 /* peer_up .. peer_restarted, transition, lagged, timer, exec, load */
-typedef struct vigil_policy_status {
-  bool running;        /* a script thread is attached */
-  bool loaded;         /* a policy generation is active */
-  uint64_t generation; /* successful loads so far */
-  char path[256];
-  char error[512]; /* the last load error ("" = none), file:line first */
-  uint64_t reloads_ok, reloads_failed;
-  uint64_t errors[VIGIL_POLICY_KINDS];      /* handler errors by kind */
-  uint64_t interrupted[VIGIL_POLICY_KINDS]; /* handlers stopped at their budget */
-  uint64_t delivered;                       /* events handed to the policy */
-  uint64_t lagged;                          /* events lost because the policy fell behind */
-  uint64_t exec_started, exec_ok, exec_failed, exec_timeout, exec_rejected;
-} vigil_policy_status;
-
-/* Names of the kinds counted above ("peer_up", ..., "load"). */
-const char *vigil_policy_kind_name(int kind);
-
-vigil_bridge *vigil_bridge_new(uint32_t capacity, vigil_wake_fn wake_script, void *script_ud, vigil_wake_fn wake_core,
-                               void *core_ud);
-void vigil_bridge_free(vigil_bridge *b);
-
-/* Core thread. */
-void vigil_bridge_push_event(vigil_bridge *b, const vigil_event *e);
-void vigil_bridge_publish(vigil_bridge *b, vigil_snapshot *s); /* takes ownership (malloc'd) */
-bool vigil_bridge_take_command(vigil_bridge *b, vigil_command *out);
-void vigil_bridge_request(vigil_bridge *b, bool reload, bool stop);
-void vigil_bridge_status(vigil_bridge *b, vigil_policy_status *out);
-
-/* Either thread: set (or change) how the script thread is woken. */
-void vigil_bridge_set_script_wake(vigil_bridge *b, vigil_wake_fn wake_script, void *script_ud);
-
-/* Script thread. */
-size_t vigil_bridge_take_events(vigil_bridge *b, vigil_event *out, size_t max); /* lagged comes as an event */
-const vigil_snapshot *vigil_bridge_acquire(vigil_bridge *b);                    /* NULL before the first */
-void vigil_bridge_release(vigil_bridge *b, const vigil_snapshot *s);
-int vigil_bridge_send_command(vigil_bridge *b, const vigil_command *c); /* VIGIL_ERANGE when the queue is full */
-void vigil_bridge_take_requests(vigil_bridge *b, bool *reload, bool *stop);
-void vigil_bridge_set_status(vigil_bridge *b, const vigil_policy_status *st);
-
-/* ------------------------------------------------------------------------ */
-/* Policy host hook (the vigil binary provides it; core/ knows no Lua)       */
-
-typedef struct vigil_policy_host {
-  /* Start the script thread for cfg->policy; non-zero when it cannot. */
-  int (*start)(void *ud, vigil_bridge *b, const char *policy_path);
-  /* Ask it to stop and wait at most wait_ms for it; then detach. */
-  void (*stop)(void *ud, int wait_ms);
-  void *ud;
-} vigil_policy_host;
-
-/* ------------------------------------------------------------------------ */
-/* The agent runtime (agent.c): the core thread on libuv                     */
-
-typedef enum vigil_log_level {
-  VIGIL_LOG_DEBUG = 0,
-  VIGIL_LOG_INFO = 1,
-  VIGIL_LOG_WARN = 2,
-  VIGIL_LOG_ERROR = 3
-} vigil_log_level;
-
-/* "debug", "info", "warn", "error"; -1 for anything else. */
-int vigil_log_level_parse(const char *name);
-
-/* Write one logfmt line to stderr: ts, level, msg, then `fields` ("k=v
- * k2=v2", already formatted, or NULL). Thread-safe: one write per line.
- * Lines below the agent's log level are skipped. */
-void vigil_log(vigil_log_level lvl, const char *msg, const char *fields);
-
-/* Set the level below which vigil_log drops lines (vigil_agent_run sets it
- * from its config). */
-void vigil_log_set_level(vigil_log_level lvl);
-
-typedef struct vigil_agent_config {
-  const char *listen;    /* UDP bind address, "ip:port" */
-  const char *advertise; /* pname peers know us by; NULL = listen */
-  const char *http;      /* HTTP bind "ip:port"; NULL or "" = no HTTP */
-  const char *dc;        /* NULL = "default" */
-  const char *rack;      /* NULL = "default" */
-  const vigil_token *tokens;
-  uint32_t ntokens;
-  const char *const *seeds; /* pnames (IP literals) to contact until known */
-  uint32_t nseeds;
-  const vigil_keyring *keyring; /* NULL: unauthenticated (warned once) */
-  vigil_log_level log_level;
-  vigil_time interval;                         /* gossip interval (200 ms) */
-  vigil_time tick;                             /* evaluate period (100 ms) */
-  vigil_time reap_after;                       /* forget peers down this long (60 s) */
-  uint32_t fanout;                             /* 0 = send to every peer */
-  vigil_detector_config detector;              /* threshold, model, ... */
-  const char *policy;                          /* agent.lua path, run by policy_host */
-  const struct vigil_policy_host *policy_host; /* NULL: no policy runtime */
-  uint32_t policy_queue;                       /* events the policy may fall behind by (1024) */
-} vigil_agent_config;
-
-void vigil_agent_config_init(vigil_agent_config *cfg);
-
 /*
- * Run an agent until SIGINT or SIGTERM (then announce the departure to
- * every peer and return 0). Returns non-zero, after logging why, when it
- * cannot start (address in use, bad address, ...). Logs are logfmt lines on
- * stderr.
+ * Apply what a policy asked for: VIGIL_CMD_CONFIGURE merges the settings
+ * that are present into the current ones and applies them all or none;
+ * VIGIL_CMD_MARK_DOWN marks a peer down. A changed interval moves the
+ * gossip round and the tick (interval / 2). Returns VIGIL_OK, or an error
+ * with `note` (cap bytes, may be NULL) saying why; on VIGIL_OK `note` says
+ * what is now in force, as logfmt fields.
  */
-int vigil_agent_run(const vigil_agent_config *cfg);
+int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char *note, size_t cap);
+
+/* Every peer as of `now`, for a policy to read: a malloc'd snapshot
+ * (free() it, or hand it to the bridge), NULL on ENOMEM. */
+vigil_snapshot *vigil_node_snapshot(const vigil_node *n, vigil_time now);
+
+/* Every metric of the node (handler, pool, membership) in Prometheus text,
+ * as vigil_handler_render_metrics. */
+char *vigil_node_render_metrics(const vigil_node *n, vigil_time now, size_t *len);
+
+/* The node's parts, for reading (drivers must not change peers directly). */
+vigil_pool *vigil_node_pool(const vigil_node *n);
+vigil_handler *vigil_node_handler(const vigil_node *n);
+vigil_members *vigil_node_members(const vigil_node *n);
+vigil_events *vigil_node_events(const vigil_node *n);
+const char *vigil_node_self(const vigil_node *n);
+vigil_time vigil_node_interval(const vigil_node *n);
+uint32_t vigil_node_fanout(const vigil_node *n);
+
+/* Refusals from addresses that no peer has (counted, never evidence). */
+uint64_t vigil_node_refused_unknown(const vigil_node *n);
+/* Refusals from known peers' addresses (evidence; see vigil_node_refused). */
+uint64_t vigil_node_refused_known(const vigil_node *n);
 
 #ifdef __cplusplus
 }

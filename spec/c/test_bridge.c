@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "vigil.h"
+#include "vigil_runtime.h"
 
 static int wakes;
 static void count_wake(void *ud) {

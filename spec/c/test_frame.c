@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "vectors.h"
-#include "vigil.h"
+#include "vigil_runtime.h"
 
 #ifndef VIGIL_SOURCE_DIR
 #error "VIGIL_SOURCE_DIR must point at the repository (set by CMake)"

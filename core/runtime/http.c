@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "runtime.h"
 
 #define URL_MAX         2048
 #define HEADERS_MAX     8192

@@ -1,35 +1,18 @@
 /*
- * auth.c - the keyring that authenticates frames.
+ * keyfile.c - reading a keyring file (the runtime's side of auth.c).
  *
- * Owns: loading 32-byte keys from a file of base64 lines. The first key
- * signs outgoing frames, every key verifies incoming ones, so a cluster
- * rotates keys without downtime: add the new key second everywhere, then
- * move it first everywhere, then drop the old one.
+ * Owns: the file format -- one base64 32-byte key a line, blank lines and
+ * '#' comments ignored -- and its error messages, which name the file and
+ * the line but never a key's bytes.
  *
- * Must never: keep a key in memory it did not parse completely, or report a
- * key's bytes in an error message.
+ * Must never: keep a key it did not parse completely, or leave key bytes in
+ * a stack buffer after returning.
  */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
-
-int vigil_keyring_add_base64(vigil_keyring *kr, const char *b64) {
-  uint8_t key[VIGIL_KEY_BYTES + 1];
-  size_t n = 0;
-  const char *end = NULL;
-  if (sodium_init() < 0) return VIGIL_ENOMEM;
-  if (kr->nkeys >= VIGIL_KEYRING_MAX) return VIGIL_ERANGE;
-  if (sodium_base642bin(key, sizeof key, b64, strlen(b64), " \t\r\n", &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      (end && *end) || n != VIGIL_KEY_BYTES) {
-    sodium_memzero(key, sizeof key);
-    return VIGIL_EINVAL;
-  }
-  memcpy(kr->keys[kr->nkeys++], key, VIGIL_KEY_BYTES);
-  sodium_memzero(key, sizeof key);
-  return VIGIL_OK;
-}
+#include "vigil_runtime.h"
 
 int vigil_keyring_load(vigil_keyring *kr, const char *path, char *err, size_t errlen) {
   memset(kr, 0, sizeof *kr);

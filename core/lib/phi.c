@@ -48,6 +48,8 @@
 
 #include "internal.h"
 
+#define WINDOW_INITIAL 16 /* intervals allocated at first; doubled as needed */
+
 #define LN10                       2.30258509299404568402
 #define DEFAULT_WINDOW_NORMAL      1000u
 #define DEFAULT_WINDOW_EXPONENTIAL 100u
@@ -97,7 +99,11 @@ int vigil_detector_init(vigil_detector *d, const vigil_detector_config *cfg) {
   if (vigil_detector_config_check(cfg, NULL) != VIGIL_OK) return VIGIL_EINVAL;
   d->cfg = cfg;
   d->cap = vigil_detector_config_window(cfg);
-  d->window = malloc((size_t)d->cap * sizeof *d->window);
+  /* The window grows as intervals arrive (doubling, up to cap): a peer
+   * heard a few times costs 64 bytes, not 4 KiB, which is what lets one
+   * process simulate thousands of agents that each know thousands. */
+  d->alloc = d->cap < WINDOW_INITIAL ? d->cap : WINDOW_INITIAL;
+  d->window = malloc((size_t)d->alloc * sizeof *d->window);
   if (!d->window) return VIGIL_ENOMEM;
   d->y_star_for = NAN;
   vigil__detector_refresh(d);
@@ -107,7 +113,7 @@ int vigil_detector_init(vigil_detector *d, const vigil_detector_config *cfg) {
 void vigil_detector_free(vigil_detector *d) {
   free(d->window);
   d->window = NULL;
-  d->cap = d->len = 0;
+  d->cap = d->alloc = d->len = 0;
 }
 
 void vigil_detector_reset(vigil_detector *d) {
@@ -168,18 +174,34 @@ vigil_time vigil__detector_overdue(const vigil_detector *d) {
   return (vigil_time)((mean_us + phi__normal_sigma_us(d)) * 1e3);
 }
 
+/* Make room for one more interval before the window is at its size: the
+ * allocation doubles. Until then the ring has never wrapped (head is 0),
+ * so realloc keeps the order. When memory runs out the window stays at
+ * the size it has, for good. */
+static void phi__grow(vigil_detector *d) {
+  uint32_t want = d->alloc * 2 < d->cap ? d->alloc * 2 : d->cap;
+  uint32_t *w = realloc(d->window, (size_t)want * sizeof *w);
+  if (!w) {
+    d->cap = d->alloc;
+    return;
+  }
+  d->window = w;
+  d->alloc = want;
+}
+
 /* Append an interval (microseconds), evicting the oldest when full. */
 static void phi__push(vigil_detector *d, uint32_t us) {
   if (d->cap == 0) return;
-  if (d->len == d->cap) {
+  if (d->len == d->alloc && d->alloc < d->cap) phi__grow(d);
+  if (d->len == d->alloc) {
     uint32_t old = d->window[d->head];
     d->sum -= old;
     phi__sq_sub(d, (uint64_t)old * old);
     d->window[d->head] = us;
-    d->head = d->head + 1 == d->cap ? 0 : d->head + 1;
+    d->head = d->head + 1 == d->alloc ? 0 : d->head + 1;
   } else {
     uint32_t at = d->head + d->len;
-    if (at >= d->cap) at -= d->cap;
+    if (at >= d->alloc) at -= d->alloc;
     d->window[at] = us;
     d->len++;
   }

@@ -1,11 +1,12 @@
 /*
- * vigil_main.c - the `vigil` command: agent, members, version.
+ * main.c - the `vigil` command: agent, members, reload, check, test, sim,
+ * version.
  *
  * Owns: the command line (flags, their checking and their help), turning
  * seeds into addresses (hostnames are resolved here, once, at start-up),
- * and the `members` client. The runtime itself is vigil_agent_run (core/
- * agent.c); the policy host (LuaJIT on its own thread) joins it here with
- * the scripting issue.
+ * and the `members` and `reload` clients. The runtime itself is
+ * vigil_agent_run (core/runtime/); the policy host (LuaJIT on its own
+ * thread) is bindings/host.c; `vigil sim` is sim.c beside this file.
  *
  * Must never: start an agent with a value it could not parse. Every bad
  * flag or value exits with status 2 and a message naming the flag.
@@ -24,16 +25,14 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "cmd.h"
 #include "host.h"
-#include "vigil.h"
 
 #define MAX_SEEDS 256
 
 static const char *prog = "vigil";
 
-static void die(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
-
-static void die(int code, const char *cmd, const char *fmt, ...) {
+void die(int code, const char *cmd, const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "%s %s: ", prog, cmd);
   va_start(ap, fmt);
@@ -54,6 +53,7 @@ static const char usage_main[] =
     "  reload    make a running agent reload its policy (agent.lua)\n"
     "  check     load a policy file without starting an agent; report errors as file:line\n"
     "  test      run policy specs (busted, vigil.testing) in a directory, paths set up\n"
+    "  sim       simulate a cluster of many agents on the real code, in virtual time\n"
     "  version   print the version\n"
     "\n"
     "`vigil <command> --help` describes each command's flags.\n";
@@ -118,20 +118,14 @@ static const char usage_members[] =
 
 /* ---- flag parsing ------------------------------------------------------------ */
 
-typedef struct args {
-  int argc, i;
-  char **argv;
-  const char *cmd;
-} args;
-
 /* The next "--flag value" or "--flag=value" value, or die naming the flag. */
-static const char *flag_value(args *a, const char *flag, const char *inline_value) {
+const char *flag_value(args *a, const char *flag, const char *inline_value) {
   if (inline_value) return inline_value;
   if (a->i + 1 >= a->argc) die(2, a->cmd, "%s needs a value (see vigil %s --help)", flag, a->cmd);
   return a->argv[++a->i];
 }
 
-static bool is_flag(const char *arg, const char *name, const char **inline_value) {
+bool is_flag(const char *arg, const char *name, const char **inline_value) {
   size_t n = strlen(name);
   if (strncmp(arg, name, n) != 0) return false;
   if (arg[n] == '\0') {
@@ -152,7 +146,7 @@ static void check_pname(const char *cmd, const char *flag, const char *v) {
     die(2, cmd, "%s: expected host:port (port 1-65535), got '%s'", flag, v);
 }
 
-static vigil_time parse_duration(const char *cmd, const char *flag, const char *v) {
+vigil_time parse_duration(const char *cmd, const char *flag, const char *v) {
   if (strcmp(v, "0") == 0) return 0; /* "never", for --reap */
   char *end;
   errno = 0;
@@ -163,7 +157,7 @@ static vigil_time parse_duration(const char *cmd, const char *flag, const char *
   return (vigil_time)(x * unit + 0.5);
 }
 
-static unsigned long parse_uint(const char *cmd, const char *flag, const char *v, unsigned long max) {
+unsigned long parse_uint(const char *cmd, const char *flag, const char *v, unsigned long max) {
   char *end;
   errno = 0;
   unsigned long x = strtoul(v, &end, 10);
@@ -549,6 +543,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "reload") == 0) return cmd_reload(&a);
   if (strcmp(cmd, "check") == 0) return cmd_check(&a);
   if (strcmp(cmd, "test") == 0) return cmd_test(&a);
+  if (strcmp(cmd, "sim") == 0) return vigil_cmd_sim(&a);
   if (strcmp(cmd, "bench-dispatch") == 0) { /* for bench/, not in the usage */
     if (argc < 3) die(2, cmd, "usage: vigil bench-dispatch policy.lua [events]");
     return vigil_policy_bench(argv[2], argc > 3 ? atol(argv[3]) : 1000000);

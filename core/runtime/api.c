@@ -1,0 +1,276 @@
+/*
+ * api.c - the agent's HTTP API: what /metrics, /v1/members, /health and
+ * POST /v1/reload answer.
+ *
+ * Owns: rendering the node's state (members as JSON or a table, health,
+ * Prometheus text with the runtime's own counters appended) and the reload
+ * request. http.c carries the bytes; this file decides what they say.
+ *
+ * Must never: change a peer (the API reads; only the node decides), or
+ * emit text a client could misparse: JSON strings are escaped, numbers
+ * that are not finite are null.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+
+static void api__json_str(vigil__buf *b, const char *s) {
+  vigil__buf_puts(b, "\"");
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      vigil__buf_printf(b, "\\%c", c);
+    else if (c < 0x20)
+      vigil__buf_printf(b, "\\u%04x", c);
+    else
+      vigil__buf_printf(b, "%c", c);
+  }
+  vigil__buf_puts(b, "\"");
+}
+
+static void api__json_num(vigil__buf *b, double v) {
+  if (isfinite(v))
+    vigil__buf_printf(b, "%.6g", v);
+  else
+    vigil__buf_puts(b, "null");
+}
+
+static void api__members_json(vigil__agent *a, vigil_time now, vigil__buf *b) {
+  vigil__buf_puts(b, "{\"self\":");
+  api__json_str(b, vigil_node_self(a->node));
+  vigil__buf_printf(b, ",\"generation\":%llu,\"members\":[", (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
+  uint32_t slots = vigil_pool_slots(vigil_node_pool(a->node));
+  bool first = true;
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(vigil_node_pool(a->node), i);
+    if (!p) continue;
+    uint64_t gen, ver;
+    vigil_time heard;
+    vigil_members_info(vigil_node_members(a->node), i, &gen, &ver, &heard);
+    vigil__buf_puts(b, first ? "{\"pname\":" : ",{\"pname\":");
+    first = false;
+    api__json_str(b, p->pname);
+    vigil__buf_puts(b, ",\"dc\":");
+    api__json_str(b, p->dc);
+    vigil__buf_puts(b, ",\"rack\":");
+    api__json_str(b, p->rack);
+    vigil__buf_puts(b, ",\"state\":");
+    api__json_str(b, vigil_state_name(p->state));
+    vigil__buf_puts(b, ",\"phi\":");
+    api__json_num(b, vigil_handler_phi(vigil_node_handler(a->node), i, now));
+    vigil__buf_puts(b, ",\"last_heard_seconds\":");
+    if (heard && now >= heard)
+      api__json_num(b, (double)(now - heard) / 1e9);
+    else
+      vigil__buf_puts(b, "null");
+    vigil__buf_printf(b, ",\"since_seconds\":");
+    api__json_num(b, now > p->since ? (double)(now - p->since) / 1e9 : 0.0);
+    vigil__buf_printf(b, ",\"generation\":%llu,\"version\":%llu,\"is_local\":%s,\"tokens\":[", (unsigned long long)gen,
+                      (unsigned long long)ver, p->is_local ? "true" : "false");
+    for (uint32_t k = 0; k < p->ntokens; k++) {
+      char tok[VIGIL_TOKEN_STRLEN];
+      vigil_token_format(&p->tokens[k], tok, sizeof tok);
+      vigil__buf_printf(b, "%s\"%s\"", k ? "," : "", tok);
+    }
+    vigil__buf_puts(b, "]}");
+  }
+  vigil__buf_puts(b, "]}\n");
+}
+
+static void api__members_text(vigil__agent *a, vigil_time now, vigil__buf *b) {
+  vigil__buf_printf(b, "%-24s %-10s %-10s %-8s %9s %11s %s\n", "PEER", "DC", "RACK", "STATE", "PHI", "LAST HEARD",
+                    "GENERATION");
+  uint32_t slots = vigil_pool_slots(vigil_node_pool(a->node));
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(vigil_node_pool(a->node), i);
+    if (!p) continue;
+    uint64_t gen, ver;
+    vigil_time heard;
+    vigil_members_info(vigil_node_members(a->node), i, &gen, &ver, &heard);
+    char last[32] = "-", phi[32] = "-";
+    if (p->is_local)
+      snprintf(last, sizeof last, "(self)");
+    else if (heard && now >= heard)
+      snprintf(last, sizeof last, "%.1fs ago", (double)(now - heard) / 1e9);
+    if (!p->is_local) snprintf(phi, sizeof phi, "%.2f", vigil_handler_phi(vigil_node_handler(a->node), i, now));
+    vigil__buf_printf(b, "%-24s %-10s %-10s %-8s %9s %11s %llu\n", p->pname, p->dc, p->rack, vigil_state_name(p->state),
+                      phi, last, (unsigned long long)gen);
+  }
+  if (a->bridge) {
+    vigil_policy_status st;
+    vigil_bridge_status(a->bridge, &st);
+    if (st.error[0])
+      vigil__buf_printf(b, "\npolicy: %s, generation %llu, LAST LOAD FAILED: %s\n", a->cfg->policy,
+                        (unsigned long long)st.generation, st.error);
+    else
+      vigil__buf_printf(b, "\npolicy: %s, generation %llu, %s\n", a->cfg->policy, (unsigned long long)st.generation,
+                        st.loaded ? "ok" : "not loaded");
+  }
+}
+
+static void api__health(vigil__agent *a, vigil_time now, vigil__buf *b) {
+  uint32_t by_state[VIGIL_STATE_COUNT] = {0};
+  uint32_t slots = vigil_pool_slots(vigil_node_pool(a->node));
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(vigil_node_pool(a->node), i);
+    if (p && !p->is_local) by_state[p->state]++;
+  }
+  vigil__buf_puts(b, "{\"status\":\"ok\",\"self\":");
+  api__json_str(b, vigil_node_self(a->node));
+  vigil__buf_printf(b, ",\"generation\":%llu,\"uptime_seconds\":", (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
+  api__json_num(b, (double)(now - a->started) / 1e9);
+  vigil__buf_printf(b, ",\"authenticated\":%s,\"peers\":{", a->cfg->keyring ? "true" : "false");
+  for (int s = 0; s < VIGIL_STATE_COUNT; s++)
+    vigil__buf_printf(b, "%s\"%s\":%u", s ? "," : "", vigil_state_name((vigil_peer_state)s), by_state[s]);
+  vigil__buf_puts(b, "},\"policy\":");
+  if (!a->bridge) {
+    vigil__buf_puts(b, "null}\n");
+    return;
+  }
+  vigil_policy_status st;
+  vigil_bridge_status(a->bridge, &st);
+  vigil__buf_puts(b, "{\"path\":");
+  api__json_str(b, a->cfg->policy);
+  vigil__buf_printf(b, ",\"running\":%s,\"loaded\":%s,\"generation\":%llu,\"reloads_failed\":%llu,\"error\":",
+                    st.running ? "true" : "false", st.loaded ? "true" : "false", (unsigned long long)st.generation,
+                    (unsigned long long)st.reloads_failed);
+  if (st.error[0])
+    api__json_str(b, st.error);
+  else
+    vigil__buf_puts(b, "null");
+  vigil__buf_puts(b, "}}\n");
+}
+
+/* The policy's counters, appended to /metrics. */
+static void api__policy_metrics(vigil__agent *a, vigil__buf *b) {
+  if (!a->bridge) return;
+  vigil_policy_status st;
+  vigil_bridge_status(a->bridge, &st);
+  vigil__buf_puts(b, "# HELP policy_errors_total Policy handlers that raised an error, by event.\n"
+                     "# TYPE policy_errors_total counter\n");
+  for (int k = 0; k < VIGIL_POLICY_KINDS; k++)
+    vigil__buf_printf(b, "policy_errors_total{event=\"%s\"} %llu\n", vigil_policy_kind_name(k),
+                      (unsigned long long)st.errors[k]);
+  vigil__buf_puts(b, "# HELP policy_interrupted_total Policy handlers stopped at their time budget, by event.\n"
+                     "# TYPE policy_interrupted_total counter\n");
+  for (int k = 0; k < VIGIL_POLICY_KINDS; k++)
+    vigil__buf_printf(b, "policy_interrupted_total{event=\"%s\"} %llu\n", vigil_policy_kind_name(k),
+                      (unsigned long long)st.interrupted[k]);
+  vigil__buf_printf(b,
+                    "# HELP policy_reloads_total Policy loads, by result.\n# TYPE policy_reloads_total counter\n"
+                    "policy_reloads_total{result=\"ok\"} %llu\npolicy_reloads_total{result=\"error\"} %llu\n",
+                    (unsigned long long)st.reloads_ok, (unsigned long long)st.reloads_failed);
+  vigil__buf_printf(b,
+                    "# HELP policy_events_total Events handed to the policy.\n# TYPE policy_events_total counter\n"
+                    "policy_events_total %llu\n"
+                    "# HELP policy_events_lagged_total Events lost because the policy fell behind.\n"
+                    "# TYPE policy_events_lagged_total counter\npolicy_events_lagged_total %llu\n",
+                    (unsigned long long)st.delivered, (unsigned long long)st.lagged);
+  vigil__buf_printf(b,
+                    "# HELP policy_exec_total Commands the policy ran, by result.\n# TYPE policy_exec_total counter\n"
+                    "policy_exec_total{result=\"ok\"} %llu\npolicy_exec_total{result=\"failed\"} %llu\n"
+                    "policy_exec_total{result=\"timeout\"} %llu\npolicy_exec_total{result=\"rejected\"} %llu\n",
+                    (unsigned long long)st.exec_ok, (unsigned long long)st.exec_failed,
+                    (unsigned long long)st.exec_timeout, (unsigned long long)st.exec_rejected);
+  vigil__buf_printf(b,
+                    "# HELP policy_generation Policy generations loaded successfully.\n"
+                    "# TYPE policy_generation gauge\npolicy_generation %llu\n",
+                    (unsigned long long)st.generation);
+}
+
+static void api__metrics(vigil__agent *a, vigil_time now, vigil__http_response *r) {
+  size_t len;
+  char *text = vigil_node_render_metrics(a->node, now, &len);
+  if (!text) {
+    r->status = 503;
+    return;
+  }
+  vigil__buf b = {text, len, len + 1, false};
+  static const char *const classes[4] = {"1xx", "2xx", "4xx", "5xx"};
+  vigil__buf_puts(&b, "# HELP http_requests_total HTTP requests answered, by status class.\n"
+                      "# TYPE http_requests_total counter\n");
+  for (int i = 1; i < 4; i++)
+    vigil__buf_printf(&b, "http_requests_total{code=\"%s\"} %llu\n", classes[i],
+                      (unsigned long long)a->http.requests[i]);
+  vigil__buf_printf(&b,
+                    "# HELP http_connections_refused_total Connections turned away (too many open).\n"
+                    "# TYPE http_connections_refused_total counter\nhttp_connections_refused_total %llu\n",
+                    (unsigned long long)a->http.refused);
+  vigil__buf_printf(&b,
+                    "# HELP frames_unsendable_total Frames for peers whose pname is not an IP address.\n"
+                    "# TYPE frames_unsendable_total counter\nframes_unsendable_total %llu\n",
+                    (unsigned long long)a->send_unresolvable);
+  vigil__buf_printf(&b,
+                    "# HELP icmp_errors_total ICMP errors for datagrams this agent sent, by kind: refused by a "
+                    "known peer's host (port unreachable), refused by an address no peer has, other.\n"
+                    "# TYPE icmp_errors_total counter\n"
+                    "icmp_errors_total{kind=\"refused_peer\"} %llu\nicmp_errors_total{kind=\"refused_unknown\"} "
+                    "%llu\nicmp_errors_total{kind=\"other\"} %llu\n",
+                    (unsigned long long)vigil_node_refused_known(a->node), (unsigned long long)vigil_node_refused_unknown(a->node),
+                    (unsigned long long)a->icmp_other);
+  api__policy_metrics(a, &b);
+  if (b.failed) {
+    free(b.data);
+    r->status = 503;
+    return;
+  }
+  r->status = 200;
+  r->type = "text/plain; version=0.0.4; charset=utf-8";
+  r->body = b.data;
+  r->len = b.len;
+}
+
+void vigil__api_route(void *ud, const char *method, const char *path, const char *query, vigil__http_response *r) {
+  vigil__agent *a = ud;
+  vigil_time now = uv_hrtime();
+  if (strcmp(path, "/v1/reload") == 0) {
+    vigil__buf b = {NULL, 0, 0, false};
+    r->type = "application/json";
+    if (strcmp(method, "POST") != 0) {
+      vigil__buf_puts(&b, "{\"error\":\"use POST\"}\n");
+      r->status = 405;
+    } else if (!a->bridge) {
+      vigil__buf_puts(&b, "{\"error\":\"this agent runs no policy\"}\n");
+      r->status = 409;
+    } else {
+      vigil_bridge_request(a->bridge, true, false);
+      vigil__logf(VIGIL_LOG_INFO, "policy reload requested", "by=http");
+      vigil__buf_puts(&b, "{\"status\":\"reload requested\"}\n");
+      r->status = 202;
+    }
+    r->body = b.data;
+    r->len = b.len;
+    return;
+  }
+  if (strcmp(path, "/metrics") == 0) {
+    api__metrics(a, now, r);
+    return;
+  }
+  vigil__buf b = {NULL, 0, 0, false};
+  if (strcmp(path, "/v1/members") == 0) {
+    if (strstr(query, "format=text")) {
+      api__members_text(a, now, &b);
+      r->type = "text/plain; charset=utf-8";
+    } else {
+      api__members_json(a, now, &b);
+      r->type = "application/json";
+    }
+  } else if (strcmp(path, "/health") == 0) {
+    api__health(a, now, &b);
+    r->type = "application/json";
+  } else {
+    return; /* 404 */
+  }
+  if (b.failed) {
+    free(b.data);
+    r->status = 503;
+    return;
+  }
+  r->status = 200;
+  r->body = b.data;
+  r->len = b.len;
+}
