@@ -284,9 +284,16 @@ typedef struct vigil_peer {
   char pname[VIGIL_PNAME_MAX]; /* "host:port", the peer's name */
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
-  /* transitions[from][to]: how often the handler moved this peer from -> to */
-  uint32_t transitions[VIGIL_STATE_COUNT][VIGIL_STATE_COUNT];
+  /* How often the handler moved this peer from -> to, at
+   * [from * VIGIL_STATE_COUNT + to]: allocated at its first counted
+   * transition (only with metrics attached and peer counters on), NULL
+   * before. Read it with vigil_peer_transitions. */
+  uint32_t *transitions;
 } vigil_peer;
+
+/* How often the handler moved peer p from one state to another (0 when
+ * not counted). */
+uint32_t vigil_peer_transitions(const vigil_peer *p, vigil_peer_state from, vigil_peer_state to);
 
 /* Split "host:port" (or "[v6]:port") into host length and port.
  * VIGIL_EINVAL when malformed, VIGIL_ENAMETOOLONG when too long. */
@@ -516,6 +523,11 @@ int vigil_handler_set_pause_factor(vigil_handler *h, double factor);
  * Neither is owned. */
 void vigil_handler_attach_metrics(vigil_handler *h, vigil_metrics *m);
 void vigil_handler_attach_events(vigil_handler *h, vigil_events *ev);
+
+/* Count transitions per peer for its metrics (on by default; 196 bytes a
+ * peer once it has transitioned). The simulator turns it off to fit
+ * thousands of agents that each know thousands in one process. */
+void vigil_handler_set_peer_counters(vigil_handler *h, bool on);
 
 vigil_pool *vigil_handler_pool(const vigil_handler *h);
 vigil_events *vigil_handler_events(const vigil_handler *h);
@@ -835,6 +847,7 @@ typedef struct vigil_node_config {
   const vigil_keyring *keyring;   /* sign and verify; NULL = unauthenticated */
   vigil_detector_config detector; /* first_estimate 0 = the gossip interval */
   uint32_t events;                /* capacity of the event ring (1024) */
+  bool no_peer_counters;          /* skip per-peer transition counters (see vigil_handler_set_peer_counters) */
   /* Optional: a driver's clock, read only to time the node's own gossip
    * rounds for the gossip_round event and its metrics (never for a
    * decision). NULL: rounds report a duration of 0. */

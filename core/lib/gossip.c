@@ -37,6 +37,7 @@ struct vigil_handler {
   bool evaluated;         /* evaluate() has run at least once */
   vigil_transition *out;  /* evaluate() results, reused across calls */
   uint32_t out_cap;
+  bool peer_counters;     /* count transitions per peer (with metrics) */
 };
 
 vigil_handler *vigil_handler_new(vigil_pool *pool) {
@@ -46,8 +47,11 @@ vigil_handler *vigil_handler_new(vigil_pool *pool) {
   h->pool = pool;
   h->interval = VIGIL_SEC;
   h->pause_factor = 3.0;
+  h->peer_counters = true;
   return h;
 }
+
+void vigil_handler_set_peer_counters(vigil_handler *h, bool on) { h->peer_counters = on; }
 
 void vigil_handler_free(vigil_handler *h) {
   if (!h) return;
@@ -103,6 +107,16 @@ static void handler__publish(vigil_handler *h, vigil_event_type type, const vigi
   vigil_events_publish(h->events, &e);
 }
 
+/* Count a transition in the peer's own counters, allocated on first use. */
+static void handler__count(vigil_handler *h, vigil_peer *p, vigil_peer_state from, vigil_peer_state to) {
+  if (!h->metrics || !h->peer_counters) return;
+  if (!p->transitions) {
+    p->transitions = calloc(VIGIL_STATE_COUNT * VIGIL_STATE_COUNT, sizeof *p->transitions);
+    if (!p->transitions) return; /* the count is lost, the transition is not */
+  }
+  p->transitions[from * VIGIL_STATE_COUNT + to]++;
+}
+
 /* Apply one transition. Returns false when the peer already was in `to`. */
 static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to, double phi, vigil_cause cause,
                            vigil_time now) {
@@ -110,7 +124,7 @@ static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to,
   if (from == to) return false;
   p->state = to;
   p->since = now;
-  if (h->metrics) p->transitions[from][to]++;
+  handler__count(h, p, from, to);
   vigil_event_type type = to == VIGIL_STATE_NORMAL ? VIGIL_EVENT_PEER_UP : VIGIL_EVENT_PEER_DOWN;
   if (h->metrics && to == VIGIL_STATE_DOWN) vigil__metrics_conviction(h->metrics, cause);
   handler__publish(h, type, p, from, phi, cause, now);
@@ -319,7 +333,7 @@ int vigil_handler_set_local_state(vigil_handler *h, vigil_peer_state s, vigil_ti
   if (local < 0) return VIGIL_ENOENT;
   vigil_peer *p = vigil_pool_get(h->pool, (uint32_t)local);
   if (p->state == s) return VIGIL_OK;
-  if (h->metrics) p->transitions[p->state][s]++;
+  handler__count(h, p, p->state, s);
   p->state = s;
   p->since = now;
   return VIGIL_OK;

@@ -126,11 +126,12 @@ char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_
     if (!p) continue;
     for (int from = 0; from < VIGIL_STATE_COUNT; from++)
       for (int to = 0; to < VIGIL_STATE_COUNT; to++) {
-        if (!p->transitions[from][to]) continue;
+        if (!vigil_peer_transitions(p, (vigil_peer_state)from, (vigil_peer_state)to)) continue;
         vigil__buf_puts(&b, "peer_state_transitions_total{peer=\"");
         vigil__buf_label(&b, p->pname);
         vigil__buf_printf(&b, "\",from=\"%s\",to=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)from),
-                          vigil_state_name((vigil_peer_state)to), p->transitions[from][to]);
+                          vigil_state_name((vigil_peer_state)to),
+                          vigil_peer_transitions(p, (vigil_peer_state)from, (vigil_peer_state)to));
       }
   }
 

@@ -125,6 +125,7 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   vigil_handler_attach_events(n->h, n->ev);
   vigil_handler_attach_metrics(n->h, n->met);
   vigil_handler_set_interval(n->h, n->tick);
+  vigil_handler_set_peer_counters(n->h, !cfg->no_peer_counters);
 
   vigil_members_config mc;
   vigil_members_config_init(&mc);

@@ -14,6 +14,11 @@ static const char *const state_names[VIGIL_STATE_COUNT] = {
     "unknown", "joining", "normal", "standby", "down", "reset", "leaving",
 };
 
+uint32_t vigil_peer_transitions(const vigil_peer *p, vigil_peer_state from, vigil_peer_state to) {
+  if (!p->transitions || (unsigned)from >= VIGIL_STATE_COUNT || (unsigned)to >= VIGIL_STATE_COUNT) return 0;
+  return p->transitions[from * VIGIL_STATE_COUNT + to];
+}
+
 const char *vigil_state_name(vigil_peer_state s) {
   return (unsigned)s < VIGIL_STATE_COUNT ? state_names[s] : "invalid";
 }

@@ -123,6 +123,8 @@ static void pool__release(vigil_peer *p) {
   vigil_detector_free(&p->detector);
   free(p->tokens);
   p->tokens = NULL;
+  free(p->transitions);
+  p->transitions = NULL;
   p->in_use = false;
 }
 

@@ -374,7 +374,7 @@ TEST(a_handler_without_events_or_metrics_still_judges) {
   CHECK_INT(vigil_handler_record_heartbeat_idx(h, a, MS(0)), 1);
   CHECK_INT(vigil_handler_evaluate(h, MS(60000), NULL), 1);
   CHECK_INT(vigil_pool_get(pool, a)->state, VIGIL_STATE_DOWN);
-  CHECK_INT(vigil_pool_get(pool, a)->transitions[VIGIL_STATE_NORMAL][VIGIL_STATE_DOWN], 0);
+  CHECK_INT(vigil_peer_transitions(vigil_pool_get(pool, a), VIGIL_STATE_NORMAL, VIGIL_STATE_DOWN), 0);
   CHECK(vigil_handler_new(NULL) == NULL);
   vigil_handler_free(h);
   vigil_pool_free(pool);
