@@ -61,15 +61,15 @@ typedef struct agent {
   vigil_node *node;       /* alive, stalled or stopped: the process */
   vigil_subscription sub; /* the simulator's, for scoring */
   uint64_t generation;
-  uint32_t epoch;       /* bumped when the process changes or resumes */
-  vigil_time sched;     /* time of its pending timer item (UINT64_MAX = none) */
-  double loss;          /* extra loss on everything it sends or receives */
-  vigil_time up_since;  /* alive (or stalled) since */
-  vigil_time up_total;  /* time alive before up_since */
-  dgram *backlog_head;  /* datagrams waiting while it stalls */
+  uint32_t epoch;      /* bumped when the process changes or resumes */
+  vigil_time sched;    /* time of its pending timer item (UINT64_MAX = none) */
+  double loss;         /* extra loss on everything it sends or receives */
+  vigil_time up_since; /* alive (or stalled) since */
+  vigil_time up_total; /* time alive before up_since */
+  dgram *backlog_head; /* datagrams waiting while it stalls */
   dgram *backlog_tail;
   uint32_t backlog_len;
-  int64_t fault;        /* index of its latest kill or stop, -1 = none */
+  int64_t fault; /* index of its latest kill or stop, -1 = none */
 } agent;
 
 typedef struct fault {
@@ -108,9 +108,8 @@ struct vigil_sim {
   uint32_t nfaults, faults_cap;
   collected *col; /* ring of collected events */
   uint32_t col_head, col_len, col_cap;
-  char **seeds; /* pnames of the seed agents */
-  uint32_t nseeds;
-  uint32_t cur; /* the agent whose node is running (the sender) */
+  const char **seeds; /* cfg.seeds entries: filled at each start (see sim__start) */
+  uint32_t cur;       /* the agent whose node is running (the sender) */
   bool checking;
   vigil_sim_stats st;
 };
@@ -356,8 +355,16 @@ static int sim__start(vigil_sim *s, uint32_t i) {
   nc.self = a->pname;
   nc.dc = a->dc[0] ? a->dc : NULL;
   nc.rack = a->rack[0] ? a->rack : NULL;
-  nc.seeds = (const char *const *)s->seeds;
-  nc.nseeds = s->nseeds;
+  /* Fix: the seeds were pointers into s->a taken once at creation; adding
+   * agents reallocates s->a, and every later start read freed memory (ASan:
+   * heap-use-after-free once a run grows past 16 agents). And a simulation
+   * made with no agents had no seeds at all, so agents added later never
+   * met. The seeds are the first cfg.seeds agents that exist, named now;
+   * the node copies them. */
+  uint32_t nseeds = s->cfg.seeds < s->n ? s->cfg.seeds : s->n;
+  for (uint32_t k = 0; k < nseeds; k++) s->seeds[k] = s->a[k].pname;
+  nc.seeds = s->seeds;
+  nc.nseeds = nseeds;
   nc.generation = ++a->generation;
   nc.seed = sim__rand(s) | 1;
   nc.interval = s->cfg.interval;
@@ -460,10 +467,28 @@ static void sim__arrive(vigil_sim *s, uint32_t i, dgram *d) {
   sim__release(s, d);
 }
 
+/* An agent that runs again reads what queued in its socket while it was
+ * frozen (it must be alive). */
+static void sim__read_backlog(vigil_sim *s, uint32_t i) {
+  agent *a = &s->a[i];
+  while (a->backlog_head && a->st == VIGIL_SIM_ALIVE) {
+    dgram *d = a->backlog_head;
+    a->backlog_head = d->next;
+    a->backlog_len--;
+    sim__receive(s, i, d);
+    sim__release(s, d);
+  }
+  if (!a->backlog_head) a->backlog_tail = NULL;
+}
+
 /* Every alive agent sees every other alive agent as normal. */
 static bool sim__converged(vigil_sim *s) {
   uint32_t alive = 0;
   for (uint32_t i = 0; i < s->n; i++) alive += s->a[i].st == VIGIL_SIM_ALIVE;
+  /* Fix: with nobody alive (no agents yet: agents = 0, then vigil_sim_add)
+   * the loop below found nothing wrong and reported a convergence of an
+   * empty cluster, never checked again once agents joined. */
+  if (!alive) return false;
   bool exact = alive != s->n; /* someone is not alive: check each peer's truth */
   for (uint32_t i = 0; i < s->n; i++) {
     if (s->a[i].st != VIGIL_SIM_ALIVE) continue;
@@ -484,7 +509,9 @@ static bool sim__converged(vigil_sim *s) {
 }
 
 static void sim__step(vigil_sim *s, item it) {
-  agent *a = &s->a[it.agent];
+  /* Fix: IT_CHECK names no agent, and with no agents s->a is NULL: taking
+   * &s->a[0] was arithmetic on a null pointer. */
+  agent *a = it.kind == IT_CHECK ? NULL : &s->a[it.agent];
   switch (it.kind) {
   case IT_START:
     if (a->st == VIGIL_SIM_PENDING) sim__start(s, it.agent);
@@ -519,14 +546,7 @@ static void sim__step(vigil_sim *s, item it) {
     a->epoch++;
     a->sched = UINT64_MAX;
     /* What queued in its socket is read now, then its late timers fire. */
-    while (a->backlog_head && a->st == VIGIL_SIM_ALIVE) {
-      dgram *d = a->backlog_head;
-      a->backlog_head = d->next;
-      a->backlog_len--;
-      sim__receive(s, it.agent, d);
-      sim__release(s, d);
-    }
-    a->backlog_tail = NULL;
+    sim__read_backlog(s, it.agent);
     sim__after(s, it.agent);
     break;
   case IT_CHECK:
@@ -547,9 +567,13 @@ uint64_t vigil_sim_run(vigil_sim *s, vigil_time until, bool stop_on_event) {
   while (s->nheap && s->heap[0].at <= until) {
     item it = sim__pop(s);
     if (it.at > s->now) s->now = it.at;
+    /* Fix: stop on an event this step published. Testing col_len alone
+     * returned after every single step while earlier events were still
+     * unread, with the clock barely moved. */
+    uint32_t waiting = s->col_len;
     sim__step(s, it);
     steps++;
-    if (stop_on_event && s->col_len) return steps;
+    if (stop_on_event && s->col_len > waiting) return steps;
   }
   if (until > s->now) s->now = until;
   return steps;
@@ -648,15 +672,12 @@ vigil_sim *vigil_sim_new(const vigil_sim_config *cfg, const char **why) {
       return NULL;
     }
   }
-  uint32_t nseeds = cfg->seeds < s->n ? cfg->seeds : s->n;
-  s->seeds = calloc(nseeds ? nseeds : 1, sizeof *s->seeds);
+  s->seeds = calloc(cfg->seeds ? cfg->seeds : 1, sizeof *s->seeds);
   if (!s->seeds) {
     if (why) *why = "out of memory";
     vigil_sim_free(s);
     return NULL;
   }
-  for (uint32_t k = 0; k < nseeds; k++) s->seeds[k] = s->a[k].pname;
-  s->nseeds = nseeds;
   s->checking = true;
   item check = {spread, 0, IT_CHECK, 0, 0, 0, NULL};
   sim__push(s, check);
@@ -776,6 +797,14 @@ int vigil_sim_resume(vigil_sim *s, uint32_t i) {
   a->st = VIGIL_SIM_ALIVE;
   a->up_since = s->now;
   a->epoch++;
+  /* Fix: the fault is over. Left pointing at it, a later peer_down about
+   * this agent (it leaves, say) was scored as a detection of the old stop,
+   * seconds or hours late. */
+  a->fault = -1;
+  /* Fix: stopped in the middle of a stall, it kept what had queued in its
+   * socket unread until some later stall ended (and those datagrams
+   * counted against that stall's backlog). SIGCONT: it reads them now. */
+  sim__read_backlog(s, i);
   sim__after(s, i);
   return VIGIL_OK;
 }
@@ -796,6 +825,8 @@ int vigil_sim_restart(vigil_sim *s, uint32_t i) {
   agent *a = &s->a[i];
   if (a->st == VIGIL_SIM_PENDING) return VIGIL_EINVAL;
   sim__end_process(s, i);
+  /* Fix: a new process ends the fault of the old one (see resume). */
+  a->fault = -1;
   return sim__start(s, i);
 }
 
@@ -908,6 +939,9 @@ uint32_t vigil_sim_fault_detections(const vigil_sim *s, uint32_t k, vigil_time *
     if (n < cap) out[n] = f->det[o];
     n++;
   }
-  qsort(out, n < cap ? n : cap, sizeof *out, sim__cmp_time);
+  /* Fix: counting only (out NULL, cap 0) passed NULL to qsort, whose
+   * argument is declared nonnull (UBSan: "null pointer passed as argument
+   * 1"). */
+  if (out && cap) qsort(out, n < cap ? n : cap, sizeof *out, sim__cmp_time);
   return n;
 }
