@@ -224,7 +224,7 @@ static int l_snapshot(lua_State *L) {
   return 1;
 }
 
-static int send_command(lua_State *L, host *h, const vigil_command *c) {
+static int host__send_command(lua_State *L, host *h, const vigil_command *c) {
   if (!h->b || vigil_bridge_send_command(h->b, c) == VIGIL_OK) {
     lua_pushboolean(L, 1);
     return 1;
@@ -234,7 +234,7 @@ static int send_command(lua_State *L, host *h, const vigil_command *c) {
   return 2;
 }
 
-static vigil_time seconds_field(lua_State *L, int t, const char *key, bool *has) {
+static vigil_time host__seconds_field(lua_State *L, int t, const char *key, bool *has) {
   lua_getfield(L, t, key);
   *has = lua_isnumber(L, -1);
   double v = *has ? lua_tonumber(L, -1) : 0;
@@ -256,9 +256,9 @@ static int l_configure(lua_State *L) {
   if ((c->has_model = lua_isstring(L, -1)))
     c->model = strcmp(lua_tostring(L, -1), "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
   lua_pop(L, 1);
-  c->min_std_dev = seconds_field(L, 1, "min_std_dev", &c->has_min_std_dev);
-  c->acceptable_pause = seconds_field(L, 1, "acceptable_pause", &c->has_acceptable_pause);
-  c->interval = seconds_field(L, 1, "interval", &c->has_interval);
+  c->min_std_dev = host__seconds_field(L, 1, "min_std_dev", &c->has_min_std_dev);
+  c->acceptable_pause = host__seconds_field(L, 1, "acceptable_pause", &c->has_acceptable_pause);
+  c->interval = host__seconds_field(L, 1, "interval", &c->has_interval);
   lua_getfield(L, 1, "refused");
   if ((c->has_refused = lua_isboolean(L, -1))) c->refused = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -282,7 +282,7 @@ static int l_configure(lua_State *L) {
     }
   }
   lua_pop(L, 1);
-  int n = send_command(L, h, c);
+  int n = host__send_command(L, h, c);
   free(c);
   return n;
 }
@@ -293,7 +293,7 @@ static int l_mark_down(lua_State *L) {
   memset(&c, 0, sizeof c);
   c.type = VIGIL_CMD_MARK_DOWN;
   snprintf(c.pname, sizeof c.pname, "%s", luaL_checkstring(L, 1));
-  return send_command(L, h, &c);
+  return host__send_command(L, h, &c);
 }
 
 static int l_log(lua_State *L) {

@@ -10,6 +10,9 @@
  * move), or let a Lua error escape with C state half changed: every
  * argument is checked before the core is touched.
  *
+ * core.sim wraps the cluster simulator (vigil_sim.h) for vigil.testing:
+ * agents are numbered from 1 on the Lua side, from 0 in C.
+ *
  * Lifetimes: a handler keeps its pool alive, a subscription keeps its
  * handler alive (through the userdata environment), so Lua's collector can
  * never free something the core still points to.
@@ -24,12 +27,14 @@
 #include <string.h>
 
 #include "vigil.h"
+#include "vigil_sim.h"
 #include "lua_event.h"
 
 #define DETECTOR_MT "vigil.detector"
 #define POOL_MT     "vigil.pool"
 #define HANDLER_MT  "vigil.handler"
 #define SUB_MT      "vigil.subscription"
+#define SIM_MT      "vigil.sim"
 
 /* Largest time accepted from Lua: ~584 years in ns fits uint64; keep a
  * round margin. */
@@ -933,6 +938,597 @@ static const luaL_Reg sub_methods[] = {
     {NULL, NULL},
 };
 
+/* ---- core.sim ---------------------------------------------------------------------- */
+
+/*
+ * core.sim(opts): a whole cluster of real nodes on the simulator's
+ * in-memory network, in virtual time (vigil_sim.h). Agents are numbered
+ * from 1 on the Lua side (0 in C); times are seconds. Methods that apply a
+ * fault answer true, or nil and why when the agent is not in a state the
+ * fault applies to; an index that names no agent is a bad argument.
+ */
+
+typedef struct lsim {
+  vigil_sim *s;
+} lsim;
+
+static lsim *check_sim(lua_State *L) {
+  lsim *ud = luaL_checkudata(L, 1, SIM_MT);
+  if (!ud->s) luaL_argerror(L, 1, "simulation is closed");
+  return ud;
+}
+
+/* A 1-based agent index at `arg`, checked against the agents there are. */
+static uint32_t check_agent(lua_State *L, lsim *ud, int arg) {
+  lua_Number i = luaL_checknumber(L, arg);
+  uint32_t n = vigil_sim_agents(ud->s);
+  if (!(i >= 1) || i > n || i != floor(i)) argfail(L, arg, "no agent %f (agents are 1 to %d)", i, (int)n);
+  return (uint32_t)i - 1;
+}
+
+/* A fraction 0..1 at `arg`. */
+static double check_fraction(lua_State *L, int arg, const char *what) {
+  double x = luaL_checknumber(L, arg);
+  if (!(x >= 0 && x <= 1)) argfail(L, arg, "%s must be a number from 0 to 1", what);
+  return x;
+}
+
+/* Read one agent spec (a pname string or {pname=, dc=, rack=}) at `idx`. */
+static void read_sim_agent(lua_State *L, int arg, int idx, vigil_sim_agent *a) {
+  memset(a, 0, sizeof *a);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    a->pname = lua_tostring(L, idx);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    argfail(L, arg, "an agent must be a pname or {pname=, dc=, rack=}, got %s", luaL_typename(L, idx));
+  static const char *const keys[] = {"pname", "dc", "rack", NULL};
+  check_keys(L, idx, arg, keys);
+  if (opt_field(L, idx, arg, "pname", LUA_TSTRING)) {
+    a->pname = lua_tostring(L, -1); /* kept alive by the spec table */
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, idx, arg, "dc", LUA_TSTRING)) {
+    a->dc = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, idx, arg, "rack", LUA_TSTRING)) {
+    a->rack = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+}
+
+static const char *const sim_keys[] = {
+    "agents",           "seeds",       "seed",    "interval",       "tick",     "reap_after", "delay", "jitter",
+    "start_spread",     "fanout",      "loss",    "events",         "backlog",  "threshold",  "model", "min_std_dev",
+    "acceptable_pause", "max_samples", "refused", "first_estimate", "min_mean", NULL};
+
+/* A whole number from lo to hi in option `key`, when present. */
+static int opt_count(lua_State *L, int idx, int arg, const char *key, double lo, double hi, double *out) {
+  if (!opt_field(L, idx, arg, key, LUA_TNUMBER)) return 0;
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!(v >= lo && v <= hi) || v != floor(v))
+    argfail(L, arg, "option '%s' must be an integer from %.0f to %.0f", key, lo, hi);
+  *out = v;
+  return 1;
+}
+
+static int l_sim(lua_State *L) {
+  vigil_sim_config cfg;
+  vigil_sim_config_init(&cfg);
+  cfg.collect = true;
+  lua_settop(L, 1);
+  if (lua_isnil(L, 1)) {
+    lua_newtable(L);
+    lua_replace(L, 1);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_keys(L, 1, 1, sim_keys);
+
+  /* agents: a count, or a list of names */
+  vigil_sim_agent *names = NULL;
+  lua_getfield(L, 1, "agents");
+  int agents_idx = lua_gettop(L);
+  if (lua_type(L, agents_idx) == LUA_TNUMBER) {
+    double n = lua_tonumber(L, agents_idx);
+    if (!(n >= 1 && n <= 100000) || n != floor(n)) argfail(L, 1, "option 'agents' must be an integer from 1 to 100000");
+    cfg.agents = (uint32_t)n;
+  } else if (lua_type(L, agents_idx) == LUA_TTABLE) {
+    int n = (int)lua_objlen(L, agents_idx);
+    if (n < 1) argfail(L, 1, "option 'agents' must list at least one agent");
+    /* a userdata, so that a Lua error below frees it */
+    names = lua_newuserdata(L, (size_t)n * sizeof *names);
+    for (int i = 1; i <= n; i++) {
+      lua_rawgeti(L, agents_idx, i);
+      read_sim_agent(L, 1, lua_gettop(L), &names[i - 1]);
+      lua_pop(L, 1); /* the string or table stays referenced by opts.agents */
+    }
+    cfg.agents = (uint32_t)n;
+    cfg.names = names;
+  } else if (!lua_isnil(L, agents_idx)) {
+    argfail(L, 1, "option 'agents': number or list expected, got %s", luaL_typename(L, agents_idx));
+  } else {
+    cfg.agents = 1;
+  }
+
+  double v;
+  if (opt_count(L, 1, 1, "seeds", 0, cfg.agents, &v)) cfg.seeds = (uint32_t)v;
+  if (opt_count(L, 1, 1, "seed", 0, 9007199254740992.0, &v)) cfg.seed = (uint64_t)v;
+  if (opt_count(L, 1, 1, "fanout", 0, 100000, &v)) cfg.fanout = (uint32_t)v;
+  if (opt_count(L, 1, 1, "events", 1, 1048576, &v)) cfg.events = (uint32_t)v;
+  if (opt_count(L, 1, 1, "backlog", 1, 1048576, &v)) cfg.backlog = (uint32_t)v;
+  opt_seconds(L, 1, 1, "interval", &cfg.interval);
+  opt_seconds(L, 1, 1, "tick", &cfg.tick);
+  opt_seconds(L, 1, 1, "reap_after", &cfg.reap_after);
+  opt_seconds(L, 1, 1, "delay", &cfg.delay);
+  opt_seconds(L, 1, 1, "jitter", &cfg.jitter);
+  opt_seconds(L, 1, 1, "start_spread", &cfg.start_spread);
+  if (opt_field(L, 1, 1, "loss", LUA_TNUMBER)) {
+    cfg.loss = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(cfg.loss >= 0 && cfg.loss <= 1)) argfail(L, 1, "option 'loss' must be a number from 0 to 1");
+  }
+
+  /* The detector: the node's defaults, with what opts sets. */
+  vigil_detector_config *d = &cfg.detector;
+  if (opt_field(L, 1, 1, "model", LUA_TSTRING)) {
+    const char *m = lua_tostring(L, -1);
+    if (strcmp(m, "normal") == 0)
+      d->model = VIGIL_MODEL_NORMAL;
+    else if (strcmp(m, "exponential") == 0)
+      d->model = VIGIL_MODEL_EXPONENTIAL;
+    else
+      argfail(L, 1, "option 'model' must be \"normal\" or \"exponential\", got \"%s\"", m);
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, 1, 1, "threshold", LUA_TNUMBER)) {
+    d->threshold = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  if (opt_count(L, 1, 1, "max_samples", 1, VIGIL_MAX_SAMPLES_LIMIT, &v)) d->max_samples = (uint32_t)v;
+  opt_seconds(L, 1, 1, "min_std_dev", &d->min_std_dev);
+  opt_seconds(L, 1, 1, "acceptable_pause", &d->acceptable_pause);
+  opt_seconds(L, 1, 1, "first_estimate", &d->first_estimate);
+  opt_seconds(L, 1, 1, "min_mean", &d->min_mean);
+  opt_refused(L, 1, 1, &d->refused);
+
+  lsim *ud = lua_newuserdata(L, sizeof *ud);
+  ud->s = NULL;
+  luaL_getmetatable(L, SIM_MT);
+  lua_setmetatable(L, -2);
+  const char *why = NULL;
+  ud->s = vigil_sim_new(&cfg, &why);
+  if (!ud->s) return argfail(L, 1, "%s", why ? why : "cannot create the simulation");
+  return 1;
+}
+
+static int l_sim_gc(lua_State *L) {
+  lsim *ud = luaL_checkudata(L, 1, SIM_MT);
+  vigil_sim_free(ud->s);
+  ud->s = NULL;
+  return 0;
+}
+
+static int l_sim_tostring(lua_State *L) {
+  lsim *ud = luaL_checkudata(L, 1, SIM_MT);
+  if (!ud->s) {
+    lua_pushliteral(L, "vigil.sim(closed)");
+    return 1;
+  }
+  lua_pushfstring(L, "vigil.sim(%d agents, t=%f s)", (int)vigil_sim_agents(ud->s), ns_to_seconds(vigil_sim_now(ud->s)));
+  return 1;
+}
+
+static int l_sim_now(lua_State *L) {
+  lua_pushnumber(L, ns_to_seconds(vigil_sim_now(check_sim(L)->s)));
+  return 1;
+}
+
+/* sim:run(until [, stop_on_event]) -> steps taken */
+static int l_sim_run(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_time until = check_time(L, 2);
+  bool stop = lua_toboolean(L, 3);
+  lua_pushnumber(L, (double)vigil_sim_run(ud->s, until, stop));
+  return 1;
+}
+
+static int l_sim_agents(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vigil_sim_agents(check_sim(L)->s));
+  return 1;
+}
+
+static int l_sim_pname(lua_State *L) {
+  lsim *ud = check_sim(L);
+  lua_pushstring(L, vigil_sim_pname(ud->s, check_agent(L, ud, 2)));
+  return 1;
+}
+
+/* sim:find(pname) -> index, or nil */
+static int l_sim_find(lua_State *L) {
+  lsim *ud = check_sim(L);
+  int64_t i = vigil_sim_find(ud->s, luaL_checkstring(L, 2));
+  if (i < 0) return 0;
+  lua_pushinteger(L, (lua_Integer)i + 1);
+  return 1;
+}
+
+static int l_sim_status(lua_State *L) {
+  lsim *ud = check_sim(L);
+  lua_pushstring(L, vigil_sim_status_name(vigil_sim_status_of(ud->s, check_agent(L, ud, 2))));
+  return 1;
+}
+
+/* sim:add(pname | {pname=, dc=, rack=}) -> index of the new agent, started now */
+static int l_sim_add(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_sim_agent a;
+  if (lua_isnoneornil(L, 2))
+    memset(&a, 0, sizeof a);
+  else
+    read_sim_agent(L, 2, 2, &a);
+  int64_t i = vigil_sim_add(ud->s, &a);
+  if (i < 0) {
+    const char *why = i == VIGIL_EEXIST         ? "is already an agent"
+                      : i == VIGIL_EINVAL       ? "is not a valid \"host:port\""
+                      : i == VIGIL_ENAMETOOLONG ? "has a pname, dc or rack that is too long"
+                                                : vigil_strerror((int)i);
+    return argfail(L, 2, "agent '%s' %s", a.pname ? a.pname : "?", why);
+  }
+  lua_pushinteger(L, (lua_Integer)i + 1);
+  return 1;
+}
+
+/* A fault's result: true, or nil and why. */
+static int sim_result(lua_State *L, lsim *ud, uint32_t i, int rc) {
+  if (rc == VIGIL_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  if (rc == VIGIL_EINVAL)
+    lua_pushfstring(L, "agent %s is %s", vigil_sim_pname(ud->s, i),
+                    vigil_sim_status_name(vigil_sim_status_of(ud->s, i)));
+  else
+    lua_pushstring(L, vigil_strerror(rc));
+  return 2;
+}
+
+static int sim_fault(lua_State *L, int (*fault)(vigil_sim *, uint32_t)) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  return sim_result(L, ud, i, fault(ud->s, i));
+}
+
+static int l_sim_kill(lua_State *L) { return sim_fault(L, vigil_sim_kill); }
+static int l_sim_stop(lua_State *L) { return sim_fault(L, vigil_sim_stop); }
+static int l_sim_resume(lua_State *L) { return sim_fault(L, vigil_sim_resume); }
+static int l_sim_restart(lua_State *L) { return sim_fault(L, vigil_sim_restart); }
+static int l_sim_leave(lua_State *L) { return sim_fault(L, vigil_sim_leave); }
+
+/* sim:stall(i, seconds): frozen for that long, then it resumes */
+static int l_sim_stall(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  vigil_time d = seconds_to_ns(L, 3, luaL_checknumber(L, 3), "stall");
+  return sim_result(L, ud, i, vigil_sim_stall(ud->s, i, d));
+}
+
+static int l_sim_set_loss(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_sim_set_loss(ud->s, check_fraction(L, 2, "loss"));
+  return 0;
+}
+
+/* sim:set_delay(delay [, jitter]) */
+static int l_sim_set_delay(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_time d = seconds_to_ns(L, 2, luaL_checknumber(L, 2), "delay");
+  vigil_time j = seconds_to_ns(L, 3, luaL_optnumber(L, 3, 0), "jitter");
+  vigil_sim_set_delay(ud->s, d, j);
+  return 0;
+}
+
+static int l_sim_agent_loss(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  return sim_result(L, ud, i, vigil_sim_set_agent_loss(ud->s, i, check_fraction(L, 3, "loss")));
+}
+
+/* sim:link_loss(a, b, loss [, oneway]) */
+static int l_sim_link_loss(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t a = check_agent(L, ud, 2), b = check_agent(L, ud, 3);
+  double x = check_fraction(L, 4, "loss");
+  return sim_result(L, ud, a, vigil_sim_set_link_loss(ud->s, a, b, x, lua_toboolean(L, 5)));
+}
+
+/* sim:cut(a, b [, oneway]) */
+static int l_sim_cut(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t a = check_agent(L, ud, 2), b = check_agent(L, ud, 3);
+  if (a == b) return luaL_argerror(L, 3, "an agent cannot be cut from itself");
+  int rc = vigil_sim_cut(ud->s, a, b, lua_toboolean(L, 4));
+  if (rc == VIGIL_ENOMEM) return luaL_error(L, "cut: out of memory");
+  return sim_result(L, ud, a, rc);
+}
+
+static int l_sim_heal(lua_State *L) {
+  vigil_sim_heal(check_sim(L)->s);
+  return 0;
+}
+
+/* sim:next_event() -> agent index, event table; or nil when none waits */
+static int l_sim_next_event(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i;
+  vigil_event e;
+  if (!vigil_sim_next_event(ud->s, &i, &e)) return 0;
+  lua_pushinteger(L, (lua_Integer)i + 1);
+  vigil_lua_push_event(L, &e);
+  return 2;
+}
+
+/* Agent i's node, or NULL when it has no live process. */
+static vigil_node *sim_node(lua_State *L, lsim *ud, int arg) { return vigil_sim_node(ud->s, check_agent(L, ud, arg)); }
+
+/* sim:state(observer, pname) -> the observer's verdict, or nil (no process,
+ * or it does not know the peer) */
+static int l_sim_state(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_node *n = sim_node(L, ud, 2);
+  const char *pname = luaL_checkstring(L, 3);
+  const vigil_peer *p = n ? vigil_pool_find(vigil_node_pool(n), pname) : NULL;
+  if (!p) return 0;
+  push_state(L, p->state);
+  return 1;
+}
+
+/* sim:phi(observer, pname) -> phi now, or nil */
+static int l_sim_phi(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_node *n = sim_node(L, ud, 2);
+  const char *pname = luaL_checkstring(L, 3);
+  const vigil_peer *p = n ? vigil_pool_find(vigil_node_pool(n), pname) : NULL;
+  if (!p) return 0;
+  lua_pushnumber(L, p->is_local ? 0 : vigil_handler_phi(vigil_node_handler(n), p->idx, vigil_sim_now(ud->s)));
+  return 1;
+}
+
+/* sim:snapshot(i) -> what a policy on agent i reads (as the agent's host
+ * gives it: self, threshold, interval, at, peers), or nil */
+static int l_sim_snapshot(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_node *n = sim_node(L, ud, 2);
+  if (!n) return 0;
+  vigil_snapshot *s = vigil_node_snapshot(n, vigil_sim_now(ud->s));
+  if (!s) return luaL_error(L, "snapshot: out of memory");
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, s->self);
+  lua_setfield(L, -2, "self");
+  lua_pushnumber(L, s->threshold);
+  lua_setfield(L, -2, "threshold");
+  lua_pushnumber(L, ns_to_seconds(s->interval));
+  lua_setfield(L, -2, "interval");
+  lua_pushnumber(L, ns_to_seconds(s->at));
+  lua_setfield(L, -2, "at");
+  lua_createtable(L, (int)s->npeers, 0);
+  for (uint32_t k = 0; k < s->npeers; k++) {
+    const vigil_snapshot_peer *p = &s->peers[k];
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, p->pname);
+    lua_setfield(L, -2, "pname");
+    lua_pushstring(L, p->dc);
+    lua_setfield(L, -2, "dc");
+    lua_pushstring(L, p->rack);
+    lua_setfield(L, -2, "rack");
+    push_state(L, p->state);
+    lua_setfield(L, -2, "state");
+    lua_pushnumber(L, p->phi);
+    lua_setfield(L, -2, "phi");
+    lua_pushnumber(L, p->threshold);
+    lua_setfield(L, -2, "threshold");
+    lua_pushnumber(L, ns_to_seconds(p->since));
+    lua_setfield(L, -2, "since");
+    lua_pushnumber(L, (double)p->generation);
+    lua_setfield(L, -2, "generation");
+    lua_pushboolean(L, p->is_local);
+    lua_setfield(L, -2, "is_local");
+    lua_rawseti(L, -2, (int)k + 1);
+  }
+  lua_setfield(L, -2, "peers");
+  free(s);
+  return 1;
+}
+
+/* Apply command c to agent i: true and the note of what is in force, or
+ * nil and why. */
+static int sim_apply(lua_State *L, lsim *ud, uint32_t i, const vigil_command *c) {
+  char note[512];
+  int rc = vigil_sim_apply(ud->s, i, c, note, sizeof note);
+  if (rc == VIGIL_ENOENT && !vigil_sim_node(ud->s, i)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "agent %s is %s", vigil_sim_pname(ud->s, i),
+                    vigil_sim_status_name(vigil_sim_status_of(ud->s, i)));
+    return 2;
+  }
+  if (rc != VIGIL_OK)
+    lua_pushnil(L);
+  else
+    lua_pushboolean(L, 1);
+  lua_pushstring(L, note);
+  return 2;
+}
+
+static const char *const apply_keys[] = {"threshold", "model",  "min_std_dev", "acceptable_pause", "interval",
+                                         "refused",   "fanout", "thresholds",  "budget",           NULL};
+
+/* sim:apply(i, settings): vigil.configure's settings (already checked by
+ * lua/vigil/init.lua in a policy; checked for type here), as the agent's
+ * host sends them to its node. `budget` belongs to the policy runtime and
+ * is ignored. */
+static int l_sim_apply(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  check_keys(L, 3, 3, apply_keys);
+  vigil_command *c = lua_newuserdata(L, sizeof *c); /* large: not on the C stack, freed by the collector */
+  memset(c, 0, sizeof *c);
+  c->type = VIGIL_CMD_CONFIGURE;
+  if (opt_field(L, 3, 3, "threshold", LUA_TNUMBER)) {
+    c->has_threshold = true;
+    c->threshold = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, 3, 3, "model", LUA_TSTRING)) {
+    const char *m = lua_tostring(L, -1);
+    if (strcmp(m, "normal") && strcmp(m, "exponential"))
+      argfail(L, 3, "option 'model' must be \"normal\" or \"exponential\"");
+    c->has_model = true;
+    c->model = strcmp(m, "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
+    lua_pop(L, 1);
+  }
+  c->has_min_std_dev = opt_seconds(L, 3, 3, "min_std_dev", &c->min_std_dev);
+  c->has_acceptable_pause = opt_seconds(L, 3, 3, "acceptable_pause", &c->acceptable_pause);
+  c->has_interval = opt_seconds(L, 3, 3, "interval", &c->interval);
+  if (opt_field(L, 3, 3, "refused", LUA_TBOOLEAN)) {
+    c->has_refused = true;
+    c->refused = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  double v;
+  if (opt_count(L, 3, 3, "fanout", 0, 100000, &v)) {
+    c->has_fanout = true;
+    c->fanout = (uint32_t)v;
+  }
+  if (opt_field(L, 3, 3, "thresholds", LUA_TTABLE)) {
+    int t = lua_gettop(L);
+    c->has_thresholds = true;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      if (c->nthresholds == VIGIL_CMD_THRESHOLDS_MAX) argfail(L, 3, "at most %d thresholds", VIGIL_CMD_THRESHOLDS_MAX);
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER)
+        argfail(L, 3, "thresholds are [\"dc or pname\"] = number");
+      size_t len;
+      const char *key = lua_tolstring(L, -2, &len);
+      if (len >= VIGIL_PNAME_MAX) argfail(L, 3, "thresholds: key '%s' is too long", key);
+      memcpy(c->thresholds[c->nthresholds].key, key, len + 1);
+      c->thresholds[c->nthresholds].threshold = lua_tonumber(L, -1);
+      c->nthresholds++;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  return sim_apply(L, ud, i, c);
+}
+
+/* sim:mark_down(i, pname): agent i's policy marks a peer down */
+static int l_sim_mark_down(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  size_t len;
+  const char *pname = luaL_checklstring(L, 3, &len);
+  if (len >= VIGIL_PNAME_MAX) return argfail(L, 3, "pname '%s' is too long", pname);
+  vigil_command c;
+  memset(&c, 0, sizeof c);
+  c.type = VIGIL_CMD_MARK_DOWN;
+  memcpy(c.pname, pname, len + 1);
+  return sim_apply(L, ud, i, &c);
+}
+
+static void set_number(lua_State *L, const char *key, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, key);
+}
+
+/* sim:stats() -> the score so far (vigil_sim_stats; times in seconds,
+ * converged nil until it happened) */
+static int l_sim_stats(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_sim_stats st;
+  vigil_sim_stats_get(ud->s, &st);
+  lua_createtable(L, 0, 10);
+  set_number(L, "false_alarms", (double)st.false_alarms);
+  set_number(L, "frames_sent", (double)st.frames_sent);
+  set_number(L, "bytes_sent", (double)st.bytes_sent);
+  set_number(L, "frames_lost", (double)st.frames_lost);
+  set_number(L, "refusals", (double)st.refusals);
+  set_number(L, "events_lost", (double)st.events_lost);
+  set_number(L, "node_time", ns_to_seconds(st.node_ns));
+  set_number(L, "alive_time", ns_to_seconds(st.alive_ns));
+  if (st.converged) set_number(L, "converged", ns_to_seconds(st.converged));
+  set_number(L, "faults", st.faults);
+  return 1;
+}
+
+/* sim:faults() -> list of {agent, pname, silent, at, observers, detected,
+ * detections = {seconds after the fault, ascending}} */
+static int l_sim_faults(lua_State *L) {
+  lsim *ud = check_sim(L);
+  vigil_sim_stats st;
+  vigil_sim_stats_get(ud->s, &st);
+  lua_createtable(L, (int)st.faults, 0);
+  for (uint32_t k = 0; k < st.faults; k++) {
+    vigil_sim_fault f;
+    if (!vigil_sim_fault_get(ud->s, k, &f)) break;
+    lua_createtable(L, 0, 7);
+    lua_pushinteger(L, (lua_Integer)f.agent + 1);
+    lua_setfield(L, -2, "agent");
+    lua_pushstring(L, vigil_sim_pname(ud->s, f.agent));
+    lua_setfield(L, -2, "pname");
+    lua_pushboolean(L, f.silent);
+    lua_setfield(L, -2, "silent");
+    set_number(L, "at", ns_to_seconds(f.at));
+    set_number(L, "observers", f.observers);
+    set_number(L, "detected", f.detected);
+    vigil_time first;
+    uint32_t n = vigil_sim_fault_detections(ud->s, k, &first, 1); /* how many */
+    vigil_time *det = lua_newuserdata(L, (n ? n : 1) * sizeof *det);
+    n = vigil_sim_fault_detections(ud->s, k, det, n);
+    lua_createtable(L, (int)n, 0);
+    for (uint32_t j = 0; j < n; j++) {
+      lua_pushnumber(L, ns_to_seconds(det[j]));
+      lua_rawseti(L, -2, (int)j + 1);
+    }
+    lua_setfield(L, -3, "detections");
+    lua_pop(L, 1); /* the scratch userdata */
+    lua_rawseti(L, -2, (int)k + 1);
+  }
+  return 1;
+}
+
+static const luaL_Reg sim_methods[] = {
+    {"now", l_sim_now},
+    {"run", l_sim_run},
+    {"agents", l_sim_agents},
+    {"pname", l_sim_pname},
+    {"find", l_sim_find},
+    {"status", l_sim_status},
+    {"add", l_sim_add},
+    {"kill", l_sim_kill},
+    {"stop", l_sim_stop},
+    {"resume", l_sim_resume},
+    {"stall", l_sim_stall},
+    {"restart", l_sim_restart},
+    {"leave", l_sim_leave},
+    {"set_loss", l_sim_set_loss},
+    {"set_delay", l_sim_set_delay},
+    {"agent_loss", l_sim_agent_loss},
+    {"link_loss", l_sim_link_loss},
+    {"cut", l_sim_cut},
+    {"heal", l_sim_heal},
+    {"next_event", l_sim_next_event},
+    {"state", l_sim_state},
+    {"phi", l_sim_phi},
+    {"snapshot", l_sim_snapshot},
+    {"apply", l_sim_apply},
+    {"mark_down", l_sim_mark_down},
+    {"stats", l_sim_stats},
+    {"faults", l_sim_faults},
+    {NULL, NULL},
+};
+
 /* ---- module --------------------------------------------------------------------- */
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
@@ -963,7 +1559,8 @@ static int l_hash(lua_State *L) {
 }
 
 static const luaL_Reg core_functions[] = {
-    {"hash", l_hash}, {"phi", l_phi}, {"detector", l_detector}, {"pool", l_pool}, {"handler", l_handler}, {NULL, NULL},
+    {"hash", l_hash}, {"phi", l_phi}, {"detector", l_detector}, {"pool", l_pool}, {"handler", l_handler},
+    {"sim", l_sim},   {NULL, NULL},
 };
 
 int luaopen_vigil_core(lua_State *L);
@@ -973,6 +1570,7 @@ int luaopen_vigil_core(lua_State *L) {
   new_class(L, POOL_MT, pool_methods, l_pool_gc, l_pool_tostring);
   new_class(L, HANDLER_MT, handler_methods, l_handler_gc, NULL);
   new_class(L, SUB_MT, sub_methods, NULL, NULL);
+  new_class(L, SIM_MT, sim_methods, l_sim_gc, l_sim_tostring);
   lua_newtable(L);
   luaL_register(L, NULL, core_functions);
   lua_pushstring(L, VIGIL_VERSION);

@@ -2,11 +2,11 @@
 -- one (it runs the same core and runtime), deterministically.
 local testing = require("vigil.testing")
 
-local A, B, C, D = "10.0.0.2:7946", "10.0.0.3:7946", "10.0.0.4:7946", "10.0.0.5:7946"
+local A, B, C, D = "127.0.0.2:7946", "127.0.0.3:7946", "127.0.0.4:7946", "127.0.0.5:7946"
 
 local function cluster(opts)
   opts = opts or {}
-  opts.self = opts.self or "10.0.0.1:7946"
+  opts.self = opts.self or "127.0.0.1:7946"
   opts.peers = opts.peers or { A, B, C }
   opts.interval = opts.interval or 1.0
   return testing.cluster(opts)
@@ -43,14 +43,18 @@ describe("vigil.testing", function()
     local seen = recorder(sim)
     sim:advance(3)
     sim:restart(A)
+    sim:advance(0.01) -- its first heartbeat, one network delay away
     assert.are.same({ "peer_restarted " .. A }, { seen[7] })
+    assert.are.equal(7, #seen) -- restarted before anyone missed it: never down
     sim:advance(1)
     assert.are.equal("normal", sim:state(A))
     local before = sim:now()
     sim:leave(C)
+    sim:advance(0.01) -- its shutdown frame, one network delay away
     assert.are.equal("down", sim:state(C))
     assert.are.same({ "peer_down " .. C, "peer_left " .. C }, { seen[#seen - 1], seen[#seen] })
-    assert.are.equal(before, sim:now()) -- no waiting for phi
+    local left = sim:delivered("peer_left", { peer = C })[1]
+    assert.is_true(left.at - before < 0.005) -- no waiting for phi
   end)
 
   it("is deterministic: the same seed gives the same run", function()
@@ -72,7 +76,7 @@ describe("vigil.testing", function()
     local sim = cluster({ peers = { A, B, C, D } })
     recorder(sim)
     sim:advance(3)
-    sim:partition({ "10.0.0.1:7946", A, B }, { C, D })
+    sim:partition({ "127.0.0.1:7946", A, B }, { C, D })
     sim:advance(5)
     assert.are.same({ "normal", "normal", "down", "down" },
       { sim:state(A), sim:state(B), sim:state(C), sim:state(D) })
@@ -99,6 +103,92 @@ describe("vigil.testing", function()
     sim:crash(C)
     sim:advance(5)
     assert.delivered(sim, "peer_down", { peer = C })
+  end)
+
+  it("runs one policy per agent, each bound to its own node", function()
+    local sim = testing.cluster({ agents = { "127.0.0.1:7946", A, B }, interval = 0.2, seed = 5 })
+    local selves, downs = {}, {}
+    sim:load(function(vigil)
+      vigil.after(1, function()
+        selves[#selves + 1] = vigil.self().pname
+        if vigil.self().pname == A then
+          vigil.configure({ threshold = 3 })
+          vigil.mark_down(B) -- A's verdict only
+        end
+      end)
+      vigil.on("peer_down", function(e) downs[#downs + 1] = e.peer end)
+    end)
+    sim:advance(1.5)
+    table.sort(selves)
+    assert.are.same({ "127.0.0.1:7946", A, B }, selves)
+    assert.are.same({ B }, downs)
+    assert.delivered(sim, "peer_down", { agent = A, peer = B, cause = "marked" })
+    assert.are.equal("normal", sim:state("127.0.0.1:7946", B))
+    assert.are.equal(3, sim:peers(A)[1].threshold)
+    assert.are.equal(8, sim:peers(B)[1].threshold)
+  end)
+
+  it("runs a stalled agent's timers late, a stopped one's when it resumes, a killed one's never", function()
+    local sim = testing.cluster({ agents = { "127.0.0.1:7946", A, B }, interval = 0.2, seed = 5 })
+    local fired = {}
+    sim:load(function(vigil)
+      vigil.every(1, function()
+        local me = vigil.self().pname
+        fired[me] = fired[me] or {}
+        table.insert(fired[me], vigil.now())
+      end)
+    end)
+    sim:advance(0.5)
+    sim:stall(A, 2.2) -- until 2.7: the tick due at 1 fires at 2.7, then every second from there
+    sim:crash(B, { silent = true })
+    sim:advance(2.5) -- t = 3
+    sim:recover(B) -- B's ticks due at 1, 2 and 3 fire once, now
+    sim:advance(0.5)
+    sim:crash("127.0.0.1:7946")
+    sim:advance(2)
+    local function rounded(list)
+      local out = {}
+      for i, t in ipairs(list or {}) do out[i] = math.floor(t * 1000 + 0.5) / 1000 end
+      return out
+    end
+    assert.are.same({ 1, 2, 3 }, rounded(fired["127.0.0.1:7946"]))
+    assert.are.same({ 2.7, 3.7, 4.7 }, rounded(fired[A]))
+    assert.are.same({ 3, 4, 5 }, rounded(fired[B]))
+  end)
+
+  it("joins an agent over time; in a single view only self runs the policy", function()
+    local sim = cluster()
+    local seen = recorder(sim)
+    sim:advance(3)
+    sim:join(D)
+    sim:advance(3)
+    assert.are.equal("normal", sim:state(D))
+    assert.are.equal("normal", sim:state(D, "127.0.0.1:7946"))
+    assert.are.equal(8, #seen) -- self's view only: joined and up for D
+    for _, e in ipairs(sim.events) do assert.are.equal("127.0.0.1:7946", e.agent) end
+  end)
+
+  it("models the network: global, per-agent and per-link loss, latency", function()
+    local sim = cluster({ loss = 0.2 })
+    recorder(sim)
+    sim:advance(20)
+    local lost = sim:stats().frames_lost
+    assert.is_true(lost > 0)
+    sim:loss(0):loss(A, 1) -- A is cut off by loss alone
+    sim:advance(8)
+    assert.are.equal("down", sim:state(A))
+    assert.are.equal("normal", sim:state(B))
+    sim:loss(A, 0):loss(B, C, 1) -- only B <-> C
+    sim:advance(8)
+    assert.are.same({ "normal", "normal", "normal" }, { sim:state(A), sim:state(B), sim:state(C) })
+    assert.are.equal("normal", sim:state(B, C)) -- C's heartbeats reach B in the others' digests
+    sim:delay(0.05, 0)
+    local before = sim:now()
+    sim:restart(C)
+    sim:advance(0.2)
+    local restarted = sim:delivered("peer_restarted", { peer = C })[1]
+    assert.is_true(restarted.at - before > 0.05 - 1e-9, tostring(restarted.at - before)) -- one latency at least
+    assert.has_error(function() sim:jitter(A, 0.1) end)
   end)
 
   it("fires timers on the virtual clock and stops them", function()
@@ -150,7 +240,7 @@ describe("vigil.testing", function()
       vigil.on("peer_up", "spin", function() while true do end end)
       vigil.on("peer_up", "after", function() after = true end)
     end)
-    sim:advance(1)
+    sim:advance(2) -- every agent starts within the first interval
     assert.is_true(after)
     assert.is_true(sim.errors[1].interrupted)
     assert.truthy(sim.errors[1].err:find("interrupted: ran past its budget", 1, true))

@@ -8,7 +8,7 @@ vigil.configure({
   threshold = 8,
   thresholds = {
     ["us-west"] = 12,          -- a whole dc
-    ["10.9.0.7:7946"] = 16,    -- one peer (a pname wins over its dc)
+    ["127.0.9.7:7946"] = 16,   -- one peer (a pname wins over its dc)
   },
 })
 

@@ -1,20 +1,34 @@
 --- vigil.testing - test policies with busted, in virtual time, on the real core.
 ---
---- A simulated cluster runs the real C detector and handler (vigil.core)
---- and the same policy runtime the agent runs (vigil.runtime), on a virtual
---- clock: peers heartbeat every interval with the jitter and loss you set,
---- evaluate ticks run, timers fire and events reach the policy in order.
---- Commands the policy runs are captured, never executed; their results are
+--- A simulated cluster is the C simulator (vigil.core's `core.sim`, over
+--- core/include/vigil_sim.h): every agent is a real vigil_node, the code
+--- the agent runs, gossiping over an in-memory network that loses, delays,
+--- partitions and refuses as a real one does, on a virtual clock. There is
+--- no membership logic here: this module only runs policies on top. Each
+--- agent that runs a policy gets its own vigil.runtime over a host bound to
+--- that agent (its node's snapshot, its commands, its timers), as the
+--- agent's script thread does. Events reach each policy in order, at their
+--- virtual time, interleaved exactly with the policies' timers. Commands
+--- the policies run are captured, never executed; their results are
 --- scripted. The same seed gives the same run.
 ---
----   local testing = require("vigil.testing")
----   local sim = testing.cluster({ self = "10.0.0.1:7946",
----     peers = { "10.0.0.2:7946", "10.0.0.3:7946" }, interval = 1.0, seed = 42 })
+--- Two shapes:
+---
+---   -- a cluster where every agent runs the policy
+---   local sim = testing.cluster({ agents = 5, interval = 0.2, seed = 1 })
 ---   sim:load("agent.lua")
----   sim:advance(10)
----   sim:crash("10.0.0.3:7946")
 ---   sim:advance(5)
----   assert.delivered(sim, "peer_down", { peer = "10.0.0.3:7946" })
+---   sim:crash(sim:agents()[3])
+---   sim:advance(2)
+---   assert.delivered(sim, "peer_down", { peer = sim:agents()[3] })
+---
+---   -- one agent's view: only `self` runs the policy; its peers are
+---   -- real nodes too
+---   local sim = testing.cluster({ self = "127.0.0.1:7946",
+---     peers = { "127.0.0.2:7946", "127.0.0.3:7946" }, interval = 1.0, seed = 42 })
+---
+--- Simulated addresses are names inside the simulator only (nothing is
+--- sent on a socket); use loopback names (127.0.0.0/8).
 local core = require("vigil.core")
 local runtime = require("vigil.runtime")
 
@@ -23,150 +37,197 @@ local M = {}
 local Sim = {}
 Sim.__index = Sim
 
--- Settings that go to vigil.configure rather than to the simulation.
-local POLICY_SETTINGS = { threshold = true, model = true, min_std_dev = true, acceptable_pause = true,
-  refused = true, thresholds = true, fanout = true, budget = true }
+-- Options that go to core.sim as they are.
+local SIM_OPTIONS = { seeds = true, seed = true, interval = true, tick = true, reap_after = true, delay = true,
+  jitter = true, start_spread = true, fanout = true, loss = true, events = true, threshold = true, model = true,
+  min_std_dev = true, acceptable_pause = true, max_samples = true, refused = true, first_estimate = true,
+  min_mean = true }
+-- Options this module reads.
+local OWN_OPTIONS = { agents = true, self = true, dc = true, rack = true, peers = true, thresholds = true,
+  budget = true }
 
---- Park-Miller "minimal standard" generator: exact in doubles, portable.
-local function rng(seed)
-  local x = (math.floor(seed or 1) % 2147483646) + 1
-  return function()
-    x = (x * 16807) % 2147483647
-    return x / 2147483647
-  end
-end
+-- Two times closer than this are the same instant: Lua seconds (doubles)
+-- and the simulator's nanoseconds round differently.
+local EPSILON = 1e-9
+-- While an agent's policy settings wait for its node to start, time moves
+-- in steps this long, so that they are in force within this of its start.
+local PENDING_STEP = 0.001
 
-local function peer_spec(p)
+local function agent_spec(p)
   if type(p) == "string" then return { pname = p } end
-  return { pname = p.pname, dc = p.dc, rack = p.rack, tokens = p.tokens }
+  if type(p) ~= "table" or type(p.pname) ~= "string" then
+    error("an agent is a pname or {pname=, dc=, rack=}, got " .. tostring(p), 4)
+  end
+  return { pname = p.pname, dc = p.dc, rack = p.rack }
 end
 
---- A simulated cluster seen from one agent (`self`).
----@param opts table {self=, dc=, rack=, peers={pname|{pname, dc, rack}}, interval=1, seed=42,
----  jitter=(seconds sd), loss=(0..1), start=(seconds), tick=(interval/2), threshold=, model=, ...}
+--- A simulated cluster.
+---
+--- Either `agents` (a count, named 127.x.y.z:7946 by the simulator, or a
+--- list of pnames / {pname, dc, rack}), where every agent runs the policy;
+--- or `self` (+ `dc`, `rack`) and `peers` (pnames or {pname, dc, rack}),
+--- the view of one agent: only self runs the policy, self is the seed.
+---
+--- Network and cluster: interval (1 s for a single view, the agent's 0.2 s
+--- otherwise), tick (interval / 2), seed (42), seeds (1: the first agent),
+--- fanout, reap_after, delay (one-way latency, 0.2 ms), jitter (its
+--- standard deviation, 0.05 ms), loss (0..1 on every datagram),
+--- start_spread (agents start within it: one interval). The agents'
+--- detector: threshold, model, min_std_dev, acceptable_pause, refused,
+--- max_samples (the agent's defaults). For the policies: thresholds
+--- (as vigil.configure), budget (seconds a handler may run).
+---@param opts table
 ---@return table sim
 function M.cluster(opts)
   opts = opts or {}
-  local interval = opts.interval or 1.0
-  local self_pname = opts.self or "10.0.0.1:7946"
-  local detector = {
-    first_estimate = interval,
-    min_std_dev = opts.min_std_dev or math.min(0.1, interval / 2),
-    acceptable_pause = opts.acceptable_pause or 2.0, -- the agent's default
-  }
-  local pool = core.pool({ dc = opts.dc, detector = detector })
-  pool:add({ pname = self_pname, is_local = true, dc = opts.dc, rack = opts.rack })
+  for k in pairs(opts) do
+    if not SIM_OPTIONS[k] and not OWN_OPTIONS[k] then
+      error("testing.cluster: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local single = opts.agents == nil
+  if not single and (opts.self or opts.peers) then
+    error("testing.cluster: give either agents, or self and peers", 2)
+  end
+  local copts = {}
+  for k in pairs(SIM_OPTIONS) do copts[k] = opts[k] end
+  copts.seed = copts.seed or 42
+  copts.interval = copts.interval or (single and 1.0 or 0.2)
+  if single then
+    local agents = { { pname = opts.self or "127.0.0.1:7946", dc = opts.dc, rack = opts.rack } }
+    for _, p in ipairs(opts.peers or {}) do agents[#agents + 1] = agent_spec(p) end
+    copts.agents = agents
+  elseif type(opts.agents) == "table" then
+    local agents = {}
+    for i, p in ipairs(opts.agents) do agents[i] = agent_spec(p) end
+    copts.agents = agents
+  else
+    copts.agents = opts.agents
+  end
   local sim = setmetatable({
-    t = opts.start or 0,
-    interval = interval,
-    tick = opts.tick or interval / 2,
-    pool = pool,
-    self_pname = self_pname,
-    random = rng(opts.seed or 42),
-    simulated = {},      -- pname -> simulated peer
-    order = {},          -- pnames in creation order (deterministic iteration)
-    timers = {},         -- virtual timers
+    core = core.sim(copts),
+    single = single,
+    interval = copts.interval,
+    delay_s = copts.delay or 0.0002,  -- the latency in force (core.sim's default)
+    jitter_s = copts.jitter or 0.00005,
+    agent = {},          -- index -> agent record
+    by_pname = {},       -- pname -> agent record
+    timers = {},         -- every policy's virtual timers
     timer_seq = 0,
     scripted = {},       -- on_exec rules
-    events = {},         -- what the policy was given
-    execs = {},          -- commands the policy asked for
-    logs = {},           -- what the policy logged
+    source = nil,        -- the policy loaded last (loaded again on joins and restarts)
+    settings = {},       -- vigil.configure settings given as options
+    events = {},         -- what the policies were given (each with its agent)
+    execs = {},          -- commands the policies asked for
+    logs = {},           -- what the policies logged
     errors = {},         -- handlers that raised or ran too long
     loads = {},          -- load results
-    paused_until = -math.huge,
-    jitter_default = opts.jitter or interval * 0.02,
-    loss_default = opts.loss or 0,
+    exec_counts = {},
   }, Sim)
-  sim.handler = core.handler(pool, { interval = sim.tick, events = 1048576 })
-  sim.sub = sim.handler:subscribe()
-  sim.handler:set_local_state("normal", sim.t)
-  sim.next_tick = sim.t + sim.tick
-  sim.next_send = sim.t + sim.random() * interval
-  sim.rt = runtime.new(sim:host())
-  for _, p in ipairs(opts.peers or {}) do sim:add_peer(p) end
-  local settings = {}
-  for k, v in pairs(opts) do
-    if POLICY_SETTINGS[k] then settings[k] = v end
+  if opts.thresholds then sim.settings.thresholds = opts.thresholds end
+  sim.budget = opts.budget
+  for i = 1, sim.core:agents() do
+    sim:track(i, not single or i == 1)
   end
-  if next(settings) then sim.host_impl.configure(settings) end
+  sim.self_pname = sim.agent[1].pname
   return sim
 end
 
---- Add a peer to the cluster. It starts heartbeating within half an
---- interval; its first heartbeat heard makes it join (peer_joined, then
---- peer_up), as on the wire.
----@param p string|table pname or {pname, dc, rack, tokens}
-function Sim:add_peer(p)
-  local spec = peer_spec(p)
-  if self.simulated[spec.pname] or spec.pname == self.self_pname then error("duplicate peer " .. spec.pname, 2) end
-  local sp = { pname = spec.pname, spec = spec, joined = false, up = true, reachable = true, generation = 1,
-    next_beat = self.t + self.random() * self.interval * 0.5 }
-  self.simulated[spec.pname] = sp
-  self.order[#self.order + 1] = spec.pname
-  return self
+-- Start tracking agent i of the simulator; policy = whether it runs policies.
+function Sim:track(i, policy)
+  local ag = { index = i, pname = self.core:pname(i), policy = policy, proc = 1, stall_until = -math.huge }
+  self.agent[i] = ag
+  self.by_pname[ag.pname] = ag
+  if policy then self:new_process(ag) end
+  return ag
 end
 
--- A heartbeat from p reaches this agent.
-function Sim:hear(p)
-  if not p.joined then
-    self.handler:add_peer(p.spec, self.t)
-    p.joined = true
+-- A new process for a policy agent: a fresh runtime (vigil.state is lost
+-- with the process), its settings waiting until its node runs.
+function Sim:new_process(ag)
+  ag.proc = ag.proc + 1
+  ag.rt = nil
+  if not ag.policy then return end
+  local budget = self.budget
+  ag.pending = next(self.settings) and {} or nil
+  if ag.pending then
+    for k, v in pairs(self.settings) do ag.pending[k] = v end
   end
-  self.handler:record_heartbeat(p.pname, self.t)
+  ag.rt = runtime.new(self:host(ag))
+  if budget then ag.rt.budget = budget end
 end
 
--- The host the policy runtime runs on: everything in virtual time.
-function Sim:host()
+-- The agent record for pname (raises on an unknown one).
+function Sim:agent_of(pname, level)
+  local ag = self.by_pname[pname]
+  if not ag then error("no simulated agent " .. tostring(pname), (level or 2) + 1) end
+  return ag
+end
+
+-- Whether agent ag's process is running code now (alive; not stalled,
+-- stopped, killed, gone or not started yet).
+function Sim:running(ag) return self.core:status(ag.index) == "alive" end
+
+-- Apply the settings agent ag's policy asked for while its node did not run.
+function Sim:apply_pending(ag)
+  if not ag.pending or not self:running(ag) then return end
+  local s = ag.pending
+  ag.pending = nil
+  self.core:apply(ag.index, s)
+end
+
+-- Whether a policy's settings wait for a node that has not started yet.
+local function has_pending(sim)
+  for _, ag in ipairs(sim.agent) do
+    if ag.pending and sim.core:status(ag.index) == "pending" then return true end
+  end
+  return false
+end
+
+-- The host a policy runtime of agent ag runs on: everything in virtual
+-- time, every read and command on that agent's node.
+function Sim:host(ag)
   local sim = self
   local h = {}
-  function h.now() return sim.t end
-  function h.snapshot()
-    local peers = {}
-    for i, p in ipairs(sim.pool:peers()) do
-      local sp = sim.simulated[p.pname]
-      peers[i] = {
-        pname = p.pname, dc = p.dc, rack = p.rack, state = p.state, since = p.since, is_local = p.is_local,
-        phi = p.is_local and 0 or sim.handler:phi(p.pname, sim.t),
-        threshold = p.threshold,
-        generation = sp and sp.generation or 0,
-      }
-    end
-    return { self = sim.self_pname, threshold = sim.handler:threshold(), interval = sim.interval, at = sim.t,
-      peers = peers }
-  end
+  function h.now() return sim.core:now() end
+  function h.snapshot() return sim.core:snapshot(ag.index) end
   function h.configure(s)
-    local det = {}
-    for _, k in ipairs({ "threshold", "model", "min_std_dev", "acceptable_pause", "refused" }) do det[k] = s[k] end
-    if next(det) then sim.handler:configure(det) end
-    if s.thresholds then sim.handler:set_thresholds(s.thresholds) end
-    if s.interval then
-      sim.interval = s.interval
-      sim.tick = s.interval / 2
-      sim.handler:set_interval(sim.tick)
+    local settings = {}
+    for k, v in pairs(s) do settings[k] = v end
+    if settings.budget then
+      if ag.rt then ag.rt.budget = settings.budget end
+      settings.budget = nil
     end
-    if s.budget then sim.rt.budget = s.budget end
-    return true
+    if not next(settings) then return true end
+    if not sim:running(ag) and sim.core:status(ag.index) ~= "stalled" then
+      -- not started yet: in force as soon as it is
+      ag.pending = ag.pending or {}
+      for k, v in pairs(settings) do ag.pending[k] = v end
+      return true
+    end
+    local ok, note = sim.core:apply(ag.index, settings)
+    if ok then return true end
+    return nil, note
   end
   function h.mark_down(pname)
-    local ok, err = sim.handler:mark_down(pname, sim.t)
-    sim:deliver()
-    return ok, err
+    local ok, note = sim.core:mark_down(ag.index, pname)
+    if ok then return true end
+    return nil, note
   end
   function h.log(level, msg, fields)
-    sim.logs[#sim.logs + 1] = { level = level, msg = msg, fields = fields, at = sim.t }
+    sim.logs[#sim.logs + 1] = { level = level, msg = msg, fields = fields, at = sim.core:now(), agent = ag.pname }
   end
   function h.hash(s) return core.hash(s) end
   function h.report(ok, err, generation)
-    sim.loads[#sim.loads + 1] = { ok = ok, err = err, generation = generation, at = sim.t }
+    sim.loads[#sim.loads + 1] = { ok = ok, err = err, generation = generation, at = sim.core:now(), agent = ag.pname }
   end
   function h.count_exec(result)
-    sim.exec_counts = sim.exec_counts or {}
     sim.exec_counts[result] = (sim.exec_counts[result] or 0) + 1
   end
   -- The budget: CPU seconds, checked by a count hook. Policy code runs with
   -- the JIT off (see prepare), so the hook fires even in tight loops.
   function h.call(kind, fn, ...)
-    local budget = sim.rt.budget
+    local budget = ag.rt and ag.rt.budget or 1.0
     local deadline = os.clock() + budget
     local tripped = false
     debug.sethook(function()
@@ -180,17 +241,20 @@ function Sim:host()
     local ok, err = pcall(fn, ...)
     debug.sethook()
     if ok then return true end
-    sim.errors[#sim.errors + 1] = { kind = kind, err = tostring(err), interrupted = tripped, at = sim.t }
+    sim.errors[#sim.errors + 1] = { kind = kind, err = tostring(err), interrupted = tripped, at = sim.core:now(),
+      agent = ag.pname }
     return false, err, tripped
   end
   function h.prepare(fn)
     if jit then jit.off(fn, true) end
   end
+  -- A timer of this agent's process: it fires only while the process runs
+  -- (late after a stall or a stop, never after the process is gone).
   function h.timer(delay, period, fn)
     sim.timer_seq = sim.timer_seq + 1
-    local t = { due = sim.t + delay, period = period or 0, fn = fn, active = true, seq = sim.timer_seq }
+    local t = { due = sim.core:now() + delay, period = period or 0, fn = fn, active = true, seq = sim.timer_seq,
+      ag = ag, proc = ag.proc, kind = "timer" }
     function t.stop() t.active = false end
-    t.kind = "timer"
     sim.timers[#sim.timers + 1] = t
     return t
   end
@@ -205,7 +269,7 @@ function Sim:host()
       end
     end
     sim.execs[#sim.execs + 1] = { file = spec.file, args = spec.args, line = line, env = spec.env, stdin = spec.stdin,
-      timeout = spec.timeout, at = sim.t }
+      timeout = spec.timeout, at = sim.core:now(), agent = ag.pname }
     if result.spawn_error then return nil, spec.file .. ": " .. result.spawn_error end
     local hangs = result.hang or (result.delay or 0) > spec.timeout
     local t = h.timer(hangs and spec.timeout or (result.delay or 0), 0, function()
@@ -218,210 +282,382 @@ function Sim:host()
     t.kind = "exec"
     return true
   end
-  self.host_impl = h
   return h
 end
 
---- Load a policy: a file path or a function(vigil). Raises on failure (use
---- try_load to test failures).
+--- Load a policy on every agent that runs policies (every agent, or self
+--- in a single view): a file path or a function(vigil). Raises on failure
+--- (use try_load to test failures). Agents that join or restart later
+--- load it too.
+---@param source string|function
+---@return table sim
 function Sim:load(source)
   local ok, err = self:try_load(source)
   if not ok then error("policy failed to load: " .. tostring(err), 2) end
   return self
 end
 
---- Load a policy; returns true, or false and the error (file:line first).
+--- Load a policy on every agent that runs policies; returns true, or
+--- false and the first error (file:line first).
+---@param source string|function
+---@return boolean ok
+---@return string|nil err
 function Sim:try_load(source)
-  return self.rt:load(source)
+  local first_err
+  for _, ag in ipairs(self.agent) do
+    if ag.rt then
+      local ok, err = ag.rt:load(source)
+      if not ok and not first_err then first_err = err end
+    end
+  end
+  if first_err then return false, first_err end
+  self.source = source
+  return true
 end
 
---- Hand the core's pending events to the policy, in order.
+--- Hand every event the nodes published to its agent's policy, in order.
+--- Returns how many there were.
+---@return integer
 function Sim:deliver()
-  for _, ev in ipairs(self.sub:poll()) do
-    if ev.type ~= "gossip_round" then
-      self.events[#self.events + 1] = ev
-      self.rt:dispatch(ev)
-    end
-  end
-end
-
-local function gaussian(random)
-  local u1, u2 = random(), random()
-  return math.sqrt(-2 * math.log(u1 + 1e-12)) * math.cos(2 * math.pi * u2)
-end
-
--- The earliest thing that happens next: a tick, a conviction falling due
--- (the agent evaluates then too), this agent's gossip round, a heartbeat or
--- a timer.
-function Sim:next_occurrence(limit)
-  local when, what, which = limit, nil, nil
-  if self.next_tick <= when then when, what = self.next_tick, "tick" end
-  local due = self.handler:next_due(self.t)
-  if due and due > self.t and due < when then when, what = due, "due" end
-  if self.next_send < when then when, what = self.next_send, "send" end
-  for _, pname in ipairs(self.order) do
-    local p = self.simulated[pname]
-    if p.up and p.next_beat < when then when, what, which = p.next_beat, "beat", p end
-  end
-  for _, t in ipairs(self.timers) do
-    if t.active and (t.due < when or (t.due == when and what == nil)) then when, what, which = t.due, "timer", t end
-  end
-  return when, what, which
-end
-
---- Move virtual time forward by `seconds`, running everything due.
----@param seconds number
-function Sim:advance(seconds)
-  local stop = self.t + seconds
+  local n = 0
   while true do
-    local when, what, which = self:next_occurrence(stop)
-    if not what then break end
-    self.t = when
-    local paused = self.t < self.paused_until
-    if what == "tick" then
-      self.next_tick = self.t + self.tick
-      if not paused then self.handler:evaluate(self.t) end
-    elseif what == "due" then
-      if not paused then self.handler:evaluate(self.t) end
-    elseif what == "send" then
-      -- This agent heartbeats every peer; the host of a crashed one answers
-      -- "port unreachable" (unless it is silent: a dead host, a partition).
-      self.next_send = self.t + self.interval
-      if not paused then
-        for _, pname in ipairs(self.order) do
-          local p = self.simulated[pname]
-          if p.refuses and p.reachable and p.joined then self.handler:refused(pname, self.t) end
-        end
-      end
-    elseif what == "beat" then
-      local p = which
-      local jitter = p.jitter or self.jitter_default
-      p.next_beat = self.t + math.max(self.interval * 0.05, self.interval + jitter * gaussian(self.random))
-      local lost = self.random() < (p.loss or self.loss_default)
-      if p.reachable and not lost and not paused then self:hear(p) end
-    else
-      local t = which
-      if paused then
-        t.due = self.paused_until -- a stalled agent runs its timers late
-      else
-        if t.period > 0 then t.due = t.due + t.period else t.active = false end
-        self.host_impl.call(t.kind, t.fn)
+    local i, ev = self.core:next_event()
+    if not i then break end
+    n = n + 1
+    local ag = self.agent[i]
+    if ag.policy then
+      local rec = {}
+      for k, v in pairs(ev) do rec[k] = v end
+      rec.agent = ag.pname
+      self.events[#self.events + 1] = rec
+      if ag.rt then
+        self:apply_pending(ag)
+        ag.rt:dispatch(ev)
       end
     end
-    self:deliver()
   end
-  self.t = stop
+  return n
+end
+
+-- When timer t can fire: its due time, later if its process is stalled;
+-- nil while the process is stopped or not started, and for good once it
+-- is gone.
+function Sim:timer_due(t)
+  if not t.active then return nil end
+  local ag = t.ag
+  if t.proc ~= ag.proc then
+    t.active = false
+    return nil
+  end
+  local st = self.core:status(ag.index)
+  if st == "alive" then return t.due end
+  -- a stalled process runs its timers (late) just after it resumes
+  if st == "stalled" then return math.max(t.due, ag.stall_until + 1e-6) end
+  return nil
+end
+
+-- The earliest timer that can fire, and when.
+function Sim:next_timer()
+  local when, which
+  for _, t in ipairs(self.timers) do
+    local due = self:timer_due(t)
+    if due and (not when or due < when or (due == when and t.seq < which.seq)) then when, which = due, t end
+  end
+  return when, which
+end
+
+-- Fire timer t now (its process runs).
+function Sim:fire(t)
+  local now = self.core:now()
+  if t.period > 0 then
+    t.due = t.due + t.period
+    if t.due <= now then t.due = now + t.period end -- late (a stall): once, then on from now
+    if t.due <= now then t.due = now + 1e-6 end -- a period below the clock's resolution
+  else
+    t.active = false
+  end
+  local ag = t.ag
+  if ag.rt then ag.rt.host.call(t.kind, t.fn) end
+end
+
+--- Move virtual time forward by `seconds`: the simulator runs until the
+--- next event or policy timer, the event goes to its agent's policy, due
+--- timers fire, and so on, in time order.
+---@param seconds number
+---@return table sim
+function Sim:advance(seconds)
+  local stop = self.core:now() + seconds
+  self:deliver()
+  while true do
+    for _, ag in ipairs(self.agent) do self:apply_pending(ag) end
+    local now = self.core:now()
+    local due, t = self:next_timer()
+    local target = stop
+    if due and due < target then target = due end
+    if has_pending(self) and now + PENDING_STEP < target then target = now + PENDING_STEP end
+    if target < now then target = now end
+    self.core:run(target, true)
+    if self:deliver() == 0 then
+      now = self.core:now()
+      if t and due <= now + EPSILON then
+        self:fire(t)
+        self:deliver()
+      elseif now >= stop - EPSILON then
+        break
+      end
+    end
+  end
   -- drop finished timers now and then
   if #self.timers > 256 then
     local live = {}
-    for _, t in ipairs(self.timers) do if t.active then live[#live + 1] = t end end
+    for _, t in ipairs(self.timers) do
+      if t.active then live[#live + 1] = t end
+    end
     self.timers = live
   end
   return self
 end
 
-local function peer_of(sim, pname)
-  local p = sim.simulated[pname]
-  if not p then error("no simulated peer " .. tostring(pname), 3) end
-  return p
+-- Raise a failed fault (nil, why) at the caller of the method.
+local function check(ok, why)
+  if not ok then error(why, 3) end
 end
 
---- The peer's process dies (kill -9): no more heartbeats, and its host
---- answers this agent's heartbeats with "port unreachable". With
---- { silent = true } the host answers nothing: the machine died, froze or
---- was cut off, and only phi can tell.
+--- The agent's process dies (kill -9): no more heartbeats, and its host
+--- answers heartbeats with "port unreachable". With { silent = true } the
+--- host answers nothing (SIGSTOP, the machine died or froze, a cut-off
+--- link): only phi can tell; sim:recover resumes it.
+---@param pname string
 ---@param opts table|nil {silent = true}
+---@return table sim
 function Sim:crash(pname, opts)
-  local p = peer_of(self, pname)
-  p.up = false
-  p.refuses = not (opts and opts.silent)
+  local ag = self:agent_of(pname)
+  if opts and opts.silent then
+    check(self.core:stop(ag.index))
+  else
+    check(self.core:kill(ag.index))
+    ag.proc, ag.rt = ag.proc + 1, nil -- its policy is gone with it
+  end
   return self
 end
 
---- The peer resumes heartbeating, same generation.
+--- The agent comes back: a stopped one resumes where it was (same
+--- generation: its timers fire late); a killed or departed one is started
+--- again by its supervisor (a new process: a new generation, its policy
+--- loaded afresh). Does nothing to an agent that runs.
+---@param pname string
+---@return table sim
 function Sim:recover(pname)
-  local p = peer_of(self, pname)
-  p.up = true
-  p.refuses = false
-  p.next_beat = self.t + self.interval * 0.1
+  local ag = self:agent_of(pname)
+  local st = self.core:status(ag.index)
+  if st == "stopped" then
+    check(self.core:resume(ag.index))
+  elseif st == "killed" or st == "left" then
+    self:restart(pname)
+  end
   return self
 end
 
---- The peer restarts: a new generation, heard at once.
+--- The agent restarts: a new process with a new generation
+--- (peer_restarted, then peer_up where it was known). A policy agent loads
+--- the policy again, with a fresh vigil.state.
+---@param pname string
+---@return table sim
 function Sim:restart(pname)
-  local p = peer_of(self, pname)
-  p.generation = p.generation + 1
-  p.up = true
-  p.refuses = false
-  if p.joined then self.handler:peer_restarted(pname, self.t) end
-  self:deliver()
-  if p.reachable then self:hear(p) end
-  p.next_beat = self.t + self.interval
-  self:deliver()
+  local ag = self:agent_of(pname)
+  check(self.core:restart(ag.index))
+  self:new_process(ag)
+  if ag.rt and self.source then ag.rt:load(self.source) end
   return self
 end
 
---- The peer shuts down gracefully (SIGTERM): down and left at once.
+--- The agent shuts down gracefully (SIGTERM): it tells its peers, who
+--- mark it down and left as soon as that arrives.
+---@param pname string
+---@return table sim
 function Sim:leave(pname)
-  local p = peer_of(self, pname)
-  p.up = false
-  p.refuses = true -- its process is gone: its port is closed
-  if p.joined then self.handler:peer_left(pname, self.t) end
-  self:deliver()
+  local ag = self:agent_of(pname)
+  check(self.core:leave(ag.index))
+  ag.proc, ag.rt = ag.proc + 1, nil
   return self
 end
 
---- Split the cluster in two: this agent hears only the side it is on.
+--- A new agent starts now and joins through the seeds. In a cluster where
+--- every agent runs the policy, it loads the policy too.
+---@param p string|table pname or {pname, dc, rack}
+---@return table sim
+function Sim:join(p)
+  local spec = agent_spec(p)
+  if self.by_pname[spec.pname] then error("agent " .. spec.pname .. " already exists", 2) end
+  local i = self.core:add(spec)
+  local ag = self:track(i, not self.single)
+  if ag.rt and self.source then ag.rt:load(self.source) end
+  return self
+end
+
+--- The agent freezes for `seconds` (a GC pause, a frozen VM): it hears
+--- nothing and decides nothing, its timers wait; then it resumes and reads
+--- what queued up. Time does not move: advance as usual.
+---@param pname string
+---@param seconds number
+---@return table sim
+function Sim:stall(pname, seconds)
+  local ag = self:agent_of(pname)
+  check(self.core:stall(ag.index, seconds))
+  ag.stall_until = self.core:now() + seconds
+  return self
+end
+
+--- This agent (self) stalls for `seconds` and time moves past the stall.
+---@param seconds number
+---@return table sim
+function Sim:pause_self(seconds)
+  self:stall(self.self_pname, seconds)
+  return self:advance(seconds)
+end
+
+local function indices(sim, list)
+  local out = {}
+  for i, p in ipairs(type(list) == "table" and list or { list }) do out[i] = sim:agent_of(p, 3).index end
+  return out
+end
+
+--- Cut every link between two groups of agents: both ways, or only from
+--- a to b with { oneway = true }.
 ---@param a string[] pnames on one side
 ---@param b string[] pnames on the other
-function Sim:partition(a, b)
-  local side = {}
-  for _, p in ipairs(a) do side[p] = 1 end
-  for _, p in ipairs(b) do side[p] = 2 end
-  local mine = side[self.self_pname] or 1
-  for pname, p in pairs(self.simulated) do p.reachable = (side[pname] or mine) == mine end
+---@param opts table|nil {oneway = true}
+---@return table sim
+function Sim:partition(a, b, opts)
+  local oneway = opts and opts.oneway or false
+  for _, x in ipairs(indices(self, a)) do
+    for _, y in ipairs(indices(self, b)) do
+      if x ~= y then check(self.core:cut(x, y, oneway)) end
+    end
+  end
   return self
 end
 
---- Undo every partition.
+--- Undo every partition (losses stay).
+---@return table sim
 function Sim:heal()
-  for _, p in pairs(self.simulated) do p.reachable = true end
+  self.core:heal()
   return self
 end
 
---- Heartbeat jitter of one peer (standard deviation, seconds).
-function Sim:jitter(pname, sd) peer_of(self, pname).jitter = sd return self end
+--- Datagram loss (0..1): loss(rate) on every link, loss(p, rate) on
+--- everything agent p sends or receives, loss(a, b, rate) on the link
+--- between a and b (both ways).
+---@param a number|string the rate, or an agent's pname
+---@param b number|string|nil the agent's rate, or the other end of the link
+---@param rate number|nil the link's rate
+---@return table sim
+function Sim:loss(a, b, rate)
+  if type(a) == "number" then
+    self.core:set_loss(a)
+  elseif type(b) == "number" then
+    check(self.core:agent_loss(self:agent_of(a).index, b))
+  else
+    check(self.core:link_loss(self:agent_of(a).index, self:agent_of(b).index, rate))
+  end
+  return self
+end
 
---- Fraction of one peer's heartbeats lost (0..1).
-function Sim:loss(pname, rate) peer_of(self, pname).loss = rate return self end
+--- The standard deviation of the latency on every link (seconds).
+--- Per-agent jitter (jitter(p, sd)) is not something the simulator
+--- models: use loss(p, rate), or delay.
+---@param sd number
+---@return table sim
+function Sim:jitter(sd)
+  if type(sd) ~= "number" then
+    error("sim:jitter(pname, sd): the simulator has one latency distribution for every link; "
+      .. "use sim:jitter(sd) or sim:loss(pname, rate)", 2)
+  end
+  return self:delay(self.delay_s, sd)
+end
 
---- This agent stalls for `seconds` (a GC pause, SIGSTOP, a frozen VM): no
---- ticks, no heartbeats heard, timers late; then it resumes.
-function Sim:pause_self(seconds)
-  self.paused_until = self.t + seconds
-  return self:advance(seconds)
+--- The one-way latency of every link, and its standard deviation.
+---@param d number seconds
+---@param sd number|nil seconds (unchanged when nil)
+---@return table sim
+function Sim:delay(d, sd)
+  self.delay_s, self.jitter_s = d, sd or self.jitter_s
+  self.core:set_delay(self.delay_s, self.jitter_s)
+  return self
 end
 
 --- Script the result of commands whose "file arg ..." line matches a Lua
 --- pattern: {code=, stdout=, stderr=, delay=, hang=, spawn_error=}.
+---@param pattern string
+---@param result table
+---@return table sim
 function Sim:on_exec(pattern, result)
   self.scripted[#self.scripted + 1] = { pattern = pattern, result = result }
   return self
 end
 
---- The core's verdict on a peer: "normal", "down", ... (nil before it joined)
-function Sim:state(pname) return (self.handler:state(pname)) end
+-- (observer, p) or (p): the second form is self's view.
+local function view(sim, observer, p)
+  if p == nil then observer, p = sim.self_pname, observer end
+  return sim:agent_of(observer, 3).index, p
+end
 
---- The peer's phi now (0 before it joined).
-function Sim:phi(pname) return self.handler:phi(pname, self.t) or 0 end
+--- An agent's verdict on a peer: "normal", "down", ... ; nil when the
+--- observer does not know it or is not running. sim:state(p) is self's
+--- view (the first agent in a cluster).
+---@param observer string
+---@param p string|nil
+---@return string|nil
+function Sim:state(observer, p) return (self.core:state(view(self, observer, p))) end
+
+--- An agent's phi of a peer now (0 when unknown). sim:phi(p) is self's view.
+---@param observer string
+---@param p string|nil
+---@return number
+function Sim:phi(observer, p) return self.core:phi(view(self, observer, p)) or 0 end
+
+--- What vigil.peers() returns to observer's policy right now (self's by default).
+---@param observer string|nil
+---@return table[]
+function Sim:peers(observer)
+  local snap = self.core:snapshot(self:agent_of(observer or self.self_pname).index)
+  return snap and snap.peers or {}
+end
+
+--- The agents' pnames, in order.
+---@return string[]
+function Sim:agents()
+  local out = {}
+  for i, ag in ipairs(self.agent) do out[i] = ag.pname end
+  return out
+end
+
+--- The simulator's ground truth about an agent: "pending", "alive",
+--- "stalled", "killed", "stopped" or "left".
+---@param pname string
+---@return string
+function Sim:status(pname) return self.core:status(self:agent_of(pname).index) end
 
 --- Virtual time, seconds.
-function Sim:now() return self.t end
+---@return number
+function Sim:now() return self.core:now() end
 
---- What vigil.peers() returns to the policy right now.
-function Sim:peers() return self.host_impl.snapshot().peers end
+--- The simulator's score: false_alarms (peer_down about a live agent, per
+--- observer), frames_sent, bytes_sent, frames_lost, refusals, converged
+--- (seconds, nil until every live agent sees every other normal), faults.
+---@return table
+function Sim:stats() return self.core:stats() end
 
---- Events of a type (and matching fields) the policy was given.
+--- Every kill and stop so far, with who detected it how fast:
+--- {pname, silent, at, observers, detected, detections = {seconds...}}.
+---@return table[]
+function Sim:faults() return self.core:faults() end
+
+--- Events of a type (and matching fields, `agent` included) the policies
+--- were given.
+---@param type_ string
+---@param fields table|nil
+---@return table[]
 function Sim:delivered(type_, fields)
   local out = {}
   for _, ev in ipairs(self.events) do
@@ -444,7 +680,6 @@ if ok_luassert and ok_say then
   say:set("assertion.delivered.positive", "Expected event %s %s to have been delivered")
   say:set("assertion.delivered.negative", "Expected event %s %s not to have been delivered")
   luassert:register("assertion", "delivered", function(state, args)
-    args[2], args[3] = args[2], args[3]
     local r = delivered(state, args)
     args[1] = args[2]
     args[2] = require("vigil").fields_string(args[3] or {})

@@ -1,9 +1,9 @@
 local testing = require("vigil.testing")
 
 describe("examples/policies/flap_damping.lua", function()
-  local P = "10.0.0.2:7946"
+  local P = "127.0.0.2:7946"
   local function sim()
-    local s = testing.cluster({ self = "10.0.0.1:7946", peers = { P, "10.0.0.3:7946" }, interval = 1.0, seed = 1 })
+    local s = testing.cluster({ self = "127.0.0.1:7946", peers = { P, "127.0.0.3:7946" }, interval = 1.0, seed = 1 })
     s:load("examples/policies/flap_damping.lua")
     s:advance(3)
     return s
@@ -18,7 +18,7 @@ describe("examples/policies/flap_damping.lua", function()
   it("pages for a peer that goes down", function()
     local s = sim()
     bounce(s)
-    assert.executed(s, "peer down: 10%.0%.0%.2:7946")
+    assert.executed(s, "peer down: 127%.0%.0%.2:7946")
   end)
 
   it("stops paging for a peer that flaps, warns once, and pages again after a quiet window", function()

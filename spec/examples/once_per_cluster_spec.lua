@@ -1,32 +1,46 @@
+-- Five agents, every one running the policy: the cluster reacts once.
 local testing = require("vigil.testing")
 
 describe("examples/policies/once_per_cluster.lua", function()
-  local agents = { "10.0.0.1:7946", "10.0.0.2:7946", "10.0.0.3:7946", "10.0.0.4:7946" }
-  local victim = "10.0.0.4:7946"
-
-  -- The same cluster seen from each agent: exactly one of them drains.
-  local function run_from(self)
-    local peers = {}
-    for _, p in ipairs(agents) do
-      if p ~= self then peers[#peers + 1] = p end
-    end
-    local s = testing.cluster({ self = self, peers = peers, interval = 1.0 })
-    s:load("examples/policies/once_per_cluster.lua")
-    s:advance(5)
-    s:crash(victim)
-    s:advance(5)
-    return s
+  local function cluster(seed)
+    local sim = testing.cluster({ agents = 5, interval = 0.2, seed = seed })
+    sim:load("examples/policies/once_per_cluster.lua")
+    return sim, sim:agents()
   end
 
-  it("drains a down peer from exactly one agent", function()
-    local drains = 0
-    for _, self in ipairs({ "10.0.0.1:7946", "10.0.0.2:7946", "10.0.0.3:7946" }) do
-      local s = run_from(self)
-      assert.delivered(s, "peer_down", { peer = victim })
-      for _, e in ipairs(s.execs) do
-        if e.line:find("lb%-drain 10%.0%.0%.4:7946$") then drains = drains + 1 end
-      end
+  -- Commands matching pattern, run anywhere in the cluster.
+  local function ran(sim, pattern)
+    local n = 0
+    for _, e in ipairs(sim.execs) do n = n + (e.line:find(pattern) and 1 or 0) end
+    return n
+  end
+
+  it("runs nothing while nothing fails, from the cluster's start through a long quiet period", function()
+    for seed = 1, 5 do
+      local sim = cluster(seed)
+      sim:advance(600)
+      assert.are.equal(20, #sim:delivered("peer_up")) -- the cluster formed: each agent saw each other come up
+      assert.are.equal(0, #sim.execs, "seed " .. seed .. ": " .. (sim.execs[1] and sim.execs[1].line or ""))
     end
-    assert.are.equal(1, drains)
+  end)
+
+  it("drains a killed agent exactly once for the whole cluster, and undoes it once when it is back", function()
+    for seed = 1, 5 do
+      local sim, P = cluster(seed)
+      sim:advance(5)
+      local victim = P[1 + seed % 5]
+      sim:crash(victim)
+      sim:advance(5)
+      assert.are.equal(4, #sim:delivered("peer_down", { peer = victim })) -- every survivor convicted it
+      local drain = "lb%-drain " .. victim:gsub("%p", "%%%0") .. "$"
+      assert.are.equal(1, ran(sim, drain), "seed " .. seed)
+      assert.are.equal(1, #sim.execs)
+      sim:restart(victim)
+      sim:advance(5)
+      assert.are.equal(1, ran(sim, "lb%-drain %-%-undo " .. victim:gsub("%p", "%%%0") .. "$"), "seed " .. seed)
+      assert.are.equal(2, #sim.execs)
+      -- the undo ran where the drain ran
+      assert.are.equal(sim.execs[1].agent, sim.execs[2].agent)
+    end
   end)
 end)

@@ -2,8 +2,8 @@ local testing = require("vigil.testing")
 
 describe("examples/policies/per_dc_thresholds.lua", function()
   it("gives the far dc and the flaky host higher thresholds, each convicted at its own", function()
-    local near, far, flaky = "10.0.0.2:7946", "10.9.0.2:7946", "10.9.0.7:7946"
-    local s = testing.cluster({ self = "10.0.0.1:7946", dc = "us-east", interval = 1.0, tick = 0.05, jitter = 0.2,
+    local near, far, flaky = "127.0.0.2:7946", "127.0.9.2:7946", "127.0.9.7:7946"
+    local s = testing.cluster({ self = "127.0.0.1:7946", dc = "us-east", interval = 1.0, tick = 0.05, jitter = 0.2,
       peers = { { pname = near, dc = "us-east" }, { pname = far, dc = "us-west" },
         { pname = flaky, dc = "us-west" } } })
     s:load("examples/policies/per_dc_thresholds.lua")

@@ -1,9 +1,9 @@
 local testing = require("vigil.testing")
 
 describe("examples/policies/webhook.lua", function()
-  local P = "10.0.0.2:7946"
+  local P = "127.0.0.2:7946"
   local function sim(result)
-    local s = testing.cluster({ self = "10.0.0.1:7946", peers = { P }, interval = 1.0 })
+    local s = testing.cluster({ self = "127.0.0.1:7946", peers = { P }, interval = 1.0 })
     s:on_exec("^curl", result)
     s:load("examples/policies/webhook.lua")
     s:advance(3)
