@@ -1230,6 +1230,15 @@ static int l_sim_set_delay(lua_State *L) {
   return 0;
 }
 
+/* sim:agent_jitter(i, seconds): extra latency deviation on everything i
+ * sends or receives */
+static int l_sim_agent_jitter(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  vigil_time j = seconds_to_ns(L, 3, luaL_checknumber(L, 3), "jitter");
+  return sim_result(L, ud, i, vigil_sim_set_agent_jitter(ud->s, i, j));
+}
+
 static int l_sim_agent_loss(lua_State *L) {
   lsim *ud = check_sim(L);
   uint32_t i = check_agent(L, ud, 2);
@@ -1515,6 +1524,7 @@ static const luaL_Reg sim_methods[] = {
     {"set_loss", l_sim_set_loss},
     {"set_delay", l_sim_set_delay},
     {"agent_loss", l_sim_agent_loss},
+    {"agent_jitter", l_sim_agent_jitter},
     {"link_loss", l_sim_link_loss},
     {"cut", l_sim_cut},
     {"heal", l_sim_heal},

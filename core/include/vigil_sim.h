@@ -120,17 +120,22 @@ int vigil_sim_stall(vigil_sim *s, uint32_t i, vigil_time d); /* frozen for d, th
 int vigil_sim_restart(vigil_sim *s, uint32_t i); /* a new process: generation + 1 */
 int vigil_sim_leave(vigil_sim *s, uint32_t i);   /* graceful: shutdown frames, then gone */
 
-/* A policy's command, applied to agent i's node (vigil_node_apply). */
+/* A policy's command, applied to agent i's node (vigil_node_apply).
+ * VIGIL_ENOENT: no such agent; VIGIL_EINVAL (with a note): its process is
+ * not running. */
 int vigil_sim_apply(vigil_sim *s, uint32_t i, const vigil_command *c, char *note, size_t cap);
 
 /* ---- the network ----------------------------------------------------------- */
 
-/* Loss on every link (0..1). */
-void vigil_sim_set_loss(vigil_sim *s, double loss);
+/* Loss on every link (0..1; VIGIL_EINVAL otherwise). */
+int vigil_sim_set_loss(vigil_sim *s, double loss);
 /* Latency and its jitter on every link. */
 void vigil_sim_set_delay(vigil_sim *s, vigil_time delay, vigil_time jitter);
 /* Extra loss on every datagram agent i sends or receives (0..1). */
 int vigil_sim_set_agent_loss(vigil_sim *s, uint32_t i, double loss);
+/* Extra latency deviation on every datagram agent i sends or receives
+ * (normal; variances add up with the network's and the other end's). */
+int vigil_sim_set_agent_jitter(vigil_sim *s, uint32_t i, vigil_time jitter);
 /* Extra loss on the link a -> b, and b -> a unless oneway (0..1). */
 int vigil_sim_set_link_loss(vigil_sim *s, uint32_t a, uint32_t b, double loss, bool oneway);
 /* Cut the link a -> b, and b -> a unless oneway. VIGIL_ENOMEM. */

@@ -64,6 +64,8 @@ typedef struct agent {
   uint32_t epoch;      /* bumped when the process changes or resumes */
   vigil_time sched;    /* time of its pending timer item (UINT64_MAX = none) */
   double loss;         /* extra loss on everything it sends or receives */
+  vigil_time jitter;   /* extra latency deviation on everything it sends or receives */
+  vigil_time stall_until; /* while stalled: when it resumes */
   vigil_time up_since; /* alive (or stalled) since */
   vigil_time up_total; /* time alive before up_since */
   dgram *backlog_head; /* datagrams waiting while it stalls */
@@ -270,9 +272,13 @@ static bool sim__lost(vigil_sim *s, uint32_t a, uint32_t b) {
   return keep < 1.0 && sim__uniform(s) >= keep;
 }
 
-static vigil_time sim__latency(vigil_sim *s) {
+/* Latency of one datagram a -> b: the delay plus normal jitter whose
+ * variance is the network's plus each end's (independent sources add). */
+static vigil_time sim__latency(vigil_sim *s, uint32_t a, uint32_t b) {
   double d = (double)s->cfg.delay;
-  if (s->cfg.jitter) d += (double)s->cfg.jitter * sim__gaussian(s);
+  double ja = (double)s->a[a].jitter, jb = (double)s->a[b].jitter, jn = (double)s->cfg.jitter;
+  double sd = ja || jb ? sqrt(jn * jn + ja * ja + jb * jb) : jn;
+  if (sd > 0) d += sd * sim__gaussian(s);
   return d < 0 ? 0 : (vigil_time)d;
 }
 
@@ -284,7 +290,10 @@ static void sim__collect(vigil_sim *s, uint32_t i, const vigil_event *e) {
   if (s->col_len == s->col_cap) {
     uint32_t cap = s->col_cap ? s->col_cap * 2 : 256;
     collected *c = malloc((size_t)cap * sizeof *c);
-    if (!c) return;
+    if (!c) {
+      s->st.events_lost++;
+      return;
+    }
     for (uint32_t k = 0; k < s->col_len; k++) c[k] = s->col[(s->col_head + k) % s->col_cap];
     free(s->col);
     s->col = c;
@@ -417,7 +426,7 @@ static int sim__send(void *ud, const char *pname, const uint8_t *buf, size_t len
     s->st.frames_lost++;
     return 0; /* UDP: the sender cannot tell */
   }
-  vigil_time at = s->now + sim__latency(s);
+  vigil_time at = s->now + sim__latency(s, from, (uint32_t)to);
   dgram *d = sim__dgram(s);
   if (!d) {
     s->st.frames_lost++;
@@ -457,7 +466,7 @@ static void sim__arrive(vigil_sim *s, uint32_t i, dgram *d) {
     /* Nothing listens on the port: the host answers the sender, unless
      * the way back is cut too. */
     if (!sim__cut_between(s, i, d->from)) {
-      item it = {s->now + sim__latency(s), 0, IT_REFUSAL, d->from, 0, i, NULL};
+      item it = {s->now + sim__latency(s, i, d->from), 0, IT_REFUSAL, d->from, 0, i, NULL};
       sim__push(s, it);
     }
     break;
@@ -530,7 +539,15 @@ static void sim__step(vigil_sim *s, item it) {
     break;
   case IT_DELIVER: sim__arrive(s, it.agent, it.d); break;
   case IT_REFUSAL:
-    if (a->st != VIGIL_SIM_ALIVE) break; /* lost on a stalled or dead sender */
+    if (a->st == VIGIL_SIM_STALLED) {
+      /* The kernel keeps the ICMP error in the socket's error queue: the
+       * agent reads it when it resumes (its resume item comes first: it
+       * was scheduled earlier for that instant). */
+      it.at = a->stall_until;
+      sim__push(s, it);
+      break;
+    }
+    if (a->st != VIGIL_SIM_ALIVE) break; /* lost on a dead sender */
     s->st.refusals++;
     s->cur = it.agent;
     {
@@ -645,6 +662,8 @@ vigil_sim *vigil_sim_new(const vigil_sim_config *cfg, const char **why) {
     bad = "interval must be at least 1 ms";
   else if (!(cfg->loss >= 0 && cfg->loss <= 1))
     bad = "loss must be between 0 and 1";
+  else if (cfg->seeds < 1)
+    bad = "seeds must be at least 1: agents join through them";
   else if (cfg->agents && cfg->seeds > cfg->agents)
     bad = "more seeds than agents";
   else if (vigil_detector_config_check(&det, &bad) != VIGIL_OK && !bad)
@@ -816,6 +835,7 @@ int vigil_sim_stall(vigil_sim *s, uint32_t i, vigil_time d) {
   a->st = VIGIL_SIM_STALLED;
   a->epoch++;
   a->sched = UINT64_MAX;
+  a->stall_until = s->now + d;
   item it = {s->now + d, 0, IT_RESUME, i, a->epoch, 0, NULL};
   return sim__push(s, it);
 }
@@ -845,7 +865,11 @@ int vigil_sim_leave(vigil_sim *s, uint32_t i) {
 }
 
 int vigil_sim_apply(vigil_sim *s, uint32_t i, const vigil_command *c, char *note, size_t cap) {
-  if (i >= s->n || !sim__alive(s->a[i].st)) return VIGIL_ENOENT;
+  if (i >= s->n) return VIGIL_ENOENT;
+  if (!sim__alive(s->a[i].st)) {
+    if (note && cap) snprintf(note, cap, "agent %s is %s", s->a[i].pname, vigil_sim_status_name(s->a[i].st));
+    return VIGIL_EINVAL;
+  }
   s->cur = i;
   int rc = vigil_node_apply(s->a[i].node, c, s->now, note, cap);
   sim__after(s, i);
@@ -854,7 +878,17 @@ int vigil_sim_apply(vigil_sim *s, uint32_t i, const vigil_command *c, char *note
 
 /* ---- the network ----------------------------------------------------------------- */
 
-void vigil_sim_set_loss(vigil_sim *s, double loss) { s->cfg.loss = loss < 0 ? 0 : loss > 1 ? 1 : loss; }
+int vigil_sim_set_loss(vigil_sim *s, double loss) {
+  if (!(loss >= 0 && loss <= 1)) return VIGIL_EINVAL;
+  s->cfg.loss = loss;
+  return VIGIL_OK;
+}
+
+int vigil_sim_set_agent_jitter(vigil_sim *s, uint32_t i, vigil_time jitter) {
+  if (i >= s->n) return VIGIL_ENOENT;
+  s->a[i].jitter = jitter;
+  return VIGIL_OK;
+}
 
 void vigil_sim_set_delay(vigil_sim *s, vigil_time delay, vigil_time jitter) {
   s->cfg.delay = delay;

@@ -563,17 +563,16 @@ function Sim:loss(a, b, rate)
   return self
 end
 
---- The standard deviation of the latency on every link (seconds).
---- Per-agent jitter (jitter(p, sd)) is not something the simulator
---- models: use loss(p, rate), or delay.
----@param sd number
+--- The standard deviation of the latency on every link (seconds), or,
+--- with a pname first, the extra deviation on everything that agent sends
+--- or receives (variances add up: a jittery host, a busy NIC).
+---@param a number|string sd, or the agent
+---@param sd number|nil the agent's sd
 ---@return table sim
-function Sim:jitter(sd)
-  if type(sd) ~= "number" then
-    error("sim:jitter(pname, sd): the simulator has one latency distribution for every link; "
-      .. "use sim:jitter(sd) or sim:loss(pname, rate)", 2)
-  end
-  return self:delay(self.delay_s, sd)
+function Sim:jitter(a, sd)
+  if type(a) == "number" then return self:delay(self.delay_s, a) end
+  check(self.core:agent_jitter(self:agent_of(a).index, sd))
+  return self
 end
 
 --- The one-way latency of every link, and its standard deviation.

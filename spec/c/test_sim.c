@@ -490,11 +490,59 @@ TEST(bad_configs_are_rejected_with_a_reason) {
   why = NULL;
   CHECK(vigil_sim_new(&cfg, &why) == NULL);
   CHECK(why && strstr(why, "duplicate"));
+  vigil_sim_config_init(&cfg);
+  cfg.agents = 2;
+  cfg.seeds = 0;
+  why = NULL;
+  CHECK(vigil_sim_new(&cfg, &why) == NULL);
+  CHECK(why && strstr(why, "seeds"));
   /* And a good one is accepted: the checks are not always failing. */
+  vigil_sim_config_init(&cfg);
+  cfg.agents = 2;
+  cfg.names = names;
   names[1].pname = "127.0.0.1:2";
   vigil_sim *s = vigil_sim_new(&cfg, &why);
   CHECK(s != NULL);
   CHECK_STR(vigil_sim_pname(s, 1), "127.0.0.1:2");
+  /* Live changes are checked too. */
+  CHECK_INT(vigil_sim_set_loss(s, 1.5), VIGIL_EINVAL);
+  CHECK_INT(vigil_sim_set_loss(s, 0.5), VIGIL_OK);
+  CHECK_INT(vigil_sim_set_agent_jitter(s, 7, VIGIL_MS), VIGIL_ENOENT);
+  CHECK_INT(vigil_sim_kill(s, 1), VIGIL_EINVAL); /* not started yet */
+  vigil_sim_free(s);
+}
+
+/* The host of a killed agent refuses; the refusal comes back to a sender
+ * that is stalled meanwhile: its kernel keeps the error, and the agent
+ * reads it when it resumes. The pause guard then counts the dead peer's
+ * silence from the resume, so the refusal convicts once it is overdue
+ * again (~0.3 s), long before phi would (~2.7 s). */
+TEST(a_refusal_waits_for_a_stalled_sender) {
+  vigil_sim *s = sim_new(3, 7);
+  /* A 150 ms one-way latency: a round trip (300 ms) outlasts a gossip
+   * interval, so a refusal for agent 0 is always on its way back. */
+  vigil_sim_set_delay(s, 150 * VIGIL_MS, 0);
+  vigil_sim_run(s, 10 * VIGIL_SEC, false);
+  CHECK_INT(vigil_sim_kill(s, 2), VIGIL_OK);
+  vigil_sim_run(s, 10 * VIGIL_SEC + 150 * VIGIL_MS, false);
+  CHECK_INT(vigil_sim_stall(s, 0, 2 * VIGIL_SEC), VIGIL_OK);
+  vigil_node *n0 = vigil_sim_node(s, 0);
+  uint64_t before = vigil_node_refused_known(n0);
+  vigil_sim_run(s, 12 * VIGIL_SEC + 140 * VIGIL_MS, false);
+  const vigil_peer *p = vigil_pool_find(vigil_node_pool(n0), vigil_sim_pname(s, 2));
+  CHECK(p != NULL);
+  CHECK_INT(p->state, VIGIL_STATE_NORMAL); /* still stalled: judged nothing */
+  CHECK_INT(vigil_node_refused_known(n0), before);
+  /* Resumed at 12.15 s: 0.1 ms later, before any datagram it sends now
+   * could have come back, the refusal kept while it stalled is read. */
+  vigil_sim_run(s, 12 * VIGIL_SEC + 150 * VIGIL_MS + 100 * VIGIL_US, false);
+  CHECK(vigil_node_refused_known(n0) > before);
+  vigil_sim_run(s, 12 * VIGIL_SEC + 900 * VIGIL_MS, false);
+  p = vigil_pool_find(vigil_node_pool(n0), vigil_sim_pname(s, 2));
+  CHECK_INT(p->state, VIGIL_STATE_DOWN);
+  vigil_sim_stats st;
+  vigil_sim_stats_get(s, &st);
+  CHECK_INT(st.false_alarms, 0);
   vigil_sim_free(s);
 }
 
@@ -668,6 +716,7 @@ int main(int argc, char **argv) {
   RUN(frames_and_bytes_are_counted);
   RUN(a_stopwatch_measures_node_code_only);
   RUN(bad_configs_are_rejected_with_a_reason);
+  RUN(a_refusal_waits_for_a_stalled_sender);
   RUN(agent_names_default_to_distinct_loopback_addresses);
   RUN(a_fault_ends_when_its_agent_comes_back);
   RUN(detections_can_be_counted_without_a_buffer);
