@@ -1472,7 +1472,7 @@ static int l_sim_stats(lua_State *L) {
 }
 
 /* sim:faults() -> list of {agent, pname, silent, at, observers, detected,
- * detections = {seconds after the fault, ascending}} */
+ * already_down, detections = {seconds after the fault, ascending}} */
 static int l_sim_faults(lua_State *L) {
   lsim *ud = check_sim(L);
   vigil_sim_stats st;
@@ -1481,7 +1481,7 @@ static int l_sim_faults(lua_State *L) {
   for (uint32_t k = 0; k < st.faults; k++) {
     vigil_sim_fault f;
     if (!vigil_sim_fault_get(ud->s, k, &f)) break;
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     lua_pushinteger(L, (lua_Integer)f.agent + 1);
     lua_setfield(L, -2, "agent");
     lua_pushstring(L, vigil_sim_pname(ud->s, f.agent));
@@ -1491,6 +1491,7 @@ static int l_sim_faults(lua_State *L) {
     set_number(L, "at", ns_to_seconds(f.at));
     set_number(L, "observers", f.observers);
     set_number(L, "detected", f.detected);
+    set_number(L, "already_down", f.already_down);
     vigil_time first;
     uint32_t n = vigil_sim_fault_detections(ud->s, k, &first, 1); /* how many */
     vigil_time *det = lua_newuserdata(L, (n ? n : 1) * sizeof *det);

@@ -49,6 +49,8 @@ static const char usage_sim[] =
     "  --window n             detector window, samples (default 1000)\n"
     "  --seed n               random seed (default 1)\n"
     "  --json                 print one JSON document instead of a table\n"
+    "  --cdf file             also write every detection time to file, as CSV lines\n"
+    "                         kind,seconds (kind kill or silent), for plots\n"
     "\n"
     "Kills and stops are spread evenly from --warmup to three quarters of --duration, on\n"
     "agents other than the seeds; the rest of the run is for detecting them. A false alarm\n"
@@ -61,6 +63,7 @@ typedef struct scenario {
   vigil_time duration, warmup, stall_every, stall;
   uint32_t kills, stops;
   bool json;
+  const char *cdf; /* write every detection time here (CSV) */
 } scenario;
 
 static double parse_fraction(const char *cmd, const char *flag, const char *v) {
@@ -124,6 +127,8 @@ static void sim__parse(args *a, scenario *sc) {
           (uint32_t)parse_uint(a->cmd, "--window", flag_value(a, "--window", v), VIGIL_MAX_SAMPLES_LIMIT);
     } else if (is_flag(arg, "--seed", &v)) {
       sc->cfg.seed = parse_uint(a->cmd, "--seed", flag_value(a, "--seed", v), (unsigned long)-1);
+    } else if (is_flag(arg, "--cdf", &v)) {
+      sc->cdf = flag_value(a, "--cdf", v);
     } else if (strcmp(arg, "--json") == 0) {
       sc->json = true;
     } else {
@@ -174,7 +179,7 @@ static int sim__cmp_action(const void *x, const void *y) {
 typedef struct summary {
   uint32_t n;
   double median, p99, max;
-  uint64_t missed;
+  uint64_t missed, already_down;
 } summary;
 
 static int sim__cmp_time(const void *x, const void *y) {
@@ -189,17 +194,38 @@ static double sim__pct(const vigil_time *v, size_t n, double p) {
   return (double)v[k - 1] / 1e9;
 }
 
+/* Every detection time of every fault, as "kind,seconds" lines. */
+static int sim__write_cdf(const vigil_sim *s, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  vigil_sim_stats st;
+  vigil_sim_stats_get(s, &st);
+  fprintf(f, "kind,seconds\n");
+  for (uint32_t k = 0; k < st.faults; k++) {
+    vigil_sim_fault flt;
+    if (!vigil_sim_fault_get(s, k, &flt) || !flt.detected) continue;
+    vigil_time *t = malloc(flt.detected * sizeof *t);
+    if (!t) break;
+    uint32_t n = vigil_sim_fault_detections(s, k, t, flt.detected);
+    for (uint32_t i = 0; i < n && i < flt.detected; i++)
+      fprintf(f, "%s,%.6f\n", flt.silent ? "silent" : "kill", (double)t[i] / 1e9);
+    free(t);
+  }
+  return fclose(f);
+}
+
 /* Detection figures over every fault of one kind. */
 static summary sim__detections(const vigil_sim *s, bool silent) {
   vigil_sim_stats st;
   vigil_sim_stats_get(s, &st);
-  summary out = {0, NAN, NAN, NAN, 0};
+  summary out = {0, NAN, NAN, NAN, 0, 0};
   vigil_time *all = NULL;
   size_t n = 0;
   for (uint32_t k = 0; k < st.faults; k++) {
     vigil_sim_fault f;
     if (!vigil_sim_fault_get(s, k, &f) || f.silent != silent) continue;
     out.missed += f.observers - f.detected;
+    out.already_down += f.already_down;
     vigil_time *t = realloc(all, (n + f.detected + 1) * sizeof *t);
     if (!t) break;
     all = t;
@@ -230,7 +256,8 @@ static void sim__json_detection(const char *name, const summary *d, bool last) {
   sim__json_num(d->p99);
   printf(",\"max_s\":");
   sim__json_num(d->max);
-  printf(",\"detected\":%u,\"missed\":%llu}%s", d->n, (unsigned long long)d->missed, last ? "" : ",");
+  printf(",\"detected\":%u,\"missed\":%llu,\"already_down\":%llu}%s", d->n, (unsigned long long)d->missed,
+         (unsigned long long)d->already_down, last ? "" : ",");
 }
 
 static void sim__table_detection(const char *name, const summary *d, uint32_t faults) {
@@ -238,8 +265,10 @@ static void sim__table_detection(const char *name, const summary *d, uint32_t fa
     printf("  %-8s none injected\n", name);
     return;
   }
-  printf("  %-8s median %.2f s   p99 %.2f s   max %.2f s   detected %u   missed %llu\n", name, d->median, d->p99,
-         d->max, d->n, (unsigned long long)d->missed);
+  printf("  %-8s median %.2f s   p99 %.2f s   max %.2f s   detected %u   missed %llu", name, d->median, d->p99, d->max,
+         d->n, (unsigned long long)d->missed);
+  if (d->already_down) printf("   already down at the fault %llu", (unsigned long long)d->already_down);
+  printf("\n");
 }
 
 int vigil_cmd_sim(args *a) {
@@ -353,7 +382,12 @@ int vigil_cmd_sim(args *a) {
     printf("run               %.1f s CPU, %.0f MiB peak memory, %llu steps\n", cpu, (double)ru.ru_maxrss / 1024.0,
            (unsigned long long)steps);
   }
+  int rc = 0;
+  if (sc.cdf && sim__write_cdf(s, sc.cdf) != 0) {
+    fprintf(stderr, "vigil sim: cannot write %s\n", sc.cdf);
+    rc = 1;
+  }
   free(acts);
   vigil_sim_free(s);
-  return 0;
+  return rc;
 }

@@ -154,8 +154,9 @@ typedef struct vigil_sim_fault {
   uint32_t agent;     /* who failed */
   bool silent;        /* stopped (true) or killed (false) */
   vigil_time at;      /* when */
-  uint32_t observers; /* agents alive when it failed and at the end */
-  uint32_t detected;  /* of those, how many convicted it */
+  uint32_t observers;    /* agents alive when it failed and at the end, that saw it up */
+  uint32_t detected;     /* of those, how many convicted it */
+  uint32_t already_down; /* alive then and at the end, but already holding it down */
 } vigil_sim_fault;
 
 typedef struct vigil_sim_stats {

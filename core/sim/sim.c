@@ -773,14 +773,15 @@ static void sim__fault(vigil_sim *s, uint32_t i, bool silent) {
     free(f->watching);
     return;
   }
-  f->f = (vigil_sim_fault){i, silent, s->now, 0, 0};
+  f->f = (vigil_sim_fault){i, silent, s->now, 0, 0, 0};
   for (uint32_t o = 0; o < s->n; o++) {
     f->det[o] = UINT64_MAX;
     if (o == i || !sim__alive(s->a[o].st)) continue;
-    f->watching[o] = 1;
-    /* An observer that already holds it down has nothing left to detect. */
+    /* An observer that already holds it down (a false alarm before, or it
+     * never saw it up) has nothing left to detect: counted apart, in
+     * neither the detection times nor the misses. */
     const vigil_peer *p = vigil_pool_find(vigil_node_pool(s->a[o].node), s->a[i].pname);
-    if (p && p->state == VIGIL_STATE_DOWN) f->det[o] = 0;
+    f->watching[o] = p && p->state == VIGIL_STATE_DOWN ? 2 : 1;
   }
   s->a[i].fault = s->nfaults++;
   s->st.faults = s->nfaults;
@@ -950,9 +951,13 @@ bool vigil_sim_fault_get(const vigil_sim *s, uint32_t k, vigil_sim_fault *out) {
   if (k >= s->nfaults) return false;
   const fault *f = &s->faults[k];
   *out = f->f;
-  out->observers = out->detected = 0;
+  out->observers = out->detected = out->already_down = 0;
   for (uint32_t o = 0; o < f->n; o++) {
     if (!f->watching[o] || !sim__alive(s->a[o].st)) continue;
+    if (f->watching[o] == 2) {
+      out->already_down++;
+      continue;
+    }
     out->observers++;
     out->detected += f->det[o] != UINT64_MAX;
   }
@@ -969,7 +974,7 @@ uint32_t vigil_sim_fault_detections(const vigil_sim *s, uint32_t k, vigil_time *
   const fault *f = &s->faults[k];
   uint32_t n = 0;
   for (uint32_t o = 0; o < f->n; o++) {
-    if (!f->watching[o] || !sim__alive(s->a[o].st) || f->det[o] == UINT64_MAX) continue;
+    if (f->watching[o] != 1 || !sim__alive(s->a[o].st) || f->det[o] == UINT64_MAX) continue;
     if (n < cap) out[n] = f->det[o];
     n++;
   }
