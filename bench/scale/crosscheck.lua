@@ -66,8 +66,8 @@ local ok, err = pcall(function()
   agents.wait(function() return agents.all_normal(list) end, 60, "the real cluster to converge")
   print("real: converged")
   local t0 = wall()
-  local bytes0 = 0
-  for _, a in ipairs(list) do bytes0 = bytes0 + (agents.metric(a, "gossip_bytes_sent_total") or 0) end
+  local bytes0 = {}
+  for _, a in ipairs(list) do bytes0[a] = agents.metric(a, "gossip_bytes_sent_total") or 0 end
   -- Victims: never the seed; alternate kills and stops.
   local faults = {}
   local order = {}
@@ -90,7 +90,7 @@ local ok, err = pcall(function()
   local false_alarms, missed = 0, { KILL = 0, STOP = 0 }
   for _, a in ipairs(list) do
     if not victims[a.pname] then
-      bytes1 = bytes1 + (agents.metric(a, "gossip_bytes_sent_total") or 0)
+      bytes1 = bytes1 + (agents.metric(a, "gossip_bytes_sent_total") or 0) - bytes0[a]
       local seen = {}
       for line in agents.log(a):gmatch("[^\n]+") do
         if line:find('msg="peer down"', 1, true) then
@@ -116,7 +116,7 @@ local ok, err = pcall(function()
   local real = {
     kill = { pct(det.KILL, 0.5), pct(det.KILL, 0.99), pct(det.KILL, 1), missed.KILL },
     silent = { pct(det.STOP, 0.5), pct(det.STOP, 0.99), pct(det.STOP, 1), missed.STOP },
-    false_alarms = false_alarms, bytes = (bytes1 - bytes0) / survivors / (t1 - t0),
+    false_alarms = false_alarms, bytes = bytes1 / survivors / (t1 - t0),
   }
   agents.stop_all()
 

@@ -12,6 +12,10 @@
 #include "vigil.h"
 #include "vigil_sim.h"
 
+/* Agent i's generations are GEN(i) + 1, + 2, ... (wall-clock milliseconds
+ * of a fixed 2023 instant plus a second per agent, as sim.c makes them). */
+#define GEN(i) (1700000000000ull + (uint64_t)(i)*1000u)
+
 #define MS(x) ((vigil_time)(x)*VIGIL_MS)
 
 /* ---- on the simulator --------------------------------------------------------- */
@@ -175,7 +179,7 @@ TEST(three_agents_join_through_a_seed_and_converge) {
   vigil_time heard;
   vigil_peer *p = vigil_pool_find(pool, vigil_sim_pname(s, 1));
   CHECK(p && vigil_members_info(vigil_node_members(vigil_sim_node(s, 0)), p->idx, &gen, &ver, &heard));
-  CHECK_INT(gen, 1); /* the simulator's first generation */
+  CHECK_INT(gen, GEN(1) + 1); /* agent 1's first process: a wall-clock-sized generation, as the runtime's */
   CHECK(ver > 3);
   CHECK(heard > MS(1500));
   vigil_sim_stats st;
@@ -333,7 +337,7 @@ TEST(a_restart_is_seen_as_restarted_and_up) {
   vigil_sim_run(s, MS(7000), false);
   CHECK_INT(events(s, 1, VIGIL_EVENT_PEER_RESTARTED, 2), 1);
   CHECK_STR(seen(s, 1, 2), "normal");
-  CHECK_INT(vigil_members_generation(vigil_node_members(vigil_sim_node(s, 2))), 3);
+  CHECK_INT(vigil_members_generation(vigil_node_members(vigil_sim_node(s, 2))), GEN(2) + 3); /* third process */
   vigil_sim_free(s);
 }
 
