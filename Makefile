@@ -91,15 +91,17 @@ bench-scale: build
 	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox"
 	@luajit bench/scale/run.lua
 
+C_SOURCES = core/*/*.c core/*/*.h bindings/*.c bindings/*.h spec/c/*.c spec/c/*.h bench/micro/*.c
+
 lint: deps
-	@clang-format --dry-run --Werror core/*.c core/*.h core/include/*.h bindings/*.c bindings/*.h spec/c/*.c spec/c/*.h bench/micro/*.c
+	@clang-format --dry-run --Werror $(C_SOURCES)
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --std=c11 -I core/include -I core --suppress=missingIncludeSystem core bindings
+	  --std=c11 -I core/include -I core/lib -I core/runtime -I core/cmd --suppress=missingIncludeSystem core bindings
 	@luacheck -q spec examples lua bench agent.lua
 	@echo "lint: clean"
 
 format:
-	@clang-format -i core/*.c core/*.h core/include/*.h bindings/*.c bindings/*.h spec/c/*.c spec/c/*.h bench/micro/*.c
+	@clang-format -i $(C_SOURCES)
 
 clean:
 	rm -rf $(BUILD) build-asan build-bench build-fuzz

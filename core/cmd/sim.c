@@ -284,9 +284,9 @@ int vigil_cmd_sim(args *a) {
    * stalls every stall_every after warmup. */
   uint32_t nfaults = sc.kills + sc.stops;
   vigil_time end_faults = sc.duration * 3 / 4 > sc.warmup ? sc.duration * 3 / 4 : sc.warmup;
-  size_t nstalls = sc.stall_every ? (size_t)((sc.duration - (sc.warmup < sc.duration ? sc.warmup : sc.duration)) /
-                                             sc.stall_every)
-                                  : 0;
+  size_t nstalls = sc.stall_every
+                       ? (size_t)((sc.duration - (sc.warmup < sc.duration ? sc.warmup : sc.duration)) / sc.stall_every)
+                       : 0;
   action *acts = calloc(nfaults + nstalls + 1, sizeof *acts);
   if (!acts) die(1, a->cmd, "out of memory");
   size_t nacts = 0;
@@ -378,7 +378,8 @@ int vigil_cmd_sim(args *a) {
     printf("per agent         %.1f frames/s   %.0f bytes/s   %.0f ns of node code per s\n", frames, bytes, node_ns);
     printf("network           %llu frames lost, %llu refusals delivered\n", (unsigned long long)st.frames_lost,
            (unsigned long long)st.refusals);
-    if (st.events_lost) printf("WARNING           %llu events not scored (ring overrun)\n", (unsigned long long)st.events_lost);
+    if (st.events_lost)
+      printf("WARNING           %llu events not scored (ring overrun)\n", (unsigned long long)st.events_lost);
     printf("run               %.1f s CPU, %.0f MiB peak memory, %llu steps\n", cpu, (double)ru.ru_maxrss / 1024.0,
            (unsigned long long)steps);
   }

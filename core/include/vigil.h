@@ -133,11 +133,11 @@ typedef struct vigil_detector {
                         * healthy peer needs no exp() or log(). */
   double horizon_for;  /* the threshold `horizon` was computed for */
   /* Cold: the window and its running sums. */
-  uint32_t *window; /* ring of inter-arrival intervals, microseconds */
-  uint32_t cap;     /* window size (fixed at init): intervals kept at most */
-  uint32_t len;     /* intervals in the window */
-  uint32_t head;    /* index of the oldest interval */
-  uint32_t alloc;   /* intervals allocated; grows by doubling up to cap */
+  uint32_t *window;  /* ring of inter-arrival intervals, microseconds */
+  uint32_t cap;      /* window size (fixed at init): intervals kept at most */
+  uint32_t len;      /* intervals in the window */
+  uint32_t head;     /* index of the oldest interval */
+  uint32_t alloc;    /* intervals allocated; grows by doubling up to cap */
   uint64_t sum;      /* running sum of the window, microseconds */
   uint64_t sumsq_hi; /* running sum of squares, 128-bit: high word */
   uint64_t sumsq_lo; /*   ... and low word (exact, never drifts) */

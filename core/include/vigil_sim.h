@@ -41,22 +41,22 @@ typedef struct vigil_sim_agent {
 } vigil_sim_agent;
 
 typedef struct vigil_sim_config {
-  uint32_t agents;               /* agents started at time 0 (within start_spread) */
-  const vigil_sim_agent *names;  /* NULL, or `agents` entries */
-  uint32_t seeds;                /* the first `seeds` agents are everyone's seeds (1) */
-  uint64_t seed;                 /* random seed of the whole run (1) */
-  vigil_time interval;           /* gossip interval (200 ms) */
-  vigil_time tick;               /* evaluate period; 0 = interval / 2 */
-  uint32_t fanout;               /* 0 = send to every peer */
-  vigil_time reap_after;         /* 60 s */
+  uint32_t agents;                /* agents started at time 0 (within start_spread) */
+  const vigil_sim_agent *names;   /* NULL, or `agents` entries */
+  uint32_t seeds;                 /* the first `seeds` agents are everyone's seeds (1) */
+  uint64_t seed;                  /* random seed of the whole run (1) */
+  vigil_time interval;            /* gossip interval (200 ms) */
+  vigil_time tick;                /* evaluate period; 0 = interval / 2 */
+  uint32_t fanout;                /* 0 = send to every peer */
+  vigil_time reap_after;          /* 60 s */
   vigil_detector_config detector; /* the agents' detector (the agent's defaults) */
-  double loss;                   /* fraction of datagrams lost on every link (0) */
-  vigil_time delay;              /* one-way latency (200 us) */
-  vigil_time jitter;             /* standard deviation added to the latency (50 us) */
-  vigil_time start_spread;       /* agents start uniformly within it; 0 = one interval */
-  uint32_t events;               /* each node's event ring (256) */
-  bool collect;                  /* keep every node's events for vigil_sim_next_event */
-  uint32_t backlog;              /* datagrams a stalled agent's socket holds (4096) */
+  double loss;                    /* fraction of datagrams lost on every link (0) */
+  vigil_time delay;               /* one-way latency (200 us) */
+  vigil_time jitter;              /* standard deviation added to the latency (50 us) */
+  vigil_time start_spread;        /* agents start uniformly within it; 0 = one interval */
+  uint32_t events;                /* each node's event ring (256) */
+  bool collect;                   /* keep every node's events for vigil_sim_next_event */
+  uint32_t backlog;               /* datagrams a stalled agent's socket holds (4096) */
   /* Optional: a driver's clock (ns), read around node calls to report the
    * time spent in node code (vigil_sim_stats.node_ns). */
   vigil_time (*stopwatch)(void *ud);
@@ -113,12 +113,12 @@ int64_t vigil_sim_add(vigil_sim *s, const vigil_sim_agent *a);
 
 /* Faults, effective now. Each returns VIGIL_OK, VIGIL_ENOENT (no such
  * agent) or VIGIL_EINVAL (not in a state the fault applies to). */
-int vigil_sim_kill(vigil_sim *s, uint32_t i);    /* kill -9: the host refuses */
-int vigil_sim_stop(vigil_sim *s, uint32_t i);    /* SIGSTOP / host death: silence */
-int vigil_sim_resume(vigil_sim *s, uint32_t i);  /* SIGCONT after a stop */
+int vigil_sim_kill(vigil_sim *s, uint32_t i);                /* kill -9: the host refuses */
+int vigil_sim_stop(vigil_sim *s, uint32_t i);                /* SIGSTOP / host death: silence */
+int vigil_sim_resume(vigil_sim *s, uint32_t i);              /* SIGCONT after a stop */
 int vigil_sim_stall(vigil_sim *s, uint32_t i, vigil_time d); /* frozen for d, then resumes */
-int vigil_sim_restart(vigil_sim *s, uint32_t i); /* a new process: generation + 1 */
-int vigil_sim_leave(vigil_sim *s, uint32_t i);   /* graceful: shutdown frames, then gone */
+int vigil_sim_restart(vigil_sim *s, uint32_t i);             /* a new process: generation + 1 */
+int vigil_sim_leave(vigil_sim *s, uint32_t i);               /* graceful: shutdown frames, then gone */
 
 /* A policy's command, applied to agent i's node (vigil_node_apply).
  * VIGIL_ENOENT: no such agent; VIGIL_EINVAL (with a note): its process is
@@ -151,25 +151,25 @@ bool vigil_sim_next_event(vigil_sim *s, uint32_t *agent, vigil_event *e);
 
 /* Detection of one fault (kill or stop), from each surviving observer. */
 typedef struct vigil_sim_fault {
-  uint32_t agent;     /* who failed */
-  bool silent;        /* stopped (true) or killed (false) */
-  vigil_time at;      /* when */
+  uint32_t agent;        /* who failed */
+  bool silent;           /* stopped (true) or killed (false) */
+  vigil_time at;         /* when */
   uint32_t observers;    /* agents alive when it failed and at the end, that saw it up */
   uint32_t detected;     /* of those, how many convicted it */
   uint32_t already_down; /* alive then and at the end, but already holding it down */
 } vigil_sim_fault;
 
 typedef struct vigil_sim_stats {
-  uint64_t false_alarms;  /* peer_down about an agent whose process was alive, per observer */
-  uint64_t frames_sent;   /* datagrams handed to the network */
+  uint64_t false_alarms; /* peer_down about an agent whose process was alive, per observer */
+  uint64_t frames_sent;  /* datagrams handed to the network */
   uint64_t bytes_sent;
-  uint64_t frames_lost;   /* lost to loss, cuts, silence, full backlogs */
-  uint64_t refusals;      /* refusals delivered back to senders */
-  uint64_t events_lost;   /* node events the simulator could not score (ring overrun) */
-  vigil_time node_ns;     /* stopwatch time spent in node code */
-  vigil_time alive_ns;    /* sum over agents of time alive (for per-agent rates) */
-  vigil_time converged;   /* first time every alive agent saw every other as normal; 0 = not yet */
-  uint32_t faults;        /* kills and stops so far */
+  uint64_t frames_lost; /* lost to loss, cuts, silence, full backlogs */
+  uint64_t refusals;    /* refusals delivered back to senders */
+  uint64_t events_lost; /* node events the simulator could not score (ring overrun) */
+  vigil_time node_ns;   /* stopwatch time spent in node code */
+  vigil_time alive_ns;  /* sum over agents of time alive (for per-agent rates) */
+  vigil_time converged; /* first time every alive agent saw every other as normal; 0 = not yet */
+  uint32_t faults;      /* kills and stops so far */
 } vigil_sim_stats;
 
 void vigil_sim_stats_get(const vigil_sim *s, vigil_sim_stats *out);

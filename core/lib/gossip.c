@@ -37,7 +37,7 @@ struct vigil_handler {
   bool evaluated;         /* evaluate() has run at least once */
   vigil_transition *out;  /* evaluate() results, reused across calls */
   uint32_t out_cap;
-  bool peer_counters;     /* count transitions per peer (with metrics) */
+  bool peer_counters; /* count transitions per peer (with metrics) */
 };
 
 vigil_handler *vigil_handler_new(vigil_pool *pool) {

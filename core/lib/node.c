@@ -230,7 +230,9 @@ vigil_time vigil_node_next_timer(const vigil_node *n) {
   return n->next_due < t ? n->next_due : t;
 }
 
-size_t vigil_node_leave(vigil_node *n, vigil_time now) { return vigil_members_shutdown(n->m, now, n->send, n->send_ud); }
+size_t vigil_node_leave(vigil_node *n, vigil_time now) {
+  return vigil_members_shutdown(n->m, now, n->send, n->send_ud);
+}
 
 /* ---- what a policy changes and reads ----------------------------------------- */
 

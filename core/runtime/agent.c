@@ -212,8 +212,7 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
                 "listen=%s hint=\"start every agent with --keyring FILE\"", cfg->listen);
   if (cfg->policy) {
     if (!cfg->policy_host) {
-      vigil__logf(VIGIL_LOG_ERROR, "a policy was given but this build has no policy runtime", "policy=%s",
-                  cfg->policy);
+      vigil__logf(VIGIL_LOG_ERROR, "a policy was given but this build has no policy runtime", "policy=%s", cfg->policy);
       return 1;
     }
     uv_async_init(&a->loop, &a->core_wake, agent__on_core_wake);

@@ -17,7 +17,6 @@
 
 #include "runtime.h"
 
-
 static void api__json_str(vigil__buf *b, const char *s) {
   vigil__buf_puts(b, "\"");
   for (; *s; s++) {
@@ -42,7 +41,8 @@ static void api__json_num(vigil__buf *b, double v) {
 static void api__members_json(vigil__agent *a, vigil_time now, vigil__buf *b) {
   vigil__buf_puts(b, "{\"self\":");
   api__json_str(b, vigil_node_self(a->node));
-  vigil__buf_printf(b, ",\"generation\":%llu,\"members\":[", (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
+  vigil__buf_printf(b, ",\"generation\":%llu,\"members\":[",
+                    (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
   uint32_t slots = vigil_pool_slots(vigil_node_pool(a->node));
   bool first = true;
   for (uint32_t i = 0; i < slots; i++) {
@@ -121,7 +121,8 @@ static void api__health(vigil__agent *a, vigil_time now, vigil__buf *b) {
   }
   vigil__buf_puts(b, "{\"status\":\"ok\",\"self\":");
   api__json_str(b, vigil_node_self(a->node));
-  vigil__buf_printf(b, ",\"generation\":%llu,\"uptime_seconds\":", (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
+  vigil__buf_printf(b, ",\"generation\":%llu,\"uptime_seconds\":",
+                    (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
   api__json_num(b, (double)(now - a->started) / 1e9);
   vigil__buf_printf(b, ",\"authenticated\":%s,\"peers\":{", a->cfg->keyring ? "true" : "false");
   for (int s = 0; s < VIGIL_STATE_COUNT; s++)
@@ -210,8 +211,8 @@ static void api__metrics(vigil__agent *a, vigil_time now, vigil__http_response *
                     "# TYPE icmp_errors_total counter\n"
                     "icmp_errors_total{kind=\"refused_peer\"} %llu\nicmp_errors_total{kind=\"refused_unknown\"} "
                     "%llu\nicmp_errors_total{kind=\"other\"} %llu\n",
-                    (unsigned long long)vigil_node_refused_known(a->node), (unsigned long long)vigil_node_refused_unknown(a->node),
-                    (unsigned long long)a->icmp_other);
+                    (unsigned long long)vigil_node_refused_known(a->node),
+                    (unsigned long long)vigil_node_refused_unknown(a->node), (unsigned long long)a->icmp_other);
   api__policy_metrics(a, &b);
   if (b.failed) {
     free(b.data);

@@ -67,7 +67,7 @@ typedef struct vigil__agent {
   uv_async_t core_wake;   /* the script thread has commands for us */
   bool policy_on;
   vigil_time started;
-  vigil_time snapshot_at; /* when the policy's snapshot was last published */
+  vigil_time snapshot_at;     /* when the policy's snapshot was last published */
   uint64_t send_unresolvable; /* pnames that are not IP literals */
   uint64_t icmp_other;        /* other ICMP errors read */
   bool errqueue_pending;      /* the socket reported an error: read its error queue */

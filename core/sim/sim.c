@@ -67,15 +67,15 @@ typedef struct agent {
   vigil_sim_status st;
   vigil_node *node;       /* alive, stalled or stopped: the process */
   vigil_subscription sub; /* the simulator's, for scoring */
-  uint64_t generation; /* of its latest process (see SIM_GENERATION) */
-  uint32_t epoch;      /* bumped when the process changes or resumes */
-  vigil_time sched;    /* time of its pending timer item (UINT64_MAX = none) */
-  double loss;         /* extra loss on everything it sends or receives */
-  vigil_time jitter;   /* extra latency deviation on everything it sends or receives */
+  uint64_t generation;    /* of its latest process (see SIM_GENERATION) */
+  uint32_t epoch;         /* bumped when the process changes or resumes */
+  vigil_time sched;       /* time of its pending timer item (UINT64_MAX = none) */
+  double loss;            /* extra loss on everything it sends or receives */
+  vigil_time jitter;      /* extra latency deviation on everything it sends or receives */
   vigil_time stall_until; /* while stalled: when it resumes */
-  vigil_time up_since; /* alive (or stalled) since */
-  vigil_time up_total; /* time alive before up_since */
-  dgram *backlog_head; /* datagrams waiting while it stalls */
+  vigil_time up_since;    /* alive (or stalled) since */
+  vigil_time up_total;    /* time alive before up_since */
+  dgram *backlog_head;    /* datagrams waiting while it stalls */
   dgram *backlog_tail;
   uint32_t backlog_len;
   int64_t fault; /* index of its latest kill or stop, -1 = none */
