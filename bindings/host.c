@@ -186,40 +186,7 @@ static int l_snapshot(lua_State *L) {
   host *h = host__of(L);
   const vigil_snapshot *s = h->b ? vigil_bridge_acquire(h->b) : NULL;
   if (!s) return 0;
-  lua_createtable(L, 0, 6);
-  lua_pushstring(L, s->self);
-  lua_setfield(L, -2, "self");
-  lua_pushnumber(L, s->threshold);
-  lua_setfield(L, -2, "threshold");
-  lua_pushnumber(L, (double)s->interval / 1e9);
-  lua_setfield(L, -2, "interval");
-  lua_pushnumber(L, (double)s->at / 1e9);
-  lua_setfield(L, -2, "at");
-  lua_createtable(L, (int)s->npeers, 0);
-  for (uint32_t i = 0; i < s->npeers; i++) {
-    const vigil_snapshot_peer *p = &s->peers[i];
-    lua_createtable(L, 0, 9);
-    lua_pushstring(L, p->pname);
-    lua_setfield(L, -2, "pname");
-    lua_pushstring(L, p->dc);
-    lua_setfield(L, -2, "dc");
-    lua_pushstring(L, p->rack);
-    lua_setfield(L, -2, "rack");
-    lua_pushstring(L, vigil_state_name(p->state));
-    lua_setfield(L, -2, "state");
-    lua_pushnumber(L, p->phi);
-    lua_setfield(L, -2, "phi");
-    lua_pushnumber(L, p->threshold);
-    lua_setfield(L, -2, "threshold");
-    lua_pushnumber(L, (double)p->since / 1e9);
-    lua_setfield(L, -2, "since");
-    lua_pushnumber(L, (double)p->generation);
-    lua_setfield(L, -2, "generation");
-    lua_pushboolean(L, p->is_local);
-    lua_setfield(L, -2, "is_local");
-    lua_rawseti(L, -2, (int)i + 1);
-  }
-  lua_setfield(L, -2, "peers");
+  vigil_lua_push_snapshot(L, s);
   vigil_bridge_release(h->b, s);
   return 1;
 }
@@ -234,57 +201,17 @@ static int host__send_command(lua_State *L, host *h, const vigil_command *c) {
   return 2;
 }
 
-static vigil_time host__seconds_field(lua_State *L, int t, const char *key, bool *has) {
-  lua_getfield(L, t, key);
-  *has = lua_isnumber(L, -1);
-  double v = *has ? lua_tonumber(L, -1) : 0;
-  lua_pop(L, 1);
-  return (vigil_time)(v * 1e9 + 0.5);
-}
-
 /* host.configure(settings): already checked by lua/vigil/init.lua. */
 static int l_configure(lua_State *L) {
   host *h = host__of(L);
   luaL_checktype(L, 1, LUA_TTABLE);
-  vigil_command *c = calloc(1, sizeof *c);
-  if (!c) return luaL_error(L, "configure: out of memory");
-  c->type = VIGIL_CMD_CONFIGURE;
-  lua_getfield(L, 1, "threshold");
-  if ((c->has_threshold = lua_isnumber(L, -1))) c->threshold = lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, 1, "model");
-  if ((c->has_model = lua_isstring(L, -1)))
-    c->model = strcmp(lua_tostring(L, -1), "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
-  lua_pop(L, 1);
-  c->min_std_dev = host__seconds_field(L, 1, "min_std_dev", &c->has_min_std_dev);
-  c->acceptable_pause = host__seconds_field(L, 1, "acceptable_pause", &c->has_acceptable_pause);
-  c->interval = host__seconds_field(L, 1, "interval", &c->has_interval);
-  lua_getfield(L, 1, "refused");
-  if ((c->has_refused = lua_isboolean(L, -1))) c->refused = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, 1, "fanout");
-  if ((c->has_fanout = lua_isnumber(L, -1))) c->fanout = (uint32_t)lua_tonumber(L, -1);
-  lua_pop(L, 1);
+  vigil_command *c = lua_newuserdata(L, sizeof *c); /* large: not on the C stack, freed by the collector */
+  const char *bad = vigil_lua_to_configure(L, 1, c);
+  if (bad) return luaL_error(L, "configure: bad setting '%s'", bad);
   lua_getfield(L, 1, "budget");
   if (lua_isnumber(L, -1)) h->budget = lua_tonumber(L, -1);
   lua_pop(L, 1);
-  lua_getfield(L, 1, "thresholds");
-  if (lua_istable(L, -1)) {
-    c->has_thresholds = true;
-    lua_pushnil(L);
-    while (lua_next(L, -2) && c->nthresholds < VIGIL_CMD_THRESHOLDS_MAX) {
-      if (lua_type(L, -2) == LUA_TSTRING) {
-        snprintf(c->thresholds[c->nthresholds].key, VIGIL_PNAME_MAX, "%s", lua_tostring(L, -2));
-        c->thresholds[c->nthresholds].threshold = lua_tonumber(L, -1);
-        c->nthresholds++;
-      }
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-  int n = host__send_command(L, h, c);
-  free(c);
-  return n;
+  return host__send_command(L, h, c);
 }
 
 static int l_mark_down(lua_State *L) {

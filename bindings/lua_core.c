@@ -1313,40 +1313,7 @@ static int l_sim_snapshot(lua_State *L) {
   if (!n) return 0;
   vigil_snapshot *s = vigil_node_snapshot(n, vigil_sim_now(ud->s));
   if (!s) return luaL_error(L, "snapshot: out of memory");
-  lua_createtable(L, 0, 6);
-  lua_pushstring(L, s->self);
-  lua_setfield(L, -2, "self");
-  lua_pushnumber(L, s->threshold);
-  lua_setfield(L, -2, "threshold");
-  lua_pushnumber(L, ns_to_seconds(s->interval));
-  lua_setfield(L, -2, "interval");
-  lua_pushnumber(L, ns_to_seconds(s->at));
-  lua_setfield(L, -2, "at");
-  lua_createtable(L, (int)s->npeers, 0);
-  for (uint32_t k = 0; k < s->npeers; k++) {
-    const vigil_snapshot_peer *p = &s->peers[k];
-    lua_createtable(L, 0, 9);
-    lua_pushstring(L, p->pname);
-    lua_setfield(L, -2, "pname");
-    lua_pushstring(L, p->dc);
-    lua_setfield(L, -2, "dc");
-    lua_pushstring(L, p->rack);
-    lua_setfield(L, -2, "rack");
-    push_state(L, p->state);
-    lua_setfield(L, -2, "state");
-    lua_pushnumber(L, p->phi);
-    lua_setfield(L, -2, "phi");
-    lua_pushnumber(L, p->threshold);
-    lua_setfield(L, -2, "threshold");
-    lua_pushnumber(L, ns_to_seconds(p->since));
-    lua_setfield(L, -2, "since");
-    lua_pushnumber(L, (double)p->generation);
-    lua_setfield(L, -2, "generation");
-    lua_pushboolean(L, p->is_local);
-    lua_setfield(L, -2, "is_local");
-    lua_rawseti(L, -2, (int)k + 1);
-  }
-  lua_setfield(L, -2, "peers");
+  vigil_lua_push_snapshot(L, s);
   free(s);
   return 1;
 }
@@ -1383,52 +1350,8 @@ static int l_sim_apply(lua_State *L) {
   luaL_checktype(L, 3, LUA_TTABLE);
   check_keys(L, 3, 3, apply_keys);
   vigil_command *c = lua_newuserdata(L, sizeof *c); /* large: not on the C stack, freed by the collector */
-  memset(c, 0, sizeof *c);
-  c->type = VIGIL_CMD_CONFIGURE;
-  if (opt_field(L, 3, 3, "threshold", LUA_TNUMBER)) {
-    c->has_threshold = true;
-    c->threshold = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-  }
-  if (opt_field(L, 3, 3, "model", LUA_TSTRING)) {
-    const char *m = lua_tostring(L, -1);
-    if (strcmp(m, "normal") && strcmp(m, "exponential"))
-      argfail(L, 3, "option 'model' must be \"normal\" or \"exponential\"");
-    c->has_model = true;
-    c->model = strcmp(m, "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
-    lua_pop(L, 1);
-  }
-  c->has_min_std_dev = opt_seconds(L, 3, 3, "min_std_dev", &c->min_std_dev);
-  c->has_acceptable_pause = opt_seconds(L, 3, 3, "acceptable_pause", &c->acceptable_pause);
-  c->has_interval = opt_seconds(L, 3, 3, "interval", &c->interval);
-  if (opt_field(L, 3, 3, "refused", LUA_TBOOLEAN)) {
-    c->has_refused = true;
-    c->refused = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  double v;
-  if (opt_count(L, 3, 3, "fanout", 0, 100000, &v)) {
-    c->has_fanout = true;
-    c->fanout = (uint32_t)v;
-  }
-  if (opt_field(L, 3, 3, "thresholds", LUA_TTABLE)) {
-    int t = lua_gettop(L);
-    c->has_thresholds = true;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-      if (c->nthresholds == VIGIL_CMD_THRESHOLDS_MAX) argfail(L, 3, "at most %d thresholds", VIGIL_CMD_THRESHOLDS_MAX);
-      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER)
-        argfail(L, 3, "thresholds are [\"dc or pname\"] = number");
-      size_t len;
-      const char *key = lua_tolstring(L, -2, &len);
-      if (len >= VIGIL_PNAME_MAX) argfail(L, 3, "thresholds: key '%s' is too long", key);
-      memcpy(c->thresholds[c->nthresholds].key, key, len + 1);
-      c->thresholds[c->nthresholds].threshold = lua_tonumber(L, -1);
-      c->nthresholds++;
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
+  const char *bad = vigil_lua_to_configure(L, 3, c);
+  if (bad) return argfail(L, 3, "option '%s' has a wrong type or value", bad);
   return sim_apply(L, ud, i, c);
 }
 

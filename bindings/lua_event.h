@@ -1,9 +1,11 @@
 /*
- * lua_event.h - the one definition of the event table a policy receives.
+ * lua_event.h - the one definition of what a policy receives, reads and
+ * sends: the event table, the snapshot table (vigil.peers() and friends)
+ * and the command a vigil.configure settings table becomes.
  *
  * Included by both the agent's policy host (host.c) and the vigil.core
- * binding (lua_core.c), which vigil.testing uses: an event looks the same
- * to a policy in the agent and in a spec. Fields: type, at (seconds), and
+ * binding (lua_core.c), which vigil.testing uses: an event, a snapshot and
+ * a configure look the same to a policy in the agent and in a spec. Fields: type, at (seconds), and
  * for peer events peer, dc, rack, state, previous, phi, and for peer_up and
  * peer_down cause ("heartbeat", "phi", "refused", "marked"); lagged: missed;
  * gossip_round: duration, peers_seen; seq when the event came from a ring.
@@ -13,6 +15,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <string.h>
 
 #include "vigil.h"
 
@@ -56,6 +59,137 @@ static inline void vigil_lua_push_event(lua_State *L, const vigil_event *e) {
     lua_pushnumber(L, (double)e->seq);
     lua_setfield(L, -2, "seq");
   }
+}
+
+/* The snapshot as a policy reads it: {self, threshold, interval, at,
+ * peers = {{pname, dc, rack, state, phi, threshold, since, generation,
+ * is_local}, ...}} (times in seconds). */
+static inline void vigil_lua_push_snapshot(lua_State *L, const vigil_snapshot *s) {
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, s->self);
+  lua_setfield(L, -2, "self");
+  lua_pushnumber(L, s->threshold);
+  lua_setfield(L, -2, "threshold");
+  lua_pushnumber(L, (double)s->interval / 1e9);
+  lua_setfield(L, -2, "interval");
+  lua_pushnumber(L, (double)s->at / 1e9);
+  lua_setfield(L, -2, "at");
+  lua_createtable(L, (int)s->npeers, 0);
+  for (uint32_t i = 0; i < s->npeers; i++) {
+    const vigil_snapshot_peer *p = &s->peers[i];
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, p->pname);
+    lua_setfield(L, -2, "pname");
+    lua_pushstring(L, p->dc);
+    lua_setfield(L, -2, "dc");
+    lua_pushstring(L, p->rack);
+    lua_setfield(L, -2, "rack");
+    lua_pushstring(L, vigil_state_name(p->state));
+    lua_setfield(L, -2, "state");
+    lua_pushnumber(L, p->phi);
+    lua_setfield(L, -2, "phi");
+    lua_pushnumber(L, p->threshold);
+    lua_setfield(L, -2, "threshold");
+    lua_pushnumber(L, (double)p->since / 1e9);
+    lua_setfield(L, -2, "since");
+    lua_pushnumber(L, (double)p->generation);
+    lua_setfield(L, -2, "generation");
+    lua_pushboolean(L, p->is_local);
+    lua_setfield(L, -2, "is_local");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  lua_setfield(L, -2, "peers");
+}
+
+/* One optional field of the settings table at idx, pushed when present.
+ * Returns 1 when it is there with the right type, 0 when absent; sets
+ * *why on a wrong type. */
+static inline int vigil_lua__setting(lua_State *L, int idx, const char *key, int type, const char **why) {
+  lua_getfield(L, idx, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_type(L, -1) != type) {
+    lua_pop(L, 1);
+    *why = key;
+    return 0;
+  }
+  return 1;
+}
+
+/*
+ * A vigil.configure settings table (at idx) as the command the node
+ * applies: threshold, model ("normal" / "exponential"), min_std_dev,
+ * acceptable_pause, interval (seconds), refused, fanout, thresholds
+ * ({["dc or pname"] = number}). Other keys (budget) are the runtime's and
+ * ignored here. Returns NULL, or the name of the first setting whose type
+ * or value is wrong (the node checks the ranges).
+ */
+static inline const char *vigil_lua_to_configure(lua_State *L, int idx, vigil_command *c) {
+  static const char *const seconds[] = {"min_std_dev", "acceptable_pause", "interval"};
+  const char *why = NULL;
+  memset(c, 0, sizeof *c);
+  c->type = VIGIL_CMD_CONFIGURE;
+  if ((c->has_threshold = vigil_lua__setting(L, idx, "threshold", LUA_TNUMBER, &why))) {
+    c->threshold = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  if (vigil_lua__setting(L, idx, "model", LUA_TSTRING, &why)) {
+    const char *m = lua_tostring(L, -1);
+    c->has_model = strcmp(m, "normal") == 0 || strcmp(m, "exponential") == 0;
+    c->model = strcmp(m, "exponential") == 0 ? VIGIL_MODEL_EXPONENTIAL : VIGIL_MODEL_NORMAL;
+    if (!c->has_model) why = "model";
+    lua_pop(L, 1);
+  }
+  for (int k = 0; k < 3; k++) {
+    if (!vigil_lua__setting(L, idx, seconds[k], LUA_TNUMBER, &why)) continue;
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(v >= 0 && v < 1e9)) {
+      why = seconds[k];
+      continue;
+    }
+    vigil_time ns = (vigil_time)(v * 1e9 + 0.5);
+    if (k == 0) c->has_min_std_dev = true, c->min_std_dev = ns;
+    if (k == 1) c->has_acceptable_pause = true, c->acceptable_pause = ns;
+    if (k == 2) c->has_interval = true, c->interval = ns;
+  }
+  if ((c->has_refused = vigil_lua__setting(L, idx, "refused", LUA_TBOOLEAN, &why))) {
+    c->refused = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (vigil_lua__setting(L, idx, "fanout", LUA_TNUMBER, &why)) {
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (v >= 0 && v <= 65535 && v == (double)(uint32_t)v) {
+      c->has_fanout = true;
+      c->fanout = (uint32_t)v;
+    } else {
+      why = "fanout";
+    }
+  }
+  if (vigil_lua__setting(L, idx, "thresholds", LUA_TTABLE, &why)) {
+    int t = lua_gettop(L);
+    c->has_thresholds = true;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      size_t len = 0;
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+      if (!key || len >= VIGIL_PNAME_MAX || lua_type(L, -1) != LUA_TNUMBER ||
+          c->nthresholds == VIGIL_CMD_THRESHOLDS_MAX) {
+        why = "thresholds";
+        lua_pop(L, 2);
+        break;
+      }
+      memcpy(c->thresholds[c->nthresholds].key, key, len + 1);
+      c->thresholds[c->nthresholds].threshold = lua_tonumber(L, -1);
+      c->nthresholds++;
+      lua_pop(L, 1);
+    }
+    lua_settop(L, t - 1);
+  }
+  return why;
 }
 
 #endif
