@@ -86,7 +86,8 @@ bench-compare: deps-bench build
 
 # The current protocol at 5 .. 5,000 simulated agents (vigil sim), at 200 ms
 # and 1 s, for each fanout the docs offer, 1 % loss. CSV + PNG in
-# bench/results/; about 30 minutes here (SIZES=5,50,200 for a quick look).
+# bench/results/; about 45 minutes here, 26 of them for 5,000 agents at
+# 200 ms (SIZES=5,50,200 for a quick look).
 bench-scale: build
 	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox"
 	@luajit bench/scale/run.lua
