@@ -48,6 +48,15 @@ vigil_time vigil__detector_overdue(const vigil_detector *d);
 int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char *rack, const vigil_token *tokens,
                       uint32_t ntokens);
 
+/* Lookups in two steps, for a batch of names (a frame's digest): first
+ * compute each name's hash and prefetch its bucket, then prefetch the
+ * peer the bucket points at (its pname and hot fields) and learn its idx
+ * (-1 when the first bucket probed is not it). Only hints: the lookups
+ * that follow are the real ones; the batch's cache misses overlap
+ * instead of being paid one after the other (pool.c). */
+uint32_t vigil__pool_prefetch_bucket(const vigil_pool *pool, const char *pname);
+int64_t vigil__pool_prefetch_peer(const vigil_pool *pool, uint32_t hash);
+
 /* Hooks from the handler into the metrics object (metrics.c). */
 typedef enum vigil__ignored {
   VIGIL__IGNORED_UNKNOWN = 0, /* heartbeat for a pname not in the pool */

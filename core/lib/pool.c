@@ -158,6 +158,21 @@ vigil_peer *vigil_pool_find(vigil_pool *pool, const char *pname) {
   return slot ? &pool->peers[slot - 1] : NULL;
 }
 
+uint32_t vigil__pool_prefetch_bucket(const vigil_pool *pool, const char *pname) {
+  uint32_t h = pool__hash(pname);
+  __builtin_prefetch(&pool->table[h & pool->tmask]);
+  return h;
+}
+
+int64_t vigil__pool_prefetch_peer(const vigil_pool *pool, uint32_t hash) {
+  pool__bucket b = pool->table[hash & pool->tmask];
+  if (!b.slot || b.hash != hash) return -1; /* a miss, or further along: not worth chasing */
+  const vigil_peer *p = &pool->peers[b.slot - 1];
+  __builtin_prefetch(p->pname);
+  __builtin_prefetch(p);
+  return (int64_t)b.slot - 1;
+}
+
 vigil_peer *vigil_pool_get(vigil_pool *pool, uint32_t idx) {
   if (idx >= pool->slots || !pool->peers[idx].in_use) return NULL;
   return &pool->peers[idx];
