@@ -38,6 +38,10 @@ void vigil__detector_refresh(vigil_detector *d);
  * current and the answer is not within a hair of the boundary. */
 int vigil__detector_cmp(const vigil_detector *d, vigil_time since, vigil_time now);
 
+/* Model normal: the y = (t - mu) / sigma at which phi reaches threshold
+ * (bisection over vigil_phi_normal, ~100 evaluations: worth caching). */
+double vigil__phi_y_star(double threshold);
+
 /* Silence (ns after the latest heartbeat) past which the next heartbeat is
  * overdue: the window mean (first_estimate before any interval) plus its
  * standard deviation floored at min_std_dev. The bar a refusal needs. */

@@ -258,7 +258,7 @@ double vigil_detector_phi(const vigil_detector *d, vigil_time now) { return vigi
 /* The y at which the normal model's phi equals `threshold`. phi is
  * monotonic in y, so bisection is exact to the last bit; it runs once per
  * threshold per detector. */
-static double phi__solve_y(double threshold) {
+double vigil__phi_y_star(double threshold) {
   double lo = -64.0, hi = 1e6;
   if (vigil_phi_normal(hi, 0, 1) < threshold) return INFINITY;
   for (int i = 0; i < 200 && hi - lo > 1e-12 * (fabs(lo) + 1); i++) {
@@ -280,7 +280,7 @@ void vigil__detector_refresh(vigil_detector *d) {
     if (d->len) h = threshold * phi__exp_mean_us(d) * LN10 * 1e3;
   } else {
     if (d->y_star_for != threshold) {
-      d->y_star = phi__solve_y(threshold);
+      d->y_star = vigil__phi_y_star(threshold);
       d->y_star_for = threshold;
     }
     h = (phi__normal_mu_us(d) + d->y_star * phi__normal_sigma_us(d)) * 1e3;
