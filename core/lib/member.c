@@ -352,22 +352,33 @@ static void members__digest_add(vigil_members *m, uint32_t i, const vigil_peer *
 static void members__digest(vigil_members *m, uint32_t cap, vigil_time now) {
   vigil_frame *f = &m->tx;
   uint32_t slots = vigil_pool_slots(m->pool);
-  uint32_t start = slots ? m->cursor % slots : 0;
+  if (!m->table_cap) { /* no peer heard of yet: nothing to send, the rotation moves on */
+    m->fresh = 0;
+    m->cursor += slots;
+    m->last_tick = now;
+    return;
+  }
+  if (slots > m->table_cap) slots = m->table_cap; /* cannot happen: every remote slot has an entry */
+  uint32_t i = slots ? m->cursor % slots : 0;
   m->fresh = 0;
-  for (uint32_t step = 0; step < slots; step++) {
-    uint32_t i = (start + step) % slots;
+  /* The table is small and dense; a peer's own record is only looked at
+   * when its entry says there is something to send: walking every slot
+   * each round stays cheap however many peers the agent knows. */
+  for (uint32_t step = 0; step < slots; step++, i = i + 1 == slots ? 0 : i + 1) {
+    if (!(m->table[i].heard > m->last_tick)) continue;
     const vigil_peer *p = vigil_pool_get(m->pool, i);
-    if (!p || p->is_local || i >= m->table_cap || !(m->table[i].heard > m->last_tick)) continue;
+    if (!p || p->is_local) continue;
     m->fresh++;
-    if (members__digestible(m, i, p) && f->ndigest < cap) {
+    if (f->ndigest < cap && members__digestible(m, i, p)) {
       members__digest_add(m, i, p);
       if (f->ndigest == cap) m->cursor = i + 1; /* full: the next frame starts after it */
     }
   }
   for (uint32_t step = 0; step < slots && f->ndigest < cap; step++) {
-    uint32_t i = m->cursor++ % slots;
-    const vigil_peer *p = vigil_pool_get(m->pool, i);
-    if (members__digestible(m, i, p) && !(m->table[i].heard > m->last_tick)) members__digest_add(m, i, p);
+    uint32_t k = m->cursor++ % slots;
+    if (!m->table[k].known || m->table[k].heard > m->last_tick) continue;
+    const vigil_peer *p = vigil_pool_get(m->pool, k);
+    if (members__digestible(m, k, p)) members__digest_add(m, k, p);
   }
   m->last_tick = now;
 }
