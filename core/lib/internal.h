@@ -59,6 +59,9 @@ int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char
  * that follow are the real ones; the batch's cache misses overlap
  * instead of being paid one after the other (pool.c). */
 uint32_t vigil__pool_prefetch_bucket(const vigil_pool *pool, const char *pname);
+/* The hot fields of the peer in slot idx, ahead of a walk over the pool
+ * (evaluate, next_due): a hint, nothing read. */
+void vigil__pool_prefetch_slot(const vigil_pool *pool, uint32_t idx);
 int64_t vigil__pool_prefetch_peer(const vigil_pool *pool, uint32_t hash);
 
 /* Hooks from the handler into the metrics object (metrics.c). */

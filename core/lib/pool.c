@@ -167,6 +167,14 @@ uint32_t vigil__pool_prefetch_bucket(const vigil_pool *pool, const char *pname) 
   return h;
 }
 
+void vigil__pool_prefetch_slot(const vigil_pool *pool, uint32_t idx) {
+  if (idx >= pool->slots) return;
+  const char *p = (const char *)&pool->peers[idx];
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + 64);
+  __builtin_prefetch(p + 127); /* the hot fields, wherever the lines fall */
+}
+
 int64_t vigil__pool_prefetch_peer(const vigil_pool *pool, uint32_t hash) {
   pool__bucket b = pool->table[hash & pool->tmask];
   if (!b.slot || b.hash != hash) return -1; /* a miss, or further along: not worth chasing */
