@@ -175,12 +175,9 @@ int vigil_node_receive(vigil_node *n, const uint8_t *buf, size_t len, const char
   return vigil_members_receive(n->m, buf, len, now);
 }
 
-/* Recompute the earliest conviction due between ticks. */
-static void node__due(vigil_node *n, vigil_time now) {
-  vigil_time due = vigil_handler_next_due(n->h, now);
-  n->next_due = due > now ? due : now;
-  if (due == UINT64_MAX) n->next_due = UINT64_MAX;
-}
+/* Recompute the earliest conviction due between ticks (never before now:
+ * next_due says so). */
+static void node__due(vigil_node *n, vigil_time now) { n->next_due = vigil_handler_next_due(n->h, now); }
 
 int vigil_node_refused(vigil_node *n, const char *addr, vigil_time now) {
   int rc = addr ? vigil_handler_refused_pname(n->h, addr, now) : VIGIL_ENOENT;
@@ -278,8 +275,7 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
     return VIGIL_EINVAL;
   }
   const char *why = NULL;
-  vigil_detector_config check = next;
-  if (vigil_detector_config_check(&check, &why) != VIGIL_OK) {
+  if (vigil_detector_config_check(&next, &why) != VIGIL_OK) {
     snprintf(note, cap, "%s", why ? why : "invalid detector settings");
     return VIGIL_EINVAL;
   }
