@@ -50,12 +50,15 @@ void vigil__agent_settle(vigil__agent *a, vigil_time now) {
     vigil__log_event(&e);
     if (a->bridge && e.type != VIGIL_EVENT_GOSSIP_ROUND) vigil_bridge_push_event(a->bridge, &e);
   }
-  /* Arm the one timer at the node's next due work. libuv counts whole
-   * milliseconds from its cached loop time: round up, so the node is never
-   * woken before its work is due. */
+  /* Arm the one timer at the node's next due work -- unless it already is:
+   * most datagrams leave that time where it was, and this runs for every
+   * one. libuv counts whole milliseconds from its cached loop time: round
+   * up, so the node is never woken before its work is due. */
   vigil_time next = vigil_node_next_timer(a->node);
+  if (next == a->timer_for && uv_is_active((uv_handle_t *)&a->timer)) return;
   uint64_t ms = next > now ? (next - now + VIGIL_MS - 1) / VIGIL_MS : 0;
   uv_timer_start(&a->timer, agent__on_timer, ms, 0);
+  a->timer_for = next;
 }
 
 static void agent__on_timer(uv_timer_t *t) {

@@ -56,7 +56,8 @@ void vigil__http_stop(vigil__http *srv);
 typedef struct vigil__agent {
   uv_loop_t loop;
   uv_udp_t udp;
-  uv_timer_t timer; /* armed at the node's next timer */
+  uv_timer_t timer;     /* armed at the node's next timer */
+  vigil_time timer_for; /* the node time it is armed for */
   uv_signal_t sigint, sigterm, sighup;
   vigil__http http;
   bool http_on;
