@@ -11,6 +11,7 @@
 #include "check.h"
 #include "vigil.h"
 #include "vigil_sim.h"
+#include "sim_views.h"
 
 /* Agent i's generations are GEN(i) + 1, + 2, ... (wall-clock milliseconds
  * of a fixed 2023 instant plus a second per agent, as sim.c makes them). */
@@ -35,23 +36,6 @@ static vigil_sim *sim_new(uint32_t n, vigil_time pause, uint32_t seeds, uint32_t
   vigil_sim *s = vigil_sim_new(&cfg, &why);
   if (!s) fprintf(stderr, "vigil_sim_new: %s\n", why ? why : "?");
   return s;
-}
-
-/* State of agent j as seen by agent i ("-" when unknown). */
-static const char *seen(const vigil_sim *s, uint32_t i, uint32_t j) {
-  vigil_node *n = vigil_sim_node(s, i);
-  vigil_peer *p = n ? vigil_pool_find(vigil_node_pool(n), vigil_sim_pname(s, j)) : NULL;
-  return p ? vigil_state_name(p->state) : "-";
-}
-
-static bool all_normal(const vigil_sim *s) {
-  uint32_t n = vigil_sim_agents(s);
-  for (uint32_t i = 0; i < n; i++)
-    for (uint32_t j = 0; j < n; j++)
-      if (i != j && vigil_sim_status_of(s, i) == VIGIL_SIM_ALIVE && vigil_sim_status_of(s, j) == VIGIL_SIM_ALIVE &&
-          strcmp(seen(s, i, j), "normal") != 0)
-        return false;
-  return true;
 }
 
 /* Take the collected events; count those of `type` (0 = any) published by

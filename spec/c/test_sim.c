@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "vigil_sim.h"
+#include "sim_views.h"
 
 #define MS(x)  ((vigil_time)(x)*VIGIL_MS)
 #define SEC(x) ((vigil_time)(x)*VIGIL_SEC)
@@ -24,25 +25,6 @@ static vigil_sim *sim_new(uint32_t agents, uint64_t seed) {
   vigil_sim *s = vigil_sim_new(&cfg, &why);
   if (!s) fprintf(stderr, "vigil_sim_new: %s\n", why ? why : "?");
   return s;
-}
-
-/* The state agent j has in agent i's pool ("-" when unknown or i is down). */
-static const char *seen(const vigil_sim *s, uint32_t i, uint32_t j) {
-  vigil_node *n = vigil_sim_node(s, i);
-  if (!n) return "-";
-  vigil_peer *p = vigil_pool_find(vigil_node_pool(n), vigil_sim_pname(s, j));
-  return p ? vigil_state_name(p->state) : "-";
-}
-
-/* Every alive agent sees every other alive agent as normal. */
-static bool all_normal(const vigil_sim *s) {
-  uint32_t n = vigil_sim_agents(s);
-  for (uint32_t i = 0; i < n; i++)
-    for (uint32_t j = 0; j < n; j++)
-      if (i != j && vigil_sim_status_of(s, i) == VIGIL_SIM_ALIVE && vigil_sim_status_of(s, j) == VIGIL_SIM_ALIVE &&
-          strcmp(seen(s, i, j), "normal") != 0)
-        return false;
-  return true;
 }
 
 /* Drain the collected events; count those of `type` about agent j (any
