@@ -240,8 +240,8 @@ describe("the policy runtime", function()
 
   it("makes exactly one live agent responsible for each peer", function()
     local peers = {}
-    for i = 1, 5 do peers[i] = { pname = "10.0.0." .. i .. ":7946", state = i == 5 and "down" or "normal" } end
-    for _, target in ipairs({ "10.0.0.5:7946", "10.0.0.2:7946", "10.9.9.9:1" }) do
+    for i = 1, 5 do peers[i] = { pname = "127.0.0." .. i .. ":7946", state = i == 5 and "down" or "normal" } end
+    for _, target in ipairs({ "127.0.0.5:7946", "127.0.0.2:7946", "127.9.9.9:1" }) do
       local responsible = 0
       for i = 1, 5 do
         local snap = { threshold = 8, peers = {} }

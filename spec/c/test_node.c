@@ -13,10 +13,10 @@
 #define MS(x)  ((vigil_time)(x)*VIGIL_MS)
 #define SEC(x) ((vigil_time)(x)*VIGIL_SEC)
 
-#define SELF "10.0.0.1:7946"
-#define B    "10.0.0.2:7946"
-#define C    "10.0.0.3:7946"
-#define SEED "10.0.0.9:7946"
+#define SELF "127.0.0.1:7946"
+#define B    "127.0.0.2:7946"
+#define C    "127.0.0.3:7946"
+#define SEED "127.0.0.9:7946"
 
 /* What the node sent. */
 typedef struct outbox {
@@ -212,7 +212,7 @@ TEST(a_refusal_from_an_unknown_address_is_counted_and_changes_nothing) {
   events(&sub, 0, NULL, NULL);
   vigil_time next = vigil_node_next_timer(n);
   vigil_time refused_at = peer(n, B)->refused_at;
-  CHECK_INT(vigil_node_refused(n, "10.9.9.9:1", SEC(2)), VIGIL_ENOENT);
+  CHECK_INT(vigil_node_refused(n, "127.9.9.9:1", SEC(2)), VIGIL_ENOENT);
   CHECK_INT(vigil_node_refused(n, SEED, SEC(2)), VIGIL_ENOENT); /* a seed not met is no peer */
   CHECK_INT(vigil_node_refused(n, NULL, SEC(2)), VIGIL_ENOENT);
   CHECK_INT(vigil_node_refused_unknown(n), 3);
