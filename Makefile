@@ -84,7 +84,7 @@ fuzz: deps
 bench-compare: deps-bench build
 	@luajit bench/compare/run.lua
 
-# The current protocol at 5 .. 5,000 simulated agents (vigil sim), at 200 ms
+# The protocol at 5 .. 5,000 simulated agents (vigil sim), at 200 ms
 # and 1 s, for each fanout the docs offer, 1 % loss. CSV + PNG in
 # bench/results/; about 45 minutes here, 26 of them for 5,000 agents at
 # 200 ms (SIZES=5,50,200 for a quick look).

@@ -23,6 +23,11 @@
 --    (GC pauses, a busy or migrating VM, SIGSTOP): with 2 s, a stall of up
 --    to ~2.5 s passes, and a silent peer (dead host, cut link) is convicted
 --    ~2.8 s after its last heartbeat at 200 ms, ~3.6 s at 1 s.
+-- Up to 9 agents every agent weighs this evidence about every other. In a
+-- larger cluster each peer is watched by 8 of the agents (its observers,
+-- chosen by the protocol: there is nothing to set, whatever the size); they
+-- weigh it, and every agent convicts the peer once 5 of them agree (cause
+-- "observers"), at about the same time. The settings below apply the same.
 -- Lower `acceptable_pause` for faster silent-failure detection at the cost
 -- of false alarms on stalls; give a far datacenter its own threshold with
 -- `thresholds = { ["dc-far"] = 12 }`. docs/DETECTOR.md has the arithmetic,
@@ -76,9 +81,10 @@ end
 -- When VIGIL_ON_DOWN is set in the agent's environment, it is run (through
 -- /bin/sh) for every peer that goes down, with VIGIL_PEER, VIGIL_DC,
 -- VIGIL_RACK, VIGIL_PHI and VIGIL_CAUSE ("phi": silence, "refused": its
--- process is gone, "marked") set. vigil.responsible() makes exactly one
--- live agent run it, so the cluster reacts once, not once per agent. It gets 30 s
--- and two retries. Replace the command with whatever your service needs:
+-- process is gone, "observers": a quorum of its observers convicted it, in
+-- a cluster of more than 9 agents, "marked") set. vigil.responsible()
+-- makes exactly one live agent run it, so the cluster reacts once, not
+-- once per agent. It gets 30 s and two retries. Replace the command with whatever your service needs:
 -- drain the node from a load balancer, page, open a ticket.
 ---------------------------------------------------------------------------
 local ON_DOWN = os.getenv("VIGIL_ON_DOWN")

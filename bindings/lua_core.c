@@ -999,9 +999,10 @@ static void read_sim_agent(lua_State *L, int arg, int idx, vigil_sim_agent *a) {
 }
 
 static const char *const sim_keys[] = {
-    "agents",           "seeds",       "seed",    "interval",       "tick",     "reap_after", "delay", "jitter",
-    "start_spread",     "fanout",      "loss",    "events",         "backlog",  "threshold",  "model", "min_std_dev",
-    "acceptable_pause", "max_samples", "refused", "first_estimate", "min_mean", NULL};
+    "agents",      "seeds",   "seed",           "interval",  "tick",        "reap_after",
+    "delay",       "jitter",  "start_spread",   "observers", "quorum",      "loss",
+    "events",      "backlog", "threshold",      "model",     "min_std_dev", "acceptable_pause",
+    "max_samples", "refused", "first_estimate", "min_mean",  NULL};
 
 /* A whole number from lo to hi in option `key`, when present. */
 static int opt_count(lua_State *L, int idx, int arg, const char *key, double lo, double hi, double *out) {
@@ -1055,7 +1056,8 @@ static int l_sim(lua_State *L) {
   double v;
   if (opt_count(L, 1, 1, "seeds", 0, cfg.agents, &v)) cfg.seeds = (uint32_t)v;
   if (opt_count(L, 1, 1, "seed", 0, 9007199254740992.0, &v)) cfg.seed = (uint64_t)v;
-  if (opt_count(L, 1, 1, "fanout", 0, 100000, &v)) cfg.fanout = (uint32_t)v;
+  if (opt_count(L, 1, 1, "observers", 1, 16, &v)) cfg.observers = (uint32_t)v;
+  if (opt_count(L, 1, 1, "quorum", 2, 16, &v)) cfg.quorum = (uint32_t)v;
   if (opt_count(L, 1, 1, "events", 1, 1048576, &v)) cfg.events = (uint32_t)v;
   if (opt_count(L, 1, 1, "backlog", 1, 1048576, &v)) cfg.backlog = (uint32_t)v;
   opt_seconds(L, 1, 1, "interval", &cfg.interval);
@@ -1337,8 +1339,8 @@ static int sim_apply(lua_State *L, lsim *ud, uint32_t i, const vigil_command *c)
   return 2;
 }
 
-static const char *const apply_keys[] = {"threshold", "model",  "min_std_dev", "acceptable_pause", "interval",
-                                         "refused",   "fanout", "thresholds",  "budget",           NULL};
+static const char *const apply_keys[] = {
+    "threshold", "model", "min_std_dev", "acceptable_pause", "interval", "refused", "thresholds", "budget", NULL};
 
 /* sim:apply(i, settings): vigil.configure's settings (already checked by
  * lua/vigil/init.lua in a policy; checked for type here), as the agent's

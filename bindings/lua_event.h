@@ -121,7 +121,7 @@ static inline int vigil_lua__setting(lua_State *L, int idx, const char *key, int
 /*
  * A vigil.configure settings table (at idx) as the command the node
  * applies: threshold, model ("normal" / "exponential"), min_std_dev,
- * acceptable_pause, interval (seconds), refused, fanout, thresholds
+ * acceptable_pause, interval (seconds), refused, thresholds
  * ({["dc or pname"] = number}). Other keys (budget) are the runtime's and
  * ignored here. Returns NULL, or the name of the first setting whose type
  * or value is wrong (the node checks the ranges).
@@ -158,16 +158,6 @@ static inline const char *vigil_lua_to_configure(lua_State *L, int idx, vigil_co
   if ((c->has_refused = vigil_lua__setting(L, idx, "refused", LUA_TBOOLEAN, &why))) {
     c->refused = lua_toboolean(L, -1);
     lua_pop(L, 1);
-  }
-  if (vigil_lua__setting(L, idx, "fanout", LUA_TNUMBER, &why)) {
-    double v = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    if (v >= 0 && v <= 65535 && v == (double)(uint32_t)v) {
-      c->has_fanout = true;
-      c->fanout = (uint32_t)v;
-    } else {
-      why = "fanout";
-    }
   }
   if (vigil_lua__setting(L, idx, "thresholds", LUA_TTABLE, &why)) {
     int t = lua_gettop(L);

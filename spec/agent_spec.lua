@@ -179,7 +179,7 @@ describe("vigil agent", function()
       seed = (seed * 1103515245 + 12345) % 2147483648
       return seed % n
     end
-    local valid = string.char(0x92, 0x01, 0xc4, 0x0c, 0x84, 0x01, 0x01, 0x02, 0xa3, 0x61, 0x3a, 0x31,
+    local valid = string.char(0x92, 0x02, 0xc4, 0x0c, 0x84, 0x01, 0x01, 0x02, 0xa3, 0x61, 0x3a, 0x31,
       0x03, 0x01, 0x04, 0x01)
     local list = {}
     for i = 1, 3000 do
@@ -268,7 +268,8 @@ describe("the vigil command", function()
       { "agent --bogus", "unknown flag --bogus" },
       { "agent --listen nowhere", "--listen: expected host:port" },
       { "agent --interval fast", "--interval: expected a duration" },
-      { "agent --fanout -1", "--fanout: expected a whole number" },
+      { "agent --fanout 8", "--fanout: removed in protocol 2" },
+      { "agent --fanout -1", "--fanout: removed in protocol 2" },
       { "agent --log-level loud", "--log-level: expected debug, info, warn or error" },
       { "agent --tokens 12x", "--tokens: '12x' is not a decimal token" },
       { "agent --seeds 127.0.0.1", "--seeds: expected host:port" },

@@ -208,12 +208,160 @@ describe("a simulated cluster", function()
     assert.are_not.equal(a, run(12))
   end)
 
+  -- Core bug, protocol 2 (core/lib/member.c, members__commit): in a small
+  -- cluster too, every member new on the rings becomes a "subject" and is
+  -- given vigil_handler_watch, which feeds its detector a first heartbeat
+  -- that never arrived; the next evaluation brings it up with cause "phi"
+  -- (phi 0) before it is heard, a stopped peer learned from a digest
+  -- included. Protocol 1 waited for a heartbeat. Make this `it` once fixed.
+  it("reports a peer up only once it is heard, never on a relayed digest alone", function()
+    local sim, P = cluster()
+    for _, e in ipairs(sim:delivered("peer_up")) do assert.are.equal("heartbeat", e.cause) end
+    sim:crash(P[3], { silent = true })
+    sim:advance(0.05)
+    sim:join("127.0.0.99:7946")
+    sim:advance(5)
+    assert.are.equal(0, #sim:delivered("peer_up", { agent = "127.0.0.99:7946", peer = P[3] }))
+  end)
+
   it("raises clear errors for agents it does not have", function()
     local sim = cluster()
     assert.has_error(function() sim:crash("127.0.0.200:7946") end, "no simulated agent 127.0.0.200:7946")
     local P = sim:agents()
     sim:crash(P[2])
     assert.has_error(function() sim:crash(P[2]) end, "agent " .. P[2] .. " is killed")
+  end)
+end)
+
+-- Beyond K + 1 = 9 agents every agent is watched by K = 8 observers and
+-- sends only to its observers, its subjects and peers that asked; a peer
+-- is convicted when a quorum of its observers alerted (cause "observers"),
+-- and news of who is alive is relayed (cause "membership").
+describe("a large simulated cluster (observers)", function()
+  local function large(opts)
+    opts = opts or {}
+    local sim = testing.cluster({ agents = opts.agents or 20, interval = 0.2, seed = opts.seed or 1,
+      observers = opts.observers, quorum = opts.quorum })
+    sim:load(function(vigil) vigil.on("transition", function() end) end)
+    sim:advance(3)
+    return sim, sim:agents()
+  end
+
+  local function causes(sim, type_, fields, since)
+    local out = {}
+    for _, e in ipairs(sim:delivered(type_, fields)) do
+      if e.at >= (since or 0) then out[e.cause] = (out[e.cause] or 0) + 1 end
+    end
+    return out
+  end
+
+  it("converges, learning of the peers it does not observe through relayed membership", function()
+    local sim, P = large()
+    for _, o in ipairs(P) do
+      for _, p in ipairs(P) do
+        if p ~= o then assert.are.equal("normal", sim:state(o, p), o .. " about " .. p) end
+      end
+    end
+    assert.are.equal(0, #sim:delivered("peer_down"))
+    assert.are.equal(20 * 19, #sim:delivered("peer_up"))
+    local c = causes(sim, "peer_up")
+    assert.are.equal(20 * 19, (c.heartbeat or 0) + (c.membership or 0))
+    assert.is_true((c.heartbeat or 0) > 0 and (c.membership or 0) > 0)
+    assert.is_true(sim:stats().converged <= 1.0, "converged at " .. tostring(sim:stats().converged))
+  end)
+
+  it("sends each interval to its observers and subjects, not to every peer", function()
+    local sim = large()
+    local f0 = sim:stats().frames_sent
+    sim:advance(10)
+    local per_agent_s = (sim:stats().frames_sent - f0) / 20 / 10
+    -- at least its 8 observers, at most them and its 8 subjects (19 peers x 5/s = 95 before)
+    assert.is_true(per_agent_s >= 8 * 5 and per_agent_s <= 16 * 5, per_agent_s .. " frames/s")
+  end)
+
+  it("convicts a killed agent on every survivor by a quorum of its observers", function()
+    local sim, P = large()
+    local t0 = sim:now()
+    sim:crash(P[5])
+    sim:advance(2)
+    assert.are.same(sorted(without(P, P[5])), told(sim, "peer_down", P[5]))
+    for _, e in ipairs(sim:delivered("peer_down", { peer = P[5] })) do
+      -- its observers too: their own verdict is an alert, never a conviction alone
+      assert.are.equal("observers", e.cause, e.agent)
+      assert.is_true(e.at - t0 < 0.6, e.agent .. " took " .. (e.at - t0) .. " s")
+    end
+    local f = sim:faults()[1]
+    assert.are.same({ P[5], false, 19, 19 }, { f.pname, f.silent, f.observers, f.detected })
+    assert.are.equal(0, sim:stats().false_alarms)
+  end)
+
+  it("convicts a stopped (silent) agent by quorum once its observers' phi condemns it, and revives it", function()
+    local sim, P = large()
+    local t0 = sim:now()
+    sim:crash(P[12], { silent = true })
+    sim:advance(5)
+    assert.are.same(sorted(without(P, P[12])), told(sim, "peer_down", P[12]))
+    local heard = 0 -- the agents it sent heartbeats to judge it by phi; the others never heard it
+    for _, e in ipairs(sim:delivered("peer_down", { peer = P[12] })) do
+      assert.are.equal("observers", e.cause, e.agent)
+      assert.is_true(e.at - t0 > 2.0 and e.at - t0 < 3.5, e.agent .. " took " .. (e.at - t0) .. " s")
+      if e.phi >= 8 then heard = heard + 1 else assert.are.equal(0, e.phi) end
+    end
+    assert.is_true(heard >= 8 and heard < 19, heard .. " judged it by phi")
+    local t1 = sim:now()
+    sim:recover(P[12])
+    sim:advance(2)
+    assert.are.same(sorted(without(P, P[12])), told(sim, "peer_up", P[12], t1))
+    local c = causes(sim, "peer_up", { peer = P[12] }, t1)
+    assert.is_true((c.heartbeat or 0) >= 8 and (c.membership or 0) > 0)
+    assert.are.equal(19, (c.heartbeat or 0) + (c.membership or 0))
+    assert.are.equal(0, sim:stats().false_alarms)
+  end)
+
+  it("reports a killed agent's restart as peer_restarted and peer_up, mostly from relayed membership", function()
+    local sim, P = large()
+    sim:crash(P[7])
+    sim:advance(2)
+    local t1 = sim:now()
+    sim:restart(P[7])
+    sim:advance(2)
+    local others = sorted(without(P, P[7]))
+    assert.are.same(others, told(sim, "peer_restarted", P[7], t1))
+    assert.are.same(others, told(sim, "peer_up", P[7], t1))
+    local c = causes(sim, "peer_up", { peer = P[7] }, t1)
+    assert.are.equal(19, (c.heartbeat or 0) + (c.membership or 0))
+    assert.is_true((c.membership or 0) > (c.heartbeat or 0))
+    for _, p in ipairs(others) do assert.are.equal("normal", sim:state(P[7], p)) end
+  end)
+
+  it("raises no alarm anywhere when agents stall for 2 s (the default acceptable_pause)", function()
+    local sim, P = large()
+    for _, k in ipairs({ 1, 6, 13, 20 }) do
+      sim:stall(P[k], 2)
+      sim:advance(6)
+    end
+    assert.are.equal(0, #sim:delivered("peer_down"))
+    assert.are.equal(0, sim:stats().false_alarms)
+  end)
+
+  it("switches at K + 1 agents: 9 judge each other alone, 10 convict by quorum", function()
+    for n, want in pairs({ [9] = "refused", [10] = "observers" }) do
+      local sim, P = large({ agents = n })
+      sim:crash(P[n])
+      sim:advance(2)
+      assert.are.same(sorted(without(P, P[n])), told(sim, "peer_down", P[n]))
+      assert.are.same({ [want] = n - 1 }, causes(sim, "peer_down"), n .. " agents")
+    end
+  end)
+
+  it("takes K and H from observers and quorum", function()
+    local sim, P = large({ agents = 6, observers = 3, quorum = 2 }) -- 6 > K + 1 = 4: observer mode
+    sim:crash(P[4])
+    sim:advance(2)
+    assert.are.same(sorted(without(P, P[4])), told(sim, "peer_down", P[4]))
+    assert.are.same({ observers = 5 }, causes(sim, "peer_down"))
+    assert.has_error(function() testing.cluster({ agents = 6, observers = 3 }) end,
+      "testing.cluster: quorum (5, the default) must be at most observers (3)")
   end)
 end)
 

@@ -164,7 +164,7 @@ describe("the policy runtime", function()
     assert.truthy(errs[1]:find("unknown setting 'treshold'", 1, true))
     assert.truthy(errs[2]:find("threshold must be number > 0, got -1", 1, true))
     assert.truthy(errs[3]:find("model must be", 1, true))
-    assert.truthy(errs[4]:find("fanout must be", 1, true))
+    assert.truthy(errs[4]:find("fanout: removed in protocol 2", 1, true))
     assert.truthy(errs[5]:find("thresholds['dc2'] must be a number > 0", 1, true))
     assert.truthy(errs[6]:find("interval must be", 1, true))
     assert.truthy(errs[7]:find("refused must be true or false, got yes", 1, true))
@@ -176,6 +176,18 @@ describe("the policy runtime", function()
     assert.are.equal(1, #host.configured)
     assert.are.same({ threshold = 10, thresholds = { dc2 = 12 }, acceptable_pause = 0.5, refused = false },
       host.configured[1])
+  end)
+
+  it("refuses fanout, removed in protocol 2, saying why, at the policy's line", function()
+    local ok, err = rt:load(function(vigil)
+      vigil.configure({ fanout = 8 }) -- the line the error must name
+    end)
+    assert.is_false(ok)
+    local line = debug.getinfo(1, "l").currentline - 3
+    assert.truthy(err:find("runtime_spec.lua:" .. line .. ": vigil.configure: fanout: removed in protocol 2", 1, true),
+      err)
+    assert.truthy(err:find("observers", 1, true), err)
+    assert.are.equal(0, #host.configured)
   end)
 
   it("starts declared timers at the swap and stops them at the next reload", function()

@@ -21,6 +21,7 @@ describe("vigil sim", function()
     local r = assert(json.decode(out), out)
     assert.are.equal(12, r.agents)
     assert.are.equal(40, r.duration_s)
+    assert.are.same({ 8, 5 }, { r.observers, r.quorum }) -- K and H, the defaults
     assert.are.equal(0, r.false_alarms)
     for _, kind in ipairs({ "kill", "silent" }) do
       local d = r.detections[kind]
@@ -31,7 +32,10 @@ describe("vigil sim", function()
     end
     assert.is_true(r.detections.kill.median_s < 1) -- the host refuses: fast
     assert.is_true(r.detections.silent.median_s > 2 and r.detections.silent.median_s < 4) -- phi
-    assert.is_true(r.per_agent.frames_sent_per_s > 50 and r.per_agent.frames_sent_per_s < 56) -- 11 peers x 5/s
+    -- 12 agents > K + 1: each sends to its observers and subjects (here nearly all
+    -- 11 peers) 5 times a second, and flushes alerts and refutations at once
+    assert.is_true(r.per_agent.frames_sent_per_s > 8 * 5 and r.per_agent.frames_sent_per_s < 11 * 5 + 5,
+      r.per_agent.frames_sent_per_s)
     assert.is_true(r.per_agent.bytes_sent_per_s > 0 and r.per_agent.cpu_ns_per_s > 0)
     assert.is_true(r.converged_s > 0 and r.converged_s < 5)
   end)
@@ -63,10 +67,24 @@ describe("vigil sim", function()
     assert.are.equal(4, lines) -- one per surviving observer
   end)
 
+  it("keeps each agent's traffic flat as the cluster grows beyond K + 1 agents", function()
+    local function frames(n)
+      local out, rc = run("--agents " .. n .. " --duration 20s --json")
+      assert.are.equal(0, rc, out)
+      return assert(json.decode(out), out).per_agent.frames_sent_per_s
+    end
+    local small, large = frames(9), frames(200)
+    assert.is_true(small > 38 and small <= 40, small) -- 9 = K + 1: every agent to every other, 8 x 5/s
+    -- its observers and subjects (16 at most) x 5/s, and the membership news of the
+    -- start; to every peer it would be 199 x 5/s
+    assert.is_true(large > 8 * 5 and large < 100, large)
+  end)
+
   it("refuses bad flags with status 2 and a message naming them", function()
     for args, flag in pairs({ ["--agents 0"] = "--agents", ["--loss 1.5"] = "--loss", ["--interval 2x"] = "--interval",
       ["--agents 5 --kill 3 --stop 2"] = "--kill", ["--stall-every 1s --stall 1s"] = "--stall",
-      ["--frobnicate"] = "--frobnicate" }) do
+      ["--frobnicate"] = "--frobnicate", ["--fanout 8"] = "--fanout: removed", ["--observers 17"] = "--observers",
+      ["--quorum 1"] = "--quorum" }) do
       local out, rc = run(args)
       assert.are.equal(2, rc, args)
       assert.is_truthy(out:find(flag, 1, true), out)

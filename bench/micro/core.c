@@ -228,7 +228,7 @@ static void full_frame(vigil_frame *f, uint32_t entries) {
   for (uint32_t i = 0; i < f->ndigest; i++) {
     snprintf(f->digest[i].pname, sizeof f->digest[i].pname, "10.0.%u.%u:7946", i / 200, i % 200 + 2);
     f->digest[i].generation = 1764151200000ull + i;
-    f->digest[i].version = 100000 + i * 7;
+    f->digest[i].incarnation = 100000 + i * 7;
   }
 }
 

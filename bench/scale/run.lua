@@ -1,19 +1,20 @@
--- bench/scale/run.lua - the current protocol at 5 to 5,000 agents, on the
--- simulator (make bench-scale). Every run is `vigil sim` over the real
--- node code: 1 % loss, kills and silent stops after a warm-up, a 2 s stall
--- of some agent every 30 s, at a 200 ms and a 1 s interval, for each
--- fanout the docs offer (0 = send to every peer, 3, 8).
+-- bench/scale/run.lua - the protocol (observers, alerts, quorum) at 5 to
+-- 5,000 agents, on the simulator (make bench-scale). Every run is `vigil
+-- sim` over the real node code: 1 % loss, kills and silent stops after a
+-- warm-up, a 2 s stall of some agent every 30 s, at a 200 ms and a 1 s
+-- interval, with the protocol's defaults (nothing to choose: K = 8
+-- observers, quorum 5).
 --
 -- Results: bench/results/scale.csv (one line a run), scale-cdf-*.csv (every
--- detection time of a run) and gnuplot PNGs: detection CDF per size, false
--- alarms and bytes per agent against size. A summary table on stdout.
+-- detection time of a run) and gnuplot PNGs: detection CDF per interval,
+-- false alarms and bytes per agent against size, beside protocol 1's
+-- figures (bench/results/scale-protocol1.csv, the previous table). A
+-- summary table on stdout.
 --
--- Bounded: each run has a fixed simulated duration; sizes whose cost is
--- out of reach on this machine are skipped and said so (send-to-all at
--- 1,000+ agents is 5 million datagrams per simulated second).
+-- Bounded: each run has a fixed simulated duration.
 --
 -- Environment: SIZES ("5,50,200,1000,5000"), INTERVALS ("0.2,1"),
--- FANOUTS ("0,3,8"), DURATION (60), SEED (1), VIGIL (./build/vigil).
+-- DURATION (60), SEED (1), VIGIL (./build/vigil).
 local json = require("dkjson")
 
 local VIGIL = os.getenv("VIGIL") or "./build/vigil"
@@ -25,7 +26,6 @@ local function list(env, default)
 end
 local SIZES = list("SIZES", "5,50,200,1000,5000")
 local INTERVALS = list("INTERVALS", "0.2,1")
-local FANOUTS = list("FANOUTS", "0,3,8")
 local DURATION = tonumber(os.getenv("DURATION") or 60)
 local SEED = tonumber(os.getenv("SEED") or 1)
 
@@ -34,14 +34,6 @@ local function sh(cmd)
   local out = p:read("*a")
   local ok = p:close()
   return ok, out
-end
-
--- What a run costs here, roughly: skip the ones that do not fit.
-local function skip(n, fanout)
-  if fanout == 0 and n >= 1000 then return "send-to-all: N^2 datagrams" end
-  if fanout > 0 and fanout + 1 >= n then return "fanout covers every peer" end
-  if n >= 5000 and fanout ~= 8 then return "at 5,000 only fanout 8 (each run takes minutes and 13 GB)" end
-  return nil
 end
 
 local function faults(n)
@@ -54,44 +46,34 @@ local function num(x) return x == nil and "" or string.format("%.6g", x) end
 local csv = assert(io.open(OUT .. "/scale.csv", "w"))
 csv:write("agents,interval_s,fanout,loss,duration_s,false_alarms,kill_median_s,kill_p99_s,kill_max_s,"
   .. "kill_missed,kill_already_down,silent_median_s,silent_p99_s,silent_max_s,silent_missed,silent_already_down,"
-  .. "frames_per_s,bytes_per_s,node_ns_per_s,"
+  .. "frames_per_s,bytes_per_s,node_ns_per_s,steady_frames_per_s,steady_bytes_per_s,steady_node_ns_per_s,"
   .. "converged_s,events_lost,run_cpu_s,max_rss_mib\n")
 for _, interval in ipairs(INTERVALS) do
-  for _, fanout in ipairs(FANOUTS) do
-    for _, n in ipairs(SIZES) do
-      local why = skip(n, fanout)
-      if why then
-        io.write(string.format("skip  N=%-5d interval=%gs fanout=%d: %s\n", n, interval, fanout, why))
-      else
-        local kills, stops = faults(n)
-        -- 5,000 agents: a 32-sample detector window, to fit in memory
-        -- (N^2 peer records).
-        local big = n >= 5000
-        local dur = DURATION
-        local cdf = string.format("%s/scale-cdf-n%d-i%g-f%d.csv", OUT, n, interval, fanout)
-        local cmd = string.format("%s sim --agents %d --interval %dms --fanout %d --duration %ds --loss 0.01 "
-          .. "--kill %d --stop %d --stall-every 30s --stall 2s --warmup %ds --seed %d --json --cdf %s%s", VIGIL, n,
-          math.floor(interval * 1000 + 0.5), fanout, dur, kills, stops, math.floor(dur / 3), SEED, cdf,
-          big and " --window 32" or "")
-        io.write(string.format("run   N=%-5d interval=%gs fanout=%d ... ", n, interval, fanout))
-        io.flush()
-        local ok, out = sh(cmd)
-        local r = ok and json.decode(out)
-        if not r then
-          io.write("FAILED\n" .. out .. "\n")
-        else
-          local d = r.detections
-          csv:write(table.concat({ r.agents, interval, fanout, r.loss, r.duration_s, r.false_alarms,
-            num(d.kill.median_s), num(d.kill.p99_s), num(d.kill.max_s), d.kill.missed, d.kill.already_down,
-            num(d.silent.median_s), num(d.silent.p99_s), num(d.silent.max_s), d.silent.missed,
-            d.silent.already_down, num(r.per_agent.frames_sent_per_s),
-            num(r.per_agent.bytes_sent_per_s), num(r.per_agent.cpu_ns_per_s), num(r.converged_s), r.events_lost,
-            num(r.run.cpu_s), num(r.run.max_rss_mib) }, ",") .. "\n")
-          csv:flush()
-          io.write(string.format("%d false alarms, kill %s s, silent %s s, %.0f B/s/agent (%.0f s CPU)\n",
-            r.false_alarms, num(d.kill.median_s), num(d.silent.median_s), r.per_agent.bytes_sent_per_s, r.run.cpu_s))
-        end
-      end
+  for _, n in ipairs(SIZES) do
+    local kills, stops = faults(n)
+    local dur = DURATION
+    local cdf = string.format("%s/scale-cdf-n%d-i%g.csv", OUT, n, interval)
+    local cmd = string.format("%s sim --agents %d --interval %dms --duration %ds --loss 0.01 "
+      .. "--kill %d --stop %d --stall-every 30s --stall 2s --warmup %ds --seed %d --json --cdf %s", VIGIL, n,
+      math.floor(interval * 1000 + 0.5), dur, kills, stops, math.floor(dur / 3), SEED, cdf)
+    io.write(string.format("run   N=%-5d interval=%gs ... ", n, interval))
+    io.flush()
+    local ok, out = sh(cmd)
+    local r = ok and json.decode(out)
+    if not r then
+      io.write("FAILED\n" .. out .. "\n")
+    else
+      local d, st = r.detections, r.steady_per_agent or {}
+      csv:write(table.concat({ r.agents, interval, "observers", r.loss, r.duration_s, r.false_alarms,
+        num(d.kill.median_s), num(d.kill.p99_s), num(d.kill.max_s), d.kill.missed, d.kill.already_down,
+        num(d.silent.median_s), num(d.silent.p99_s), num(d.silent.max_s), d.silent.missed,
+        d.silent.already_down, num(r.per_agent.frames_sent_per_s),
+        num(r.per_agent.bytes_sent_per_s), num(r.per_agent.cpu_ns_per_s), num(st.frames_sent_per_s),
+        num(st.bytes_sent_per_s), num(st.cpu_ns_per_s), num(r.converged_s), r.events_lost,
+        num(r.run.cpu_s), num(r.run.max_rss_mib) }, ",") .. "\n")
+      csv:flush()
+      io.write(string.format("%d false alarms, kill %s s, silent %s s, %.0f B/s/agent settled (%.0f s CPU)\n",
+        r.false_alarms, num(d.kill.median_s), num(d.silent.median_s), st.bytes_sent_per_s or 0, r.run.cpu_s))
     end
   end
 end
@@ -112,35 +94,36 @@ set key left top
 set grid
 ]])
 for _, interval in ipairs(INTERVALS) do
-  for _, fanout in ipairs(FANOUTS) do
-    local plots = {}
-    for _, n in ipairs(SIZES) do
-      local f = string.format("%s/scale-cdf-n%d-i%g-f%d.csv", OUT, n, interval, fanout)
-      local h = io.open(f)
-      if h then
-        h:close()
-        for _, kind in ipairs({ "kill", "silent" }) do
-          plots[#plots + 1] = string.format([['< grep ^%s, %s | sort -t, -k2 -g' using 2:($0+1) smooth cnormal ]]
-            .. [[with lines lw 2 %s title "N=%d %s"]], kind, f, kind == "silent" and "dt 2" or "dt 1", n, kind)
-        end
+  local plots = {}
+  for _, n in ipairs(SIZES) do
+    local f = string.format("%s/scale-cdf-n%d-i%g.csv", OUT, n, interval)
+    local h = io.open(f)
+    if h then
+      h:close()
+      for _, kind in ipairs({ "kill", "silent" }) do
+        plots[#plots + 1] = string.format([['< grep ^%s, %s | sort -t, -k2 -g' using 2:($0+1) smooth cnormal ]]
+          .. [[with lines lw 2 %s title "N=%d %s"]], kind, f, kind == "silent" and "dt 2" or "dt 1", n, kind)
       end
     end
-    if #plots > 0 then
-      gp:write(string.format('set output "%s/scale-detection-i%g-f%d.png"\n', OUT, interval, fanout))
-      gp:write(string.format('set title "Detection time per surviving observer, interval %g s, fanout %s, 1%% loss"\n',
-        interval, fanout == 0 and "all" or tostring(fanout)))
-      gp:write('set xlabel "seconds from the failure to the observer\'s peer_down"\nset ylabel "fraction"\n')
-      gp:write("set logscale x\nplot " .. table.concat(plots, ", \\\n  ") .. "\nunset logscale x\n")
-    end
+  end
+  if #plots > 0 then
+    gp:write(string.format('set output "%s/scale-detection-i%g.png"\n', OUT, interval))
+    gp:write(string.format('set title "Detection time per surviving observer, interval %g s, 1%% loss"\n', interval))
+    gp:write('set xlabel "seconds from the failure to the observer\'s peer_down"\nset ylabel "fraction"\n')
+    gp:write("set logscale x\nplot " .. table.concat(plots, ", \\\n  ") .. "\nunset logscale x\n")
   end
 end
-local function series(col, title_fmt)
+-- Protocol 2 (this run) beside protocol 1's rows (fanout all / 8).
+-- col: the column in scale.csv; col1: in scale-protocol1.csv.
+local function series(col, col1, title_fmt)
   local parts = {}
   for _, interval in ipairs(INTERVALS) do
-    for _, fanout in ipairs(FANOUTS) do
-      parts[#parts + 1] = string.format([['%s/scale.csv' using ($2==%g && $3==%d ? $1 : 1/0):%s with linespoints ]]
-        .. [[lw 2 title "%s"]], OUT, interval, fanout, col,
-        string.format(title_fmt, interval, fanout == 0 and "all" or tostring(fanout)))
+    parts[#parts + 1] = string.format([['%s/scale.csv' using ($2==%g ? $1 : 1/0):%s with linespoints ]]
+      .. [[lw 2 title "%s"]], OUT, interval, col, string.format(title_fmt, interval, "observers (protocol 2)"))
+    for _, fanout in ipairs({ 0, 8 }) do
+      parts[#parts + 1] = string.format([['%s/scale-protocol1.csv' using ($2==%g && $3==%d ? $1 : 1/0):%s ]]
+        .. [[with linespoints lw 1 dt 3 title "%s"]], OUT, interval, fanout, col1,
+        string.format(title_fmt, interval, "protocol 1, fanout " .. (fanout == 0 and "all" or tostring(fanout))))
     end
   end
   return table.concat(parts, ", \\\n  ")
@@ -148,11 +131,11 @@ end
 gp:write(string.format('set output "%s/scale-false-alarms.png"\n', OUT))
 gp:write('set title "False alarms (peer_down about a live agent, per observer) against cluster size"\n')
 gp:write('set xlabel "agents"\nset ylabel "false alarms in the run (+1)"\nset logscale xy\n')
-gp:write("plot " .. series("($6+1)", "interval %g s, fanout %s") .. "\n")
+gp:write("plot " .. series("($6+1)", "($6+1)", "interval %g s, %s") .. "\n")
 gp:write(string.format('set output "%s/scale-bytes.png"\n', OUT))
 gp:write('set title "Bytes sent per agent per second against cluster size"\n')
-gp:write('set ylabel "bytes / s / agent"\n')
-gp:write("plot " .. series("16", "interval %g s, fanout %s") .. "\n")
+gp:write('set ylabel "bytes / s / agent (protocol 2: after the warm-up)"\n')
+gp:write("plot " .. series("21", "18", "interval %g s, %s") .. "\n")
 gp:close()
 local ok, out = sh("gnuplot " .. OUT .. "/scale.gp")
 print(ok and "plots: " .. OUT .. "/scale-*.png" or ("gnuplot failed:\n" .. out))

@@ -27,6 +27,24 @@ local function kb(v)
   return x >= 10000 and string.format("%.0f", x / 1000) or string.format("%.1f", x / 1000)
 end
 
+local settled = header[20] == "steady_frames_per_s" -- protocol 2's CSV has the after-warm-up columns
+if settled then
+  print("| agents | interval | false alarms "
+    .. "| kill -9: median / p99 / max (missed, already down) | silent: median / p99 / max (missed, already down) "
+    .. "| frames/s/agent | kB/s/agent | node µs/s/agent | settled: frames/s, kB/s, node µs/s | converged | run CPU |")
+  print("| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
+  for _, r in ipairs(rows) do
+    print(string.format(
+      "| %s | %s s | %s | %s / %s / %s (%s, %s) | %s / %s / %s (%s, %s) | %s | %s | %s | %s, %s, %s | %s | %s s |",
+      r.agents, r.interval_s, r.false_alarms, s(r.kill_median_s), s(r.kill_p99_s), s(r.kill_max_s), r.kill_missed,
+      r.kill_already_down, s(r.silent_median_s), s(r.silent_p99_s), s(r.silent_max_s), r.silent_missed,
+      r.silent_already_down, s(r.frames_per_s, "%.1f"), kb(r.bytes_per_s),
+      s(tonumber(r.node_ns_per_s) and r.node_ns_per_s / 1000, "%.0f"), s(r.steady_frames_per_s, "%.1f"),
+      kb(r.steady_bytes_per_s), s(tonumber(r.steady_node_ns_per_s) and r.steady_node_ns_per_s / 1000, "%.0f"),
+      r.converged_s ~= "" and (s(r.converged_s, "%.1f") .. " s") or "never", s(r.run_cpu_s, "%.0f")))
+  end
+  return
+end
 print("| agents | interval | fanout | false alarms "
   .. "| kill -9: median / p99 / max (missed, already down) | silent: median / p99 / max (missed, already down) "
   .. "| frames/s/agent | kB/s/agent | node µs/s/agent | converged | run CPU |")

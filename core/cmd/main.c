@@ -78,8 +78,6 @@ static const char usage_agent[] =
     "                         the first signs, all verify)\n"
     "  --log-level level      debug, info, warn or error (default info)\n"
     "  --interval duration    gossip interval (default 200ms)\n"
-    "  --fanout n             peers sent to each interval; 0 = all (default 0; 8 beyond ~50\n"
-    "                         agents; no setting is safe beyond ~200: docs/PROTOCOL.md)\n"
     "  --reap duration        forget peers down this long (default 60s; 0 = never)\n"
     "  --threshold phi        conviction threshold (default 8)\n"
     "\n"
@@ -303,7 +301,9 @@ static int cmd_agent(args *a) {
       cfg.interval = parse_duration(a->cmd, "--interval", flag_value(a, "--interval", v));
       if (cfg.interval < VIGIL_MS) die(2, a->cmd, "--interval: at least 1ms");
     } else if (is_flag(arg, "--fanout", &v)) {
-      cfg.fanout = (uint32_t)parse_uint(a->cmd, "--fanout", flag_value(a, "--fanout", v), 100000);
+      die(2, a->cmd,
+          "--fanout: removed in protocol 2; an agent talks to its observers and subjects only, "
+          "whatever the cluster size (docs/PROTOCOL.md, \"Observers\")");
     } else if (is_flag(arg, "--reap", &v)) {
       cfg.reap_after = parse_duration(a->cmd, "--reap", flag_value(a, "--reap", v));
     } else if (is_flag(arg, "--threshold", &v)) {

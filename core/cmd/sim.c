@@ -33,7 +33,9 @@ static const char usage_sim[] =
     "flags:\n"
     "  --agents n             agents (default 5)\n"
     "  --interval duration    gossip interval (default 200ms)\n"
-    "  --fanout n             peers sent to each interval; 0 = all (default 0)\n"
+    "  --observers n          observers per agent, K (default 8; a cluster of K + 1 or fewer\n"
+    "                         agents has everyone observe everyone)\n"
+    "  --quorum n             alerts from a subject's observers that convict it (default 5)\n"
     "  --duration duration    simulated time (default 60s)\n"
     "  --loss fraction        datagrams lost on every link, 0 to 1 (default 0)\n"
     "  --delay duration       one-way latency (default 0.2ms)\n"
@@ -95,8 +97,14 @@ static void sim__parse(args *a, scenario *sc) {
       sc->cfg.agents = (uint32_t)parse_uint(a->cmd, "--agents", flag_value(a, "--agents", v), 62500);
     } else if (is_flag(arg, "--interval", &v)) {
       sc->cfg.interval = parse_duration(a->cmd, "--interval", flag_value(a, "--interval", v));
+    } else if (is_flag(arg, "--observers", &v)) {
+      sc->cfg.observers = (uint32_t)parse_uint(a->cmd, "--observers", flag_value(a, "--observers", v), 16);
+      if (!sc->cfg.observers) die(2, a->cmd, "--observers: from 1 to 16");
+    } else if (is_flag(arg, "--quorum", &v)) {
+      sc->cfg.quorum = (uint32_t)parse_uint(a->cmd, "--quorum", flag_value(a, "--quorum", v), 16);
+      if (sc->cfg.quorum < 2) die(2, a->cmd, "--quorum: from 2 to the number of observers");
     } else if (is_flag(arg, "--fanout", &v)) {
-      sc->cfg.fanout = (uint32_t)parse_uint(a->cmd, "--fanout", flag_value(a, "--fanout", v), 65535);
+      die(2, a->cmd, "--fanout: removed; each agent now talks to its observers and subjects only (docs/PROTOCOL.md)");
     } else if (is_flag(arg, "--duration", &v)) {
       sc->duration = parse_duration(a->cmd, "--duration", flag_value(a, "--duration", v));
     } else if (is_flag(arg, "--loss", &v)) {
@@ -168,7 +176,7 @@ static uint64_t sim__next(uint64_t *x) {
 
 typedef struct action {
   vigil_time at;
-  int kind; /* 0 kill, 1 stop, 2 stall */
+  int kind; /* 0 kill, 1 stop, 2 stall, 3 the warmup ends */
 } action;
 
 static int sim__cmp_action(const void *x, const void *y) {
@@ -287,7 +295,7 @@ int vigil_cmd_sim(args *a) {
   size_t nstalls = sc.stall_every
                        ? (size_t)((sc.duration - (sc.warmup < sc.duration ? sc.warmup : sc.duration)) / sc.stall_every)
                        : 0;
-  action *acts = calloc(nfaults + nstalls + 1, sizeof *acts);
+  action *acts = calloc(nfaults + nstalls + 2, sizeof *acts);
   if (!acts) die(1, a->cmd, "out of memory");
   size_t nacts = 0;
   for (uint32_t k = 0; k < nfaults; k++) {
@@ -298,14 +306,21 @@ int vigil_cmd_sim(args *a) {
     acts[nacts++] = (action){at, kills_after > kills_before ? 0 : 1};
   }
   for (size_t k = 0; k < nstalls; k++) acts[nacts++] = (action){sc.warmup + sc.stall_every * (k + 1) - sc.stall, 2};
+  acts[nacts++] = (action){sc.warmup < sc.duration ? sc.warmup : sc.duration, 3}; /* steady state starts */
   qsort(acts, nacts, sizeof *acts, sim__cmp_action);
 
   uint64_t rng = sc.cfg.seed ^ 0x5eed5eed5eedull;
   uint32_t n = sc.cfg.agents, first = sc.cfg.seeds;
   uint64_t steps = 0, stalls = 0;
+  vigil_sim_stats warm;
+  memset(&warm, 0, sizeof warm);
   for (size_t k = 0; k < nacts; k++) {
     if (acts[k].at >= sc.duration) break;
     steps += vigil_sim_run(s, acts[k].at, false);
+    if (acts[k].kind == 3) {
+      vigil_sim_stats_get(s, &warm);
+      continue;
+    }
     /* A victim: a random alive agent that is not a seed. */
     for (int tries = 0; tries < 1000; tries++) {
       uint32_t v = first + (uint32_t)(sim__next(&rng) % (n - first));
@@ -329,6 +344,12 @@ int vigil_cmd_sim(args *a) {
   double frames = agent_s > 0 ? (double)st.frames_sent / agent_s : 0;
   double bytes = agent_s > 0 ? (double)st.bytes_sent / agent_s : 0;
   double node_ns = agent_s > 0 ? (double)st.node_ns / agent_s : 0;
+  /* After the warmup: what a settled cluster costs (the start, where every
+   * agent learns every other, is the rest). */
+  double steady_s = (double)(st.alive_ns - warm.alive_ns) / 1e9;
+  double steady_frames = steady_s > 0 ? (double)(st.frames_sent - warm.frames_sent) / steady_s : NAN;
+  double steady_bytes = steady_s > 0 ? (double)(st.bytes_sent - warm.bytes_sent) / steady_s : NAN;
+  double steady_ns = steady_s > 0 ? (double)(st.node_ns - warm.node_ns) / steady_s : NAN;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double converged = st.converged ? (double)st.converged / 1e9 : NAN;
@@ -338,7 +359,8 @@ int vigil_cmd_sim(args *a) {
     sim__json_num((double)sc.duration / 1e9);
     printf(",\"interval_s\":");
     sim__json_num((double)sc.cfg.interval / 1e9);
-    printf(",\"fanout\":%u,\"loss\":", sc.cfg.fanout);
+    printf(",\"observers\":%u,\"quorum\":%u,\"loss\":", sc.cfg.observers ? sc.cfg.observers : VIGIL_OBSERVERS,
+           sc.cfg.quorum ? sc.cfg.quorum : VIGIL_QUORUM);
     sim__json_num(sc.cfg.loss);
     printf(",\"seed\":%llu,\"kills\":%u,\"stops\":%u,\"stalls\":%llu,\"false_alarms\":%llu,\"detections\":{",
            (unsigned long long)sc.cfg.seed, sc.kills, sc.stops, (unsigned long long)stalls,
@@ -351,6 +373,12 @@ int vigil_cmd_sim(args *a) {
     sim__json_num(bytes);
     printf(",\"cpu_ns_per_s\":");
     sim__json_num(node_ns);
+    printf("},\"steady_per_agent\":{\"frames_sent_per_s\":");
+    sim__json_num(steady_frames);
+    printf(",\"bytes_sent_per_s\":");
+    sim__json_num(steady_bytes);
+    printf(",\"cpu_ns_per_s\":");
+    sim__json_num(steady_ns);
     printf("},\"converged_s\":");
     sim__json_num(converged);
     printf(",\"frames_lost\":%llu,\"refusals\":%llu,\"events_lost\":%llu,\"steps\":%llu,\"run\":{\"cpu_s\":",
@@ -361,9 +389,11 @@ int vigil_cmd_sim(args *a) {
     sim__json_num((double)ru.ru_maxrss / 1024.0);
     printf("}}\n");
   } else {
-    printf("vigil sim: %u agents, %.0f s simulated, interval %.0f ms, fanout %u%s, loss %.1f %%, seed %llu\n", n,
-           (double)sc.duration / 1e9, (double)sc.cfg.interval / 1e6, sc.cfg.fanout, sc.cfg.fanout ? "" : " (all)",
-           sc.cfg.loss * 100, (unsigned long long)sc.cfg.seed);
+    printf(
+        "vigil sim: %u agents, %.0f s simulated, interval %.0f ms, %u observers, quorum %u, loss %.1f %%, seed %llu\n",
+        n, (double)sc.duration / 1e9, (double)sc.cfg.interval / 1e6,
+        sc.cfg.observers ? sc.cfg.observers : VIGIL_OBSERVERS, sc.cfg.quorum ? sc.cfg.quorum : VIGIL_QUORUM,
+        sc.cfg.loss * 100, (unsigned long long)sc.cfg.seed);
     printf("faults: %u killed, %u stopped, %llu stalls of %.1f s\n\n", sc.kills, sc.stops, (unsigned long long)stalls,
            (double)sc.stall / 1e9);
     printf("false alarms      %llu (peer_down about a live agent, per observer)\n",
@@ -376,6 +406,9 @@ int vigil_cmd_sim(args *a) {
     else
       printf("converged         never within the run\n");
     printf("per agent         %.1f frames/s   %.0f bytes/s   %.0f ns of node code per s\n", frames, bytes, node_ns);
+    if (isfinite(steady_frames))
+      printf("  after warmup    %.1f frames/s   %.0f bytes/s   %.0f ns of node code per s\n", steady_frames,
+             steady_bytes, steady_ns);
     printf("network           %llu frames lost, %llu refusals delivered\n", (unsigned long long)st.frames_lost,
            (unsigned long long)st.refusals);
     if (st.events_lost)

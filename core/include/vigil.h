@@ -419,12 +419,16 @@ typedef enum vigil_cause {
   VIGIL_CAUSE_PHI = 2,       /* down: silence took phi past the threshold;
                               * up: phi fell under a raised threshold */
   VIGIL_CAUSE_REFUSED = 3,   /* down: overdue, and its port is closed */
-  VIGIL_CAUSE_MARKED = 4     /* down: it left, or the policy marked it */
+  VIGIL_CAUSE_MARKED = 4,    /* down: it left, or the policy marked it */
+  VIGIL_CAUSE_OBSERVERS = 5, /* down: a quorum of its observers alerted (large clusters) */
+  VIGIL_CAUSE_MEMBERSHIP = 6 /* up: membership news relayed by others says it is alive
+                              * (it joined, restarted or refuted an alert) */
 } vigil_cause;
 
-#define VIGIL_CAUSES 5
+#define VIGIL_CAUSES 7
 
-/* "heartbeat", "phi", "refused", "marked"; "" for none or out of range. */
+/* "heartbeat", "phi", "refused", "marked", "observers", "membership"; ""
+ * for none or out of range. */
 const char *vigil_cause_name(vigil_cause c);
 
 /* "peer_up", "peer_down", ...; "invalid" outside the enum. */
@@ -600,6 +604,37 @@ int vigil_handler_refused_pname(vigil_handler *h, const char *pname, vigil_time 
  */
 vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now);
 
+/*
+ * Large clusters (docs/DETECTOR.md, "Observers"): the protocol decides,
+ * the handler still applies every transition and keeps the detectors.
+ *
+ * feed: a direct heartbeat from the peer in slot idx: feed its detector
+ *   and clear its refusal, without deciding anything. VIGIL_ENOENT,
+ *   VIGIL_ELOCAL.
+ * begin_pass: start judging a set of peers at `now`; returns true when the
+ *   local-pause guard applies to this pass (see vigil_handler_evaluate),
+ *   and counts the evaluation in the metrics.
+ * judge: would the peer in slot idx be convicted at `now` -- phi past its
+ *   threshold, or refused and overdue, silence counted as in evaluate (with
+ *   `paused` from begin_pass)? Changes nothing but the guard. 1 with *cause
+ *   set (phi or refused), 0, or VIGIL_ENOENT / VIGIL_ELOCAL.
+ * watch: start counting the peer's silence from `now` (it just became one
+ *   this agent judges); a peer never heard gets its first-estimate interval.
+ * note_refused: remember a refusal without judging (judge decides).
+ * set_state: apply a transition decided by the protocol (normal or down),
+ *   with its cause; publishes the event. 1 when the state changed, 0 when
+ *   it already was, VIGIL_ENOENT, VIGIL_ELOCAL, VIGIL_EINVAL.
+ * due_of: the earliest time judge could condemn the peer (UINT64_MAX =
+ *   never), as vigil_handler_next_due for one peer.
+ */
+int vigil_handler_feed(vigil_handler *h, uint32_t idx, vigil_time now);
+bool vigil_handler_begin_pass(vigil_handler *h, vigil_time now);
+int vigil_handler_judge(vigil_handler *h, uint32_t idx, vigil_time now, bool paused, vigil_cause *cause);
+int vigil_handler_watch(vigil_handler *h, uint32_t idx, vigil_time now);
+int vigil_handler_note_refused(vigil_handler *h, uint32_t idx, vigil_time now);
+int vigil_handler_set_state(vigil_handler *h, uint32_t idx, vigil_peer_state to, vigil_cause cause, vigil_time now);
+vigil_time vigil_handler_due_of(const vigil_handler *h, uint32_t idx, vigil_time now);
+
 /* Forget the detector history of the peer in slot idx. VIGIL_ENOENT. */
 int vigil_handler_reset_detector(vigil_handler *h, uint32_t idx);
 
@@ -644,10 +679,12 @@ char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_
 /* ------------------------------------------------------------------------ */
 /* Frames (frame.c, auth.c) -- the wire format; docs/PROTOCOL.md            */
 
-#define VIGIL_PROTOCOL_VERSION 1
+#define VIGIL_PROTOCOL_VERSION 2
 #define VIGIL_FRAME_MAX        1400 /* bytes in a datagram, at most */
 #define VIGIL_FRAME_TOKENS_MAX 64   /* tokens a heartbeat may carry */
 #define VIGIL_DIGEST_MAX       32   /* digest entries a frame may carry */
+#define VIGIL_ALERTS_MAX       16   /* alerts a frame may carry */
+#define VIGIL_FLAG_WANT        1u   /* flags: "send me your heartbeats" (I observe you) */
 #define VIGIL_FRAME_DEPTH_MAX  8    /* nesting of unknown values skipped */
 #define VIGIL_TAG_BYTES        16   /* authentication tag (keyed BLAKE2b) */
 #define VIGIL_KEY_BYTES        32   /* a keyring key */
@@ -655,7 +692,7 @@ char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_
 
 typedef enum vigil_frame_type {
   VIGIL_FRAME_HEARTBEAT = 1, /* "I am alive": sender's state and a digest */
-  VIGIL_FRAME_DIGEST = 2,    /* only news of other members */
+  VIGIL_FRAME_DIGEST = 2,    /* rumours between rounds (alerts, membership news); no heartbeat */
   VIGIL_FRAME_SHUTDOWN = 3   /* "I am leaving now" */
 } vigil_frame_type;
 
@@ -666,7 +703,7 @@ typedef enum vigil_frame_type {
 #define VIGIL_FRAME_EMALFORMED (-2003) /* "malformed": wrong msgpack type or shape */
 #define VIGIL_FRAME_EVERSION   (-2004) /* "version": unsupported envelope version */
 #define VIGIL_FRAME_EDEPTH     (-2005) /* "depth": values nested too deep */
-#define VIGIL_FRAME_ECOUNT     (-2006) /* "count": too many tokens / digest entries */
+#define VIGIL_FRAME_ECOUNT     (-2006) /* "count": too many tokens, digest entries or alerts */
 #define VIGIL_FRAME_ELENGTH    (-2007) /* "length": a string longer than its field allows */
 #define VIGIL_FRAME_EMISSING   (-2008) /* "missing": a required field is absent */
 #define VIGIL_FRAME_EVALUE     (-2009) /* "value": bad pname, state, token or text */
@@ -686,10 +723,20 @@ int vigil_frame_reason_index(int rc);
 typedef struct vigil_digest_entry {
   char pname[VIGIL_PNAME_MAX]; /* the member the entry is about */
   uint64_t generation;         /* its generation (changes on restart) */
-  uint64_t version;            /* its latest heartbeat version known */
+  uint64_t incarnation;        /* its incarnation (grows when it refutes an alert) */
   char dc[VIGIL_NAME_MAX];     /* "" when not given */
   char rack[VIGIL_NAME_MAX];   /* "" when not given */
+  uint64_t version;            /* its latest heartbeat version known; 0 = not given
+                                * (small clusters relay it, large ones do not) */
 } vigil_digest_entry;
+
+/* "observer says subject, as of (generation, incarnation), is down". */
+typedef struct vigil_alert_entry {
+  char subject[VIGIL_PNAME_MAX];
+  uint64_t generation;
+  uint64_t incarnation;
+  char observer[VIGIL_PNAME_MAX];
+} vigil_alert_entry;
 
 typedef struct vigil_frame {
   uint32_t type;              /* vigil_frame_type, or an unknown type to skip */
@@ -700,10 +747,16 @@ typedef struct vigil_frame {
   char rack[VIGIL_NAME_MAX];  /* the sender's rack ("" when not given) */
   bool has_state;             /* state was given */
   uint8_t state;              /* the sender's own view of its state */
+  uint64_t incarnation;       /* the sender's incarnation (0 when not given) */
+  uint32_t flags;             /* VIGIL_FLAG_* (0 when not given) */
+  uint32_t members;           /* members the sender knows, itself included (0 = not given) */
+  uint64_t view;              /* checksum of the sender's member list (0 = not given) */
   uint32_t ntokens;
   vigil_token tokens[VIGIL_FRAME_TOKENS_MAX];
   uint32_t ndigest;
   vigil_digest_entry digest[VIGIL_DIGEST_MAX];
+  uint32_t nalerts;
+  vigil_alert_entry alerts[VIGIL_ALERTS_MAX];
   bool authenticated; /* decode: the tag was verified */
 } vigil_frame;
 
@@ -752,11 +805,17 @@ typedef struct vigil_members_config {
   const vigil_token *tokens; /* this agent's tokens */
   uint32_t ntokens;
   uint64_t generation;          /* grows on every start (the runtime uses the wall clock) */
-  uint32_t fanout;              /* peers sent to each interval; 0 = every peer */
+  vigil_time interval;          /* gossip interval (for lingering and flush pacing); 0 = 200 ms */
   vigil_time reap_after;        /* forget peers down this long; 0 = never */
   const vigil_keyring *keyring; /* sign and verify with it; NULL = unauthenticated */
-  uint64_t seed;                /* random seed for the fanout choice */
+  uint64_t seed;                /* random seed (kept for drivers; the protocol is deterministic) */
+  uint32_t observers;           /* K, observers per agent; 0 = VIGIL_OBSERVERS (8) */
+  uint32_t quorum;              /* H, alerts that convict; 0 = VIGIL_QUORUM (5); at most K */
 } vigil_members_config;
+
+#define VIGIL_OBSERVERS  8 /* observers watching each agent, by default */
+#define VIGIL_QUORUM     5 /* of them, alerts that convict */
+#define VIGIL_QUORUM_LOW 2 /* fewest alerts that convict, however many observers are down */
 
 void vigil_members_config_init(vigil_members_config *cfg);
 
@@ -783,10 +842,11 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
 int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, vigil_time now);
 
 /*
- * One gossip interval: bump this agent's heartbeat version, send a
- * heartbeat with a digest to every peer (or to `fanout` random peers) and
- * to every seed not yet known, and forget peers down for reap_after.
- * Returns the number of frames handed to `send`.
+ * One gossip interval: bump this agent's heartbeat version, forget peers
+ * down for reap_after, and send a heartbeat (own fields, rumours, digest
+ * entries) to every peer in a small cluster, or to this agent's observers,
+ * its subjects (flag want) and whoever asked for it in a large one, and to
+ * every seed not yet known. Returns the number of frames handed to `send`.
  */
 size_t vigil_members_tick(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
 
@@ -794,14 +854,49 @@ size_t vigil_members_tick(vigil_members *m, vigil_time now, vigil_send_fn send, 
  * Returns the number of frames handed to `send`. */
 size_t vigil_members_shutdown(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
 
-/* Change the fanout live (0 = every peer). */
-void vigil_members_set_fanout(vigil_members *m, uint32_t fanout);
+/*
+ * Judge what is due at `now`: in a small cluster (every agent observes
+ * every other) vigil_handler_evaluate; in a large one, this agent's
+ * subjects by phi (raising alerts), then the quorum of every suspect.
+ */
+void vigil_members_evaluate(vigil_members *m, vigil_time now);
+
+/* When something must be judged or flushed next (UINT64_MAX = nothing). */
+vigil_time vigil_members_next_due(const vigil_members *m, vigil_time now);
+
+/* Send what urgent news (alerts, refutations) waits, when it is due:
+ * returns frames handed to send. */
+size_t vigil_members_flush(vigil_members *m, vigil_time now, vigil_send_fn send, void *ud);
+
+/* Our datagram to `pname` was refused. As vigil_handler_refused_pname in
+ * a small cluster; in a large one the refusal is evidence for this
+ * agent's own verdict on a subject (an alert), never a conviction alone. */
+int vigil_members_refused(vigil_members *m, const char *pname, vigil_time now);
+
+/* A peer's state was changed from outside (the policy marked it down). */
+void vigil_members_changed(vigil_members *m, uint32_t idx, vigil_time now);
+
+/* Change the gossip interval (lingering and flush pacing follow it). */
+void vigil_members_set_interval(vigil_members *m, vigil_time interval);
+
+/* Observers per agent (K) and whether every agent observes every other
+ * (the cluster is no bigger than K + 1). */
+uint32_t vigil_members_observers(const vigil_members *m);
+bool vigil_members_small(const vigil_members *m);
+
+/* The observers of the member `pname` as this agent computes them (every
+ * other member in a small cluster): up to cap pool slots into idx; returns
+ * how many, 0 for an unknown pname. The subjects this agent judges itself
+ * likewise (the members it observes). */
+uint32_t vigil_members_observers_of(vigil_members *m, const char *pname, uint32_t *idx, uint32_t cap);
+uint32_t vigil_members_subjects(vigil_members *m, uint32_t *idx, uint32_t cap);
 
 /* Peers whose news arrived during the latest interval (gossip_round). */
 uint32_t vigil_members_fresh(const vigil_members *m);
 
-/* This agent's generation and current heartbeat version. */
+/* This agent's generation, incarnation and current heartbeat version. */
 uint64_t vigil_members_generation(const vigil_members *m);
+uint64_t vigil_members_incarnation(const vigil_members *m);
 uint64_t vigil_members_version(const vigil_members *m);
 
 /* What this agent knows of the peer in slot idx: generation and version
@@ -839,11 +934,12 @@ typedef struct vigil_node_config {
   const char *const *seeds; /* pnames to contact until a peer of that name is known */
   uint32_t nseeds;
   uint64_t generation;            /* grows on every start (the runtime uses the wall clock) */
-  uint64_t seed;                  /* random seed for the fanout choice */
+  uint64_t seed;                  /* random seed (reserved) */
   vigil_time interval;            /* gossip interval (200 ms) */
   vigil_time tick;                /* evaluate period (100 ms); 0 = interval / 2 */
   vigil_time reap_after;          /* forget peers down this long (60 s); 0 = never */
-  uint32_t fanout;                /* peers sent to each interval; 0 = every peer */
+  uint32_t observers;             /* K observers per agent; 0 = VIGIL_OBSERVERS (tests, simulations) */
+  uint32_t quorum;                /* H alerts that convict; 0 = VIGIL_QUORUM */
   const vigil_keyring *keyring;   /* sign and verify; NULL = unauthenticated */
   vigil_detector_config detector; /* first_estimate 0 = the gossip interval */
   uint32_t events;                /* capacity of the event ring (1024) */
@@ -921,7 +1017,7 @@ typedef struct vigil_snapshot {
   char self[VIGIL_PNAME_MAX];
   double threshold;    /* the base threshold */
   vigil_time interval; /* gossip interval */
-  uint32_t fanout;
+  uint32_t observers;  /* K: observers per agent */
   uint32_t npeers;
   vigil_snapshot_peer peers[]; /* npeers entries, the local peer included */
 } vigil_snapshot;
@@ -935,14 +1031,13 @@ typedef struct vigil_command {
   char pname[VIGIL_PNAME_MAX]; /* mark_down: the peer */
   /* configure: each setting applies only when its has_ flag is set; the
    * core merges them into its current settings and checks the result. */
-  bool has_threshold, has_model, has_min_std_dev, has_acceptable_pause, has_interval, has_fanout, has_thresholds;
+  bool has_threshold, has_model, has_min_std_dev, has_acceptable_pause, has_interval, has_thresholds;
   bool has_refused, refused;
   double threshold;
   vigil_model model;
   vigil_time min_std_dev;
   vigil_time acceptable_pause;
   vigil_time interval;
-  uint32_t fanout;
   uint32_t nthresholds;
   struct {
     char key[VIGIL_PNAME_MAX];
@@ -974,7 +1069,7 @@ vigil_members *vigil_node_members(const vigil_node *n);
 vigil_events *vigil_node_events(const vigil_node *n);
 const char *vigil_node_self(const vigil_node *n);
 vigil_time vigil_node_interval(const vigil_node *n);
-uint32_t vigil_node_fanout(const vigil_node *n);
+uint32_t vigil_node_observers(const vigil_node *n);
 
 /* Refusals from addresses that no peer has (counted, never evidence). */
 uint64_t vigil_node_refused_unknown(const vigil_node *n);

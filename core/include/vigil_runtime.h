@@ -131,7 +131,6 @@ typedef struct vigil_agent_config {
   vigil_time interval;                         /* gossip interval (200 ms) */
   vigil_time tick;                             /* evaluate period (100 ms) */
   vigil_time reap_after;                       /* forget peers down this long (60 s) */
-  uint32_t fanout;                             /* 0 = send to every peer */
   vigil_detector_config detector;              /* threshold, model, ... */
   const char *policy;                          /* agent.lua path, run by policy_host */
   const struct vigil_policy_host *policy_host; /* NULL: no policy runtime */

@@ -47,7 +47,8 @@ typedef struct vigil_sim_config {
   uint64_t seed;                  /* random seed of the whole run (1) */
   vigil_time interval;            /* gossip interval (200 ms) */
   vigil_time tick;                /* evaluate period; 0 = interval / 2 */
-  uint32_t fanout;                /* 0 = send to every peer */
+  uint32_t observers;             /* K observers per agent; 0 = VIGIL_OBSERVERS */
+  uint32_t quorum;                /* H alerts that convict; 0 = VIGIL_QUORUM */
   vigil_time reap_after;          /* 60 s */
   vigil_detector_config detector; /* the agents' detector (the agent's defaults) */
   double loss;                    /* fraction of datagrams lost on every link (0) */

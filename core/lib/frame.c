@@ -39,7 +39,12 @@ enum {
   KEY_TOKENS = 7,
   KEY_STATE = 8,
   KEY_DIGEST = 9,
-  KEY_MAX = 9
+  KEY_INCARNATION = 10,
+  KEY_FLAGS = 11,
+  KEY_ALERTS = 12,
+  KEY_MEMBERS = 13,
+  KEY_VIEW = 14,
+  KEY_MAX = 14
 };
 
 static const char *const reasons[VIGIL_FRAME_REASONS] = {
@@ -59,7 +64,7 @@ const char *vigil_frame_reason(int rc) {
 
 /* ---- authentication tag ------------------------------------------------- */
 
-static const char tag_domain[] = "vigil-frame-v1";
+static const char tag_domain[] = "vigil-frame-v2";
 
 static void frame__tag(const uint8_t key[VIGIL_KEY_BYTES], const uint8_t *body, size_t len,
                        uint8_t tag[VIGIL_TAG_BYTES]) {
@@ -97,13 +102,15 @@ static void pack_text(msgpack_packer *pk, const char *s) {
 }
 
 static bool frame__encodable(const vigil_frame *f) {
-  if (f->ntokens > VIGIL_FRAME_TOKENS_MAX || f->ndigest > VIGIL_DIGEST_MAX) return false;
+  if (f->ntokens > VIGIL_FRAME_TOKENS_MAX || f->ndigest > VIGIL_DIGEST_MAX || f->nalerts > VIGIL_ALERTS_MAX)
+    return false;
   if (f->has_state && f->state >= VIGIL_STATE_COUNT) return false;
   return memchr(f->from, 0, sizeof f->from) && memchr(f->dc, 0, sizeof f->dc) && memchr(f->rack, 0, sizeof f->rack);
 }
 
 static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
-  size_t n = 4 + (f->dc[0] != 0) + (f->rack[0] != 0) + (f->ntokens > 0) + f->has_state + (f->ndigest > 0);
+  size_t n = 4 + (f->dc[0] != 0) + (f->rack[0] != 0) + (f->ntokens > 0) + f->has_state + (f->ndigest > 0) +
+             (f->incarnation > 0) + (f->flags > 0) + (f->nalerts > 0) + (f->members > 0) + (f->view > 0);
   msgpack_pack_map(pk, n);
   msgpack_pack_uint8(pk, KEY_TYPE);
   msgpack_pack_uint32(pk, f->type);
@@ -140,15 +147,44 @@ static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
     for (uint32_t i = 0; i < f->ndigest; i++) {
       const vigil_digest_entry *e = &f->digest[i];
       bool placed = e->dc[0] || e->rack[0];
-      msgpack_pack_array(pk, placed ? 5 : 3);
+      msgpack_pack_array(pk, (placed ? 5 : 3) + (e->version > 0));
       pack_text(pk, e->pname);
       msgpack_pack_uint64(pk, e->generation);
-      msgpack_pack_uint64(pk, e->version);
+      msgpack_pack_uint64(pk, e->incarnation);
       if (placed) {
         pack_text(pk, e->dc);
         pack_text(pk, e->rack);
       }
+      if (e->version) msgpack_pack_uint64(pk, e->version);
     }
+  }
+  if (f->incarnation) {
+    msgpack_pack_uint8(pk, KEY_INCARNATION);
+    msgpack_pack_uint64(pk, f->incarnation);
+  }
+  if (f->flags) {
+    msgpack_pack_uint8(pk, KEY_FLAGS);
+    msgpack_pack_uint32(pk, f->flags);
+  }
+  if (f->nalerts) {
+    msgpack_pack_uint8(pk, KEY_ALERTS);
+    msgpack_pack_array(pk, f->nalerts);
+    for (uint32_t i = 0; i < f->nalerts; i++) {
+      const vigil_alert_entry *a = &f->alerts[i];
+      msgpack_pack_array(pk, 4);
+      pack_text(pk, a->subject);
+      msgpack_pack_uint64(pk, a->generation);
+      msgpack_pack_uint64(pk, a->incarnation);
+      pack_text(pk, a->observer);
+    }
+  }
+  if (f->members) {
+    msgpack_pack_uint8(pk, KEY_MEMBERS);
+    msgpack_pack_uint32(pk, f->members);
+  }
+  if (f->view) {
+    msgpack_pack_uint8(pk, KEY_VIEW);
+    msgpack_pack_uint64(pk, f->view);
   }
 }
 
@@ -399,14 +435,37 @@ static bool rd_digest(rd *r, vigil_frame *f) {
     vigil_digest_entry *e = &f->digest[i];
     uint32_t m;
     if (!rd_container(r, false, &m)) return false;
-    if (m < 3 || m == 4) return rd_fail(r, VIGIL_FRAME_EMALFORMED);
-    if (!rd_pname(r, e->pname) || !rd_uint(r, &e->generation) || !rd_uint(r, &e->version)) return false;
+    if (m < 3) return rd_fail(r, VIGIL_FRAME_EMALFORMED);
+    if (!rd_pname(r, e->pname) || !rd_uint(r, &e->generation) || !rd_uint(r, &e->incarnation)) return false;
     e->dc[0] = e->rack[0] = '\0';
+    e->version = 0;
+    /* [pname, gen, inc], + version, or + dc, rack, or + dc, rack, version */
+    if (m == 4 && !rd_uint(r, &e->version)) return false;
     if (m >= 5 && (!rd_text(r, e->dc, sizeof e->dc) || !rd_text(r, e->rack, sizeof e->rack))) return false;
-    for (uint32_t k = 5; k < m; k++) /* later protocol versions may add more */
+    if (m >= 6 && !rd_uint(r, &e->version)) return false;
+    for (uint32_t k = 6; k < m; k++) /* later protocol versions may add more */
       if (!rd_skip(r, 2)) return false;
   }
   f->ndigest = n;
+  return true;
+}
+
+static bool rd_alerts(rd *r, vigil_frame *f) {
+  uint32_t n;
+  if (!rd_container(r, false, &n)) return false;
+  if (n > VIGIL_ALERTS_MAX) return rd_fail(r, VIGIL_FRAME_ECOUNT);
+  for (uint32_t i = 0; i < n; i++) {
+    vigil_alert_entry *a = &f->alerts[i];
+    uint32_t m;
+    if (!rd_container(r, false, &m)) return false;
+    if (m < 4) return rd_fail(r, VIGIL_FRAME_EMALFORMED);
+    if (!rd_pname(r, a->subject) || !rd_uint(r, &a->generation) || !rd_uint(r, &a->incarnation) ||
+        !rd_pname(r, a->observer))
+      return false;
+    for (uint32_t k = 4; k < m; k++)
+      if (!rd_skip(r, 2)) return false;
+  }
+  f->nalerts = n;
   return true;
 }
 
@@ -431,6 +490,17 @@ static bool rd_field(rd *r, uint64_t key, vigil_frame *f) {
     f->has_state = true;
     return true;
   case KEY_DIGEST: return rd_digest(r, f);
+  case KEY_INCARNATION: return rd_uint(r, &f->incarnation);
+  case KEY_FLAGS:
+    if (!rd_uint(r, &v)) return false;
+    f->flags = (uint32_t)(v & UINT32_MAX); /* unknown bits: a newer peer's, ignored */
+    return true;
+  case KEY_ALERTS: return rd_alerts(r, f);
+  case KEY_VIEW: return rd_uint(r, &f->view);
+  case KEY_MEMBERS:
+    if (!rd_uint(r, &v)) return false;
+    f->members = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    return true;
   default: return rd_skip(r, 1); /* a field from a newer protocol */
   }
 }
@@ -466,6 +536,7 @@ int vigil_frame_decode(const uint8_t *buf, size_t len, const vigil_keyring *kr, 
    * meaningful up to their counts, so clearing them would be wasted work. */
   memset(f, 0, offsetof(vigil_frame, tokens));
   f->ndigest = 0;
+  f->nalerts = 0;
   f->authenticated = false;
   if (len > VIGIL_FRAME_MAX) return VIGIL_FRAME_ETOOBIG;
   rd r = {buf, buf + len, VIGIL_OK};

@@ -296,6 +296,96 @@ vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now) {
   return due < now ? now : due;
 }
 
+/* ---- large clusters: the protocol decides, the handler applies ------------ */
+
+static vigil_peer *handler__remote(const vigil_handler *h, uint32_t idx, int *rc) {
+  vigil_peer *p = vigil_pool_get(h->pool, idx);
+  *rc = !p ? VIGIL_ENOENT : p->is_local ? VIGIL_ELOCAL : VIGIL_OK;
+  return *rc ? NULL : p;
+}
+
+int vigil_handler_feed(vigil_handler *h, uint32_t idx, vigil_time now) {
+  int rc;
+  vigil_peer *p = handler__remote(h, idx, &rc);
+  if (!p) return rc;
+  vigil_detector_heartbeat(&p->detector, now);
+  p->heartbeats++;
+  return VIGIL_OK;
+}
+
+bool vigil_handler_begin_pass(vigil_handler *h, vigil_time now) {
+  bool paused =
+      h->evaluated && now > h->last_eval && (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
+  h->last_eval = now;
+  h->evaluated = true;
+  if (h->metrics) vigil__metrics_evaluation(h->metrics, paused, 0);
+  return paused;
+}
+
+int vigil_handler_judge(vigil_handler *h, uint32_t idx, vigil_time now, bool paused, vigil_cause *cause) {
+  int rc;
+  vigil_peer *p = handler__remote(h, idx, &rc);
+  if (!p) return rc;
+  vigil_detector *d = &p->detector;
+  if (paused) p->guard_since = now;
+  if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
+  if (!vigil_detector_is_monitoring(d)) return 0; /* not watched yet: vigil_handler_watch */
+  if (vigil__detector_cmp(d, p->guard_since, now) > 0) {
+    if (cause) *cause = VIGIL_CAUSE_PHI;
+    return 1;
+  }
+  if (handler__refused_overdue(p, now)) {
+    if (cause) *cause = VIGIL_CAUSE_REFUSED;
+    return 1;
+  }
+  return 0;
+}
+
+int vigil_handler_watch(vigil_handler *h, uint32_t idx, vigil_time now) {
+  int rc;
+  vigil_peer *p = handler__remote(h, idx, &rc);
+  if (!p) return rc;
+  p->guard_since = now;
+  /* Never heard: its first heartbeat is as good as due now, so that a
+   * subject that never answers is judged like one that fell silent. */
+  if (!vigil_detector_is_monitoring(&p->detector)) vigil_detector_heartbeat(&p->detector, now);
+  return VIGIL_OK;
+}
+
+int vigil_handler_note_refused(vigil_handler *h, uint32_t idx, vigil_time now) {
+  int rc;
+  vigil_peer *p = handler__remote(h, idx, &rc);
+  if (!p) return rc;
+  if (h->metrics) vigil__metrics_refused(h->metrics);
+  if (now > p->refused_at) p->refused_at = now;
+  return VIGIL_OK;
+}
+
+int vigil_handler_set_state(vigil_handler *h, uint32_t idx, vigil_peer_state to, vigil_cause cause, vigil_time now) {
+  int rc;
+  vigil_peer *p = handler__remote(h, idx, &rc);
+  if (!p) return rc;
+  if (to != VIGIL_STATE_NORMAL && to != VIGIL_STATE_DOWN) return VIGIL_EINVAL;
+  double phi = vigil_detector_is_monitoring(&p->detector) ? handler__phi(p, now) : 0.0;
+  return handler__apply(h, p, to, phi, cause, now) ? 1 : 0;
+}
+
+vigil_time vigil_handler_due_of(const vigil_handler *h, uint32_t idx, vigil_time now) {
+  vigil_peer *p = vigil_pool_get(h->pool, idx);
+  if (!p || p->is_local) return UINT64_MAX;
+  vigil_detector *d = &p->detector;
+  if (!vigil_detector_is_monitoring(d)) return UINT64_MAX;
+  if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
+  vigil_time from = handler__silent_from(p), due = UINT64_MAX;
+  if (isfinite(d->horizon) && d->horizon < (double)(UINT64_MAX - from) / 2)
+    due = from + (vigil_time)d->horizon + VIGIL_US;
+  if (d->cfg->refused && p->refused_at > d->last) {
+    vigil_time t = from + vigil__detector_overdue(d) + VIGIL_US;
+    if (t < due) due = t;
+  }
+  return due < now ? now : due;
+}
+
 int vigil_handler_reset_detector(vigil_handler *h, uint32_t idx) {
   vigil_peer *p = vigil_pool_get(h->pool, idx);
   if (!p) return VIGIL_ENOENT;

@@ -64,6 +64,26 @@ uint32_t vigil__pool_prefetch_bucket(const vigil_pool *pool, const char *pname);
 void vigil__pool_prefetch_slot(const vigil_pool *pool, uint32_t idx);
 int64_t vigil__pool_prefetch_peer(const vigil_pool *pool, uint32_t hash);
 
+/* Observer rings (ring.c). K orderings of the members; a member's
+ * observers are its successors, one per ring, all distinct. Changes
+ * (add, remove) take effect at commit. */
+#define VIGIL__RINGS_MAX 16
+typedef struct vigil__rings vigil__rings;
+uint64_t vigil__ring_hash(const char *pname);
+vigil__rings *vigil__rings_new(uint32_t k);
+void vigil__rings_free(vigil__rings *r);
+int vigil__rings_add(vigil__rings *r, uint32_t idx, uint64_t h0);
+void vigil__rings_remove(vigil__rings *r, uint32_t idx);
+bool vigil__rings_contains(const vigil__rings *r, uint32_t idx);
+int vigil__rings_commit(vigil__rings *r);
+uint32_t vigil__rings_size(const vigil__rings *r);
+bool vigil__rings_dirty(const vigil__rings *r);
+uint32_t vigil__rings_k(const vigil__rings *r);
+/* The observers of the member (h0, idx): up to k distinct slots. */
+uint32_t vigil__rings_observers(const vigil__rings *r, uint64_t h0, uint32_t idx, uint32_t *out);
+/* The members idx observes: up to cap slots. */
+uint32_t vigil__rings_subjects(const vigil__rings *r, uint64_t h0, uint32_t idx, uint32_t *out, uint32_t cap);
+
 /* Hooks from the handler into the metrics object (metrics.c). */
 typedef enum vigil__ignored {
   VIGIL__IGNORED_UNKNOWN = 0, /* heartbeat for a pname not in the pool */

@@ -99,8 +99,9 @@ static void render_handler_wide(const vigil_metrics *m, vigil__buf *b) {
   vigil__buf_printf(b, "gossip_refused_total %llu\n", (unsigned long long)m->refused);
   family(b, "gossip_convictions_total", "counter", "Peers convicted (normal to down), by the evidence.");
   for (int c = VIGIL_CAUSE_PHI; c < VIGIL_CAUSES; c++)
-    vigil__buf_printf(b, "gossip_convictions_total{cause=\"%s\"} %llu\n", vigil_cause_name((vigil_cause)c),
-                      (unsigned long long)m->convictions[c]);
+    if (c != VIGIL_CAUSE_MEMBERSHIP) /* evidence for up, never for down */
+      vigil__buf_printf(b, "gossip_convictions_total{cause=\"%s\"} %llu\n", vigil_cause_name((vigil_cause)c),
+                        (unsigned long long)m->convictions[c]);
   family(b, "cluster_events_total", "counter", "Cluster events published, by type.");
   for (int t = VIGIL_EVENT_PEER_UP; t < VIGIL_EVENT_LAGGED; t++)
     vigil__buf_printf(b, "cluster_events_total{type=\"%s\"} %llu\n", vigil_event_name((vigil_event_type)t),

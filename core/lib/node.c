@@ -49,7 +49,6 @@ struct vigil_node {
   char self[VIGIL_PNAME_MAX];
   vigil_time interval;      /* gossip interval in force */
   vigil_time tick;          /* evaluate period in force */
-  uint32_t fanout;          /* fanout in force (0 = every peer) */
   vigil_time next_gossip;   /* when the next gossip round is due */
   vigil_time next_tick;     /* when the next evaluation tick is due */
   vigil_time next_due;      /* earliest conviction between ticks (UINT64_MAX = none) */
@@ -96,7 +95,6 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   n->stopwatch_ud = cfg->stopwatch_ud;
   n->interval = cfg->interval;
   n->tick = cfg->tick ? cfg->tick : node__tick_for(cfg->interval);
-  n->fanout = cfg->fanout;
   vigil__copy(n->self, sizeof n->self, cfg->self);
 
   vigil_pool_config pc;
@@ -135,7 +133,9 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   mc.tokens = cfg->tokens;
   mc.ntokens = cfg->ntokens;
   mc.generation = cfg->generation;
-  mc.fanout = cfg->fanout;
+  mc.interval = cfg->interval;
+  mc.observers = cfg->observers;
+  mc.quorum = cfg->quorum;
   mc.reap_after = cfg->reap_after;
   mc.keyring = cfg->keyring;
   mc.seed = cfg->seed;
@@ -170,17 +170,24 @@ void vigil_node_free(vigil_node *n) {
 
 /* ---- the three inputs ------------------------------------------------------ */
 
+static void node__due(vigil_node *n, vigil_time now);
+
 int vigil_node_receive(vigil_node *n, const uint8_t *buf, size_t len, const char *from, vigil_time now) {
   (void)from; /* a source address proves nothing without authentication */
-  return vigil_members_receive(n->m, buf, len, now);
+  int rc = vigil_members_receive(n->m, buf, len, now);
+  /* News may need spreading at once (an alert, a refutation) or make a
+   * quorum due: the timer must know. */
+  vigil_time due = vigil_members_next_due(n->m, now);
+  if (due < n->next_due) n->next_due = due;
+  return rc;
 }
 
 /* Recompute the earliest conviction due between ticks (never before now:
  * next_due says so). */
-static void node__due(vigil_node *n, vigil_time now) { n->next_due = vigil_handler_next_due(n->h, now); }
+static void node__due(vigil_node *n, vigil_time now) { n->next_due = vigil_members_next_due(n->m, now); }
 
 int vigil_node_refused(vigil_node *n, const char *addr, vigil_time now) {
-  int rc = addr ? vigil_handler_refused_pname(n->h, addr, now) : VIGIL_ENOENT;
+  int rc = addr ? vigil_members_refused(n->m, addr, now) : VIGIL_ENOENT;
   if (rc < 0) {
     n->refused_unknown++;
     return rc;
@@ -191,7 +198,7 @@ int vigil_node_refused(vigil_node *n, const char *addr, vigil_time now) {
 }
 
 static void node__evaluate(vigil_node *n, vigil_time now) {
-  vigil_handler_evaluate(n->h, now, NULL);
+  vigil_members_evaluate(n->m, now);
   node__due(n, now);
   /* What was due has just been judged: a deadline at `now` that did not
    * convict (a hair from the boundary) is looked at again a little later,
@@ -207,18 +214,22 @@ static vigil_time node__next(vigil_time was, vigil_time period, vigil_time now) 
 }
 
 void vigil_node_timer(vigil_node *n, vigil_time now) {
+  vigil_members_flush(n->m, now, n->send, n->send_ud);
   if (now >= n->next_gossip) {
     vigil_time t0 = n->stopwatch ? n->stopwatch(n->stopwatch_ud) : 0;
     vigil_members_tick(n->m, now, n->send, n->send_ud);
     vigil_time took = n->stopwatch ? n->stopwatch(n->stopwatch_ud) - t0 : 0;
     vigil_handler_gossip_round(n->h, took, vigil_members_fresh(n->m), now);
     n->next_gossip = node__next(n->next_gossip, n->interval, now);
+    vigil_members_flush(n->m, now, n->send, n->send_ud); /* what the round did not carry */
   }
   if (now >= n->next_tick) {
     node__evaluate(n, now);
     n->next_tick = node__next(n->next_tick, n->tick, now);
   } else if (now >= n->next_due) {
     node__evaluate(n, now);
+  } else {
+    node__due(n, now);
   }
 }
 
@@ -237,6 +248,7 @@ static void node__set_interval(vigil_node *n, vigil_time interval, vigil_time no
   n->interval = interval;
   n->tick = node__tick_for(interval);
   vigil_handler_set_interval(n->h, n->tick);
+  vigil_members_set_interval(n->m, interval);
   /* As a libuv timer restarted with a new period: the next round one
    * period from now. */
   n->next_gossip = now + interval;
@@ -253,6 +265,8 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
   if (c->type == VIGIL_CMD_MARK_DOWN) {
     int rc = vigil_handler_mark_down_pname(n->h, c->pname, now);
     snprintf(note, cap, "%s", rc ? vigil_strerror(rc) : "ok");
+    const vigil_peer *p = rc ? NULL : vigil_pool_find(n->pool, c->pname);
+    if (p) vigil_members_changed(n->m, p->idx, now);
     node__due(n, now);
     return rc;
   }
@@ -295,18 +309,14 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
     snprintf(note, cap, "%s", why ? why : "invalid detector settings");
     return VIGIL_EINVAL;
   }
-  if (c->has_fanout) {
-    n->fanout = c->fanout;
-    vigil_members_set_fanout(n->m, c->fanout);
-  }
   if (c->has_interval && c->interval != n->interval) node__set_interval(n, c->interval, now);
   node__due(n, now);
   snprintf(note, cap,
            "threshold=%g model=%s min_std_dev_ms=%.0f acceptable_pause_ms=%.0f refused=%s interval_ms=%llu "
-           "fanout=%u thresholds=%u",
+           "thresholds=%u",
            next.threshold, next.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential", (double)next.min_std_dev / 1e6,
            (double)next.acceptable_pause / 1e6, next.refused ? "on" : "off",
-           (unsigned long long)(n->interval / VIGIL_MS), n->fanout, c->has_thresholds ? c->nthresholds : 0);
+           (unsigned long long)(n->interval / VIGIL_MS), c->has_thresholds ? c->nthresholds : 0);
   return VIGIL_OK;
 }
 
@@ -319,7 +329,7 @@ vigil_snapshot *vigil_node_snapshot(const vigil_node *n, vigil_time now) {
   vigil__copy(s->self, sizeof s->self, n->self);
   s->threshold = vigil_handler_threshold(n->h);
   s->interval = n->interval;
-  s->fanout = n->fanout;
+  s->observers = vigil_members_observers(n->m);
   uint32_t k = 0;
   for (uint32_t i = 0; i < slots && k < count; i++) {
     const vigil_peer *p = vigil_pool_get(n->pool, i);
@@ -352,6 +362,6 @@ vigil_members *vigil_node_members(const vigil_node *n) { return n->m; }
 vigil_events *vigil_node_events(const vigil_node *n) { return n->ev; }
 const char *vigil_node_self(const vigil_node *n) { return n->self; }
 vigil_time vigil_node_interval(const vigil_node *n) { return n->interval; }
-uint32_t vigil_node_fanout(const vigil_node *n) { return n->fanout; }
+uint32_t vigil_node_observers(const vigil_node *n) { return vigil_members_observers(n->m); }
 uint64_t vigil_node_refused_unknown(const vigil_node *n) { return n->refused_unknown; }
 uint64_t vigil_node_refused_known(const vigil_node *n) { return n->refused_known; }

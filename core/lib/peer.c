@@ -38,7 +38,8 @@ const char *vigil_event_name(vigil_event_type t) {
 }
 
 const char *vigil_cause_name(vigil_cause c) {
-  static const char *const names[VIGIL_CAUSES] = {"", "heartbeat", "phi", "refused", "marked"};
+  static const char *const names[VIGIL_CAUSES] = {"",       "heartbeat", "phi",       "refused",
+                                                  "marked", "observers", "membership"};
   return (unsigned)c < VIGIL_CAUSES ? names[c] : "";
 }
 

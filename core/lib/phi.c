@@ -99,12 +99,13 @@ int vigil_detector_init(vigil_detector *d, const vigil_detector_config *cfg) {
   if (vigil_detector_config_check(cfg, NULL) != VIGIL_OK) return VIGIL_EINVAL;
   d->cfg = cfg;
   d->cap = vigil_detector_config_window(cfg);
-  /* The window grows as intervals arrive (doubling, up to cap): a peer
-   * heard a few times costs 64 bytes, not 4 KiB, which is what lets one
-   * process simulate thousands of agents that each know thousands. */
-  d->alloc = d->cap < WINDOW_INITIAL ? d->cap : WINDOW_INITIAL;
-  d->window = malloc((size_t)d->alloc * sizeof *d->window);
-  if (!d->window) return VIGIL_ENOMEM;
+  /* The window is allocated at the first interval and grows as intervals
+   * arrive (doubling, up to cap): a peer never heard twice costs nothing,
+   * one heard a few times 64 bytes, not 4 KiB. In a large cluster an
+   * agent hears most members only through others, and a simulator runs
+   * thousands of agents that each know thousands. */
+  d->alloc = 0;
+  d->window = NULL;
   d->y_star_for = NAN;
   vigil__detector_refresh(d);
   return VIGIL_OK;
@@ -179,7 +180,8 @@ vigil_time vigil__detector_overdue(const vigil_detector *d) {
  * so realloc keeps the order. When memory runs out the window stays at
  * the size it has, for good. */
 static void phi__grow(vigil_detector *d) {
-  uint32_t want = d->alloc * 2 < d->cap ? d->alloc * 2 : d->cap;
+  uint32_t want = d->alloc ? d->alloc * 2 : WINDOW_INITIAL;
+  if (want > d->cap) want = d->cap;
   uint32_t *w = realloc(d->window, (size_t)want * sizeof *w);
   if (!w) {
     d->cap = d->alloc;
@@ -193,6 +195,7 @@ static void phi__grow(vigil_detector *d) {
 static void phi__push(vigil_detector *d, uint32_t us) {
   if (d->cap == 0) return;
   if (d->len == d->alloc && d->alloc < d->cap) phi__grow(d);
+  if (d->alloc == 0) return; /* out of memory before the first interval */
   if (d->len == d->alloc) {
     uint32_t old = d->window[d->head];
     d->sum -= old;

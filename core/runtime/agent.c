@@ -165,7 +165,6 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   nc.interval = cfg->interval;
   nc.tick = cfg->tick;
   nc.reap_after = cfg->reap_after;
-  nc.fanout = cfg->fanout;
   nc.keyring = cfg->keyring;
   nc.detector = cfg->detector;
   nc.detector.first_estimate = 0; /* the gossip interval */
@@ -205,11 +204,11 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   uv_signal_start(&a->sighup, agent__on_hup, SIGHUP);
 
   vigil__logf(VIGIL_LOG_INFO, "agent started",
-              "self=%s listen=%s http=%s generation=%llu seeds=%u interval_ms=%llu fanout=%u threshold=%g "
+              "self=%s listen=%s http=%s generation=%llu seeds=%u interval_ms=%llu threshold=%g "
               "authenticated=%s version=%s",
               self, cfg->listen, a->http_on ? cfg->http : "off", (unsigned long long)nc.generation, cfg->nseeds,
-              (unsigned long long)(cfg->interval / VIGIL_MS), cfg->fanout, cfg->detector.threshold,
-              cfg->keyring ? "yes" : "no", VIGIL_VERSION);
+              (unsigned long long)(cfg->interval / VIGIL_MS), cfg->detector.threshold, cfg->keyring ? "yes" : "no",
+              VIGIL_VERSION);
   if (!cfg->keyring)
     vigil__logf(VIGIL_LOG_WARN, "gossip is unauthenticated: anyone who can reach the gossip port can forge heartbeats",
                 "listen=%s hint=\"start every agent with --keyring FILE\"", cfg->listen);

@@ -385,7 +385,8 @@ static int sim__start(vigil_sim *s, uint32_t i) {
   nc.seed = sim__rand(s) | 1;
   nc.interval = s->cfg.interval;
   nc.tick = s->cfg.tick;
-  nc.fanout = s->cfg.fanout;
+  nc.observers = s->cfg.observers;
+  nc.quorum = s->cfg.quorum;
   nc.reap_after = s->cfg.reap_after;
   nc.detector = s->cfg.detector;
   nc.events = s->cfg.events;
@@ -676,6 +677,11 @@ vigil_sim *vigil_sim_new(const vigil_sim_config *cfg, const char **why) {
     bad = "more seeds than agents";
   else if (vigil_detector_config_check(&det, &bad) != VIGIL_OK && !bad)
     bad = "bad detector settings";
+  else if (cfg->observers > 16)
+    bad = "at most 16 observers per agent";
+  else if ((cfg->quorum ? cfg->quorum : VIGIL_QUORUM) > (cfg->observers ? cfg->observers : VIGIL_OBSERVERS) ||
+           (cfg->quorum && cfg->quorum < VIGIL_QUORUM_LOW))
+    bad = "the quorum must be between 2 and the number of observers (default 8; the quorum's default is 5)";
   if (bad) {
     if (why) *why = bad;
     return NULL;

@@ -9,6 +9,12 @@
 --- counted, never the agent. docs/POLICIES.md is the guide.
 local M = {}
 
+-- Settings that existed once: their names get a reason, not "unknown".
+local REMOVED = {
+  fanout = "removed in protocol 2: an agent sends to its observers and subjects only, whatever the "
+    .. "cluster size, so there is nothing to choose (docs/PROTOCOL.md, \"Observers\")",
+}
+
 local SETTINGS = {
   threshold = "number > 0",
   interval = "seconds from 0.001 to 3600",
@@ -16,7 +22,6 @@ local SETTINGS = {
   min_std_dev = "seconds from 0.001 to 3600",
   acceptable_pause = "seconds from 0 to 3600",
   refused = "true or false",
-  fanout = "whole number from 0 to 100000",
   thresholds = "table of dc or pname -> number > 0",
   budget = "seconds from 0.001 to 60",
 }
@@ -37,6 +42,7 @@ local function check_settings(t)
   local out = {}
   for k, v in pairs(t) do
     local want = SETTINGS[k]
+    if REMOVED[k] then bad("vigil.configure: %s: %s", k, REMOVED[k]) end
     if not want then bad("vigil.configure: unknown setting '%s'", tostring(k)) end
     local ok
     if k == "threshold" then
@@ -51,8 +57,6 @@ local function check_settings(t)
       ok = type(v) == "boolean"
     elseif k == "model" then
       ok = v == "normal" or v == "exponential"
-    elseif k == "fanout" then
-      ok = finite(v) and v >= 0 and v <= 100000 and v == math.floor(v)
     elseif k == "thresholds" then
       ok = type(v) == "table"
       local n = 0
@@ -131,7 +135,7 @@ function M.new(rt, g)
 
   --- Tune the detector and the runtime, live. Settings: threshold,
   --- interval, model, min_std_dev, acceptable_pause, refused (convict an
-  --- overdue peer whose port is closed), fanout, thresholds =
+  --- overdue peer whose port is closed), thresholds =
   --- {dc2 = 12, ["host:port"] = 10}, budget (seconds a handler may run).
   --- A bad value raises an error naming it, and nothing changes.
   ---@param settings table

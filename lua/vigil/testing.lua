@@ -39,9 +39,14 @@ Sim.__index = Sim
 
 -- Options that go to core.sim as they are.
 local SIM_OPTIONS = { seeds = true, seed = true, interval = true, tick = true, reap_after = true, delay = true,
-  jitter = true, start_spread = true, fanout = true, loss = true, events = true, threshold = true, model = true,
-  min_std_dev = true, acceptable_pause = true, max_samples = true, refused = true, first_estimate = true,
-  min_mean = true }
+  jitter = true, start_spread = true, observers = true, quorum = true, loss = true, events = true, threshold = true,
+  model = true, min_std_dev = true, acceptable_pause = true, max_samples = true, refused = true,
+  first_estimate = true, min_mean = true }
+-- Options that are gone, and why.
+local REMOVED_OPTIONS = {
+  fanout = "removed in protocol 2: an agent sends to its observers and subjects only; "
+    .. "use observers (K) and quorum (H) to shape a large cluster",
+}
 -- Options this module reads.
 local OWN_OPTIONS = { agents = true, self = true, dc = true, rack = true, peers = true, thresholds = true,
   budget = true }
@@ -70,9 +75,14 @@ end
 ---
 --- Network and cluster: interval (1 s for a single view, the agent's 0.2 s
 --- otherwise), tick (interval / 2), seed (42), seeds (1: the first agent),
---- fanout, reap_after, delay (one-way latency, 0.2 ms), jitter (its
---- standard deviation, 0.05 ms), loss (0..1 on every datagram),
---- start_spread (agents start within it: one interval). The agents'
+--- reap_after, delay (one-way latency, 0.2 ms), jitter (its standard
+--- deviation, 0.05 ms), loss (0..1 on every datagram), start_spread
+--- (agents start within it: one interval), observers (K, observers per
+--- agent, 1 to 16: 8) and quorum (H, alerts that convict, 2 to 16: 5).
+--- A cluster of K + 1 agents or fewer has everyone observe everyone and
+--- convict on its own phi or a refusal; a larger one sends only to
+--- observers and subjects and convicts on a quorum of the observers'
+--- alerts (cause "observers"). The agents'
 --- detector: threshold, model, min_std_dev, acceptable_pause, refused,
 --- max_samples (the agent's defaults). For the policies: thresholds
 --- (as vigil.configure), budget (seconds a handler may run).
@@ -81,9 +91,17 @@ end
 function M.cluster(opts)
   opts = opts or {}
   for k in pairs(opts) do
+    if REMOVED_OPTIONS[k] then error("testing.cluster: " .. k .. ": " .. REMOVED_OPTIONS[k], 2) end
     if not SIM_OPTIONS[k] and not OWN_OPTIONS[k] then
       error("testing.cluster: unknown option '" .. tostring(k) .. "'", 2)
     end
+  end
+  -- core.sim checks each alone; a quorum above K would leave every node
+  -- unable to start (the agents would stay pending), so say it here.
+  local observers, quorum = opts.observers or 8, opts.quorum or 5
+  if type(observers) == "number" and type(quorum) == "number" and quorum > observers then
+    error(string.format("testing.cluster: quorum (%s%s) must be at most observers (%s%s)", tostring(quorum),
+      opts.quorum and "" or ", the default", tostring(observers), opts.observers and "" or ", the default"), 2)
   end
   local single = opts.agents == nil
   if not single and (opts.self or opts.peers) then

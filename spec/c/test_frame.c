@@ -27,7 +27,7 @@ static vigil_frame *new_frame(void) { return calloc(1, sizeof(vigil_frame)); }
 TEST(protocol_vectors_decode_and_reencode_byte_for_byte) {
   static vector v[16];
   int n = load_vectors(PROTOCOL_MD, v, 16);
-  CHECK_INT(n, 5);
+  CHECK_INT(n, 7);
   vigil_keyring kr = {0};
   vigil_keyring_add_base64(&kr, TEST_KEY);
   vigil_frame *f = new_frame();
@@ -58,29 +58,78 @@ TEST(protocol_vectors_decode_and_reencode_byte_for_byte) {
     CHECK(f->has_state);
     CHECK_INT(f->state, VIGIL_STATE_NORMAL);
     CHECK_INT(f->ndigest, 0);
+    /* Protocol 2's sender fields, absent here, read as 0. */
+    CHECK_INT(f->incarnation, 0);
+    CHECK_INT(f->flags, 0);
+    CHECK_INT(f->members, 0);
+    CHECK_INT(f->view, 0);
+    CHECK_INT(f->nalerts, 0);
   }
   const vector *hd = find(v, n, "heartbeat_digest");
   if (hd && vigil_frame_decode(hd->bytes, hd->len, NULL, f) == VIGIL_OK) {
     CHECK_INT(f->ndigest, 2);
     CHECK_STR(f->digest[0].pname, "10.0.0.2:7000");
     CHECK_INT(f->digest[0].generation, 1764151100);
-    CHECK_INT(f->digest[0].version, 977);
+    CHECK_INT(f->digest[0].incarnation, 977);
+    CHECK_INT(f->digest[0].version, 0);
     CHECK_STR(f->digest[0].dc, "");
     CHECK_STR(f->digest[1].pname, "10.0.0.3:7000");
-    CHECK_INT(f->digest[1].version, 5);
+    CHECK_INT(f->digest[1].generation, 1764151300);
+    CHECK_INT(f->digest[1].incarnation, 5);
+    CHECK_INT(f->digest[1].version, 0);
     CHECK_STR(f->digest[1].dc, "dc2");
     CHECK_STR(f->digest[1].rack, "r9");
   } else {
     CHECK_FAIL_("heartbeat_digest vector missing or undecodable");
+  }
+  const vector *ho = find(v, n, "heartbeat_observer");
+  if (ho && vigil_frame_decode(ho->bytes, ho->len, NULL, f) == VIGIL_OK) {
+    CHECK_INT(f->type, VIGIL_FRAME_HEARTBEAT);
+    CHECK_STR(f->from, "10.0.0.1:7000");
+    CHECK_INT(f->version, 42);
+    CHECK_INT(f->incarnation, 3);
+    CHECK_INT(f->flags, VIGIL_FLAG_WANT);
+    CHECK_INT(f->members, 1000);
+    CHECK(f->view == 0x0123456789abcdefull);
+    CHECK_INT(f->ndigest, 1);
+    CHECK_STR(f->digest[0].pname, "10.0.0.3:7000");
+    CHECK_INT(f->digest[0].generation, 1764151300);
+    CHECK_INT(f->digest[0].incarnation, 5);
+    CHECK_STR(f->digest[0].dc, "");
+    CHECK_STR(f->digest[0].rack, "");
+    CHECK_INT(f->digest[0].version, 0);
+    CHECK_INT(f->nalerts, 0);
+  } else {
+    CHECK_FAIL_("heartbeat_observer vector missing or undecodable");
   }
   const vector *dg = find(v, n, "digest");
   if (dg && vigil_frame_decode(dg->bytes, dg->len, NULL, f) == VIGIL_OK) {
     CHECK_INT(f->type, VIGIL_FRAME_DIGEST);
     CHECK_STR(f->from, "[::1]:7001");
     CHECK_INT(f->version, 300);
-    CHECK_INT(f->digest[0].version, 978);
+    CHECK_INT(f->ndigest, 1);
+    CHECK_STR(f->digest[0].pname, "10.0.0.2:7000");
+    CHECK_INT(f->digest[0].incarnation, 978);
   } else {
     CHECK_FAIL_("digest vector missing or undecodable");
+  }
+  const vector *da = find(v, n, "digest_alerts");
+  if (da && vigil_frame_decode(da->bytes, da->len, NULL, f) == VIGIL_OK) {
+    CHECK_INT(f->type, VIGIL_FRAME_DIGEST);
+    CHECK_STR(f->from, "10.0.0.1:7000");
+    CHECK_INT(f->generation, 1764151200);
+    CHECK_INT(f->version, 42);
+    CHECK_INT(f->ndigest, 0);
+    CHECK_INT(f->nalerts, 2);
+    for (int i = 0; i < 2; i++) {
+      CHECK_STR(f->alerts[i].subject, "10.0.0.2:7000");
+      CHECK_INT(f->alerts[i].generation, 1764151100);
+      CHECK_INT(f->alerts[i].incarnation, 0);
+    }
+    CHECK_STR(f->alerts[0].observer, "10.0.0.1:7000");
+    CHECK_STR(f->alerts[1].observer, "10.0.0.3:7000");
+  } else {
+    CHECK_FAIL_("digest_alerts vector missing or undecodable");
   }
   const vector *sd = find(v, n, "shutdown_signed");
   if (sd) {
@@ -97,8 +146,8 @@ TEST(protocol_vectors_decode_and_reencode_byte_for_byte) {
   free(f);
 }
 
-/* Decode hex (spaces allowed) and return the rejection code. */
-static int decode_hex(const char *hex, const vigil_keyring *kr) {
+/* Decode hex (spaces allowed) into *f and return the rejection code. */
+static int decode_hex_into(const char *hex, const vigil_keyring *kr, vigil_frame *f) {
   uint8_t buf[2048];
   size_t n = 0;
   for (const char *p = hex; *p && n < sizeof buf;) {
@@ -111,19 +160,31 @@ static int decode_hex(const char *hex, const vigil_keyring *kr) {
     buf[n++] = (uint8_t)b;
     p += 2;
   }
+  return vigil_frame_decode(buf, n, kr, f);
+}
+
+static int decode_hex(const char *hex, const vigil_keyring *kr) {
   vigil_frame *f = new_frame();
-  int rc = vigil_frame_decode(buf, n, kr, f);
+  int rc = decode_hex_into(hex, kr, f);
   free(f);
   return rc;
 }
 
-/* Wrap a body (hex) in a version-1 envelope and decode it. */
-static int decode_body(const char *body_hex) {
+/* Wrap a body (hex, at most 255 bytes) in a version-2 envelope and decode
+ * it into *f. */
+static int decode_body_into(const char *body_hex, vigil_frame *f) {
   char hex[4096];
   size_t len = 0;
   for (const char *p = body_hex; *p; p++) len += *p != ' ';
-  snprintf(hex, sizeof hex, "92 01 c4 %02zx %s", len / 2, body_hex);
-  return decode_hex(hex, NULL);
+  snprintf(hex, sizeof hex, "92 02 c4 %02zx %s", len / 2, body_hex);
+  return decode_hex_into(hex, NULL, f);
+}
+
+static int decode_body(const char *body_hex) {
+  vigil_frame *f = new_frame();
+  int rc = decode_body_into(body_hex, f);
+  free(f);
+  return rc;
 }
 
 /* "from" = "a:1" is a2... no: "a:1" is 3 bytes: a3 61 3a 31. */
@@ -136,17 +197,18 @@ TEST(every_rejection_has_its_reason) {
   CHECK_INT(vigil_frame_decode(big, sizeof big, NULL, f), VIGIL_FRAME_ETOOBIG);
   free(f);
   CHECK_INT(decode_hex("", NULL), VIGIL_FRAME_ETRUNCATED);
-  CHECK_INT(decode_hex("92 01 c4 10 84", NULL), VIGIL_FRAME_ETRUNCATED);
-  CHECK_INT(decode_hex("92 01", NULL), VIGIL_FRAME_ETRUNCATED);
+  CHECK_INT(decode_hex("92 02 c4 10 84", NULL), VIGIL_FRAME_ETRUNCATED);
+  CHECK_INT(decode_hex("92 02", NULL), VIGIL_FRAME_ETRUNCATED);
   /* An array32 claiming 4 billion elements: refused before anything else. */
   CHECK_INT(decode_hex("dd ff ff ff ff 01", NULL), VIGIL_FRAME_ETRUNCATED);
   CHECK_INT(decode_body("df ff ff ff ff 01 01"), VIGIL_FRAME_ETRUNCATED);
   CHECK_INT(decode_hex("a3 61 62 63", NULL), VIGIL_FRAME_EMALFORMED);                 /* not an array */
-  CHECK_INT(decode_hex("91 01", NULL), VIGIL_FRAME_EMALFORMED);                       /* too short */
-  CHECK_INT(decode_hex("92 01 a1 00", NULL), VIGIL_FRAME_EMALFORMED);                 /* body not bin */
+  CHECK_INT(decode_hex("91 02", NULL), VIGIL_FRAME_EMALFORMED);                       /* too short */
+  CHECK_INT(decode_hex("92 02 a1 00", NULL), VIGIL_FRAME_EMALFORMED);                 /* body not bin */
   CHECK_INT(decode_body("84 01 a1 78 " FROM " 03 01 04 01"), VIGIL_FRAME_EMALFORMED); /* type is a str */
   CHECK_INT(decode_body("c1"), VIGIL_FRAME_EMALFORMED);
-  CHECK_INT(decode_hex("92 02 c4 01 80", NULL), VIGIL_FRAME_EVERSION);
+  CHECK_INT(decode_hex("92 01 c4 01 80", NULL), VIGIL_FRAME_EVERSION);
+  CHECK_INT(decode_hex("92 03 c4 01 80", NULL), VIGIL_FRAME_EVERSION);
   CHECK_INT(decode_body("85 " REQ " 63 91 91 91 91 91 91 91 91 91 91 01"), VIGIL_FRAME_EDEPTH);
   {
     char body[1024] = "85 " REQ " 07 dc 00 41";
@@ -164,15 +226,16 @@ TEST(every_rejection_has_its_reason) {
   CHECK_INT(decode_body("85 " REQ " 07 91 a2 31 78"), VIGIL_FRAME_EVALUE);           /* token "1x" */
   CHECK_INT(decode_body("85 " REQ " 05 a2 61 0a"), VIGIL_FRAME_EVALUE);              /* newline in dc */
   CHECK_INT(decode_body("85 " REQ " 04 02"), VIGIL_FRAME_EDUPLICATE);
+  CHECK_INT(decode_body("86 " REQ " 0e 01 0e 02"), VIGIL_FRAME_EDUPLICATE); /* view twice */
   CHECK_INT(decode_body("84 " REQ " c0"), VIGIL_FRAME_ETRAILING);
-  CHECK_INT(decode_hex("92 01 c4 0c 84 " REQ " 00", NULL), VIGIL_FRAME_ETRAILING);
+  CHECK_INT(decode_hex("92 02 c4 0c 84 " REQ " 00", NULL), VIGIL_FRAME_ETRAILING);
   vigil_keyring kr = {0};
   vigil_keyring_add_base64(&kr, TEST_KEY);
-  CHECK_INT(decode_hex("92 01 c4 0c 84 " REQ, &kr), VIGIL_FRAME_EUNSIGNED);
-  CHECK_INT(decode_hex("93 01 c4 0c 84 " REQ " c0", &kr), VIGIL_FRAME_EUNSIGNED);
-  CHECK_INT(decode_hex("93 01 c4 0c 84 " REQ " c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", &kr),
+  CHECK_INT(decode_hex("92 02 c4 0c 84 " REQ, &kr), VIGIL_FRAME_EUNSIGNED);
+  CHECK_INT(decode_hex("93 02 c4 0c 84 " REQ " c0", &kr), VIGIL_FRAME_EUNSIGNED);
+  CHECK_INT(decode_hex("93 02 c4 0c 84 " REQ " c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", &kr),
             VIGIL_FRAME_EAUTH);
-  CHECK_INT(decode_hex("93 01 c4 0c 84 " REQ " c4 01 00", &kr), VIGIL_FRAME_EAUTH);
+  CHECK_INT(decode_hex("93 02 c4 0c 84 " REQ " c4 01 00", &kr), VIGIL_FRAME_EAUTH);
   /* Reason names are the metric labels. */
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ETOOBIG), "too_big");
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EAUTH), "auth");
@@ -188,14 +251,20 @@ TEST(unknown_fields_types_and_keys_are_skipped) {
             VIGIL_OK);
   /* An unknown frame type decodes; the receiver decides to skip it. */
   vigil_frame *f = new_frame();
-  uint8_t buf[] = {0x92, 0x01, 0xc4, 0x0c, 0x84, 0x01, 0x63, 0x02, 0xa3,
+  uint8_t buf[] = {0x92, 0x02, 0xc4, 0x0c, 0x84, 0x01, 0x63, 0x02, 0xa3,
                    0x61, 0x3a, 0x31, 0x03, 0x01, 0x04, 0x01, 0x00};
   CHECK_INT(vigil_frame_decode(buf, sizeof buf - 1, NULL, f), VIGIL_OK);
   CHECK_INT(f->type, 99);
   /* Extra envelope elements after the tag slot are skipped too. */
-  CHECK_INT(decode_hex("94 01 c4 0c 84 " REQ " c0 a1 78", NULL), VIGIL_OK);
-  /* Digest entries longer than five elements keep their first five. */
-  CHECK_INT(decode_body("85 " REQ " 09 91 96 a3 62 3a 32 05 06 a1 78 a1 79 c3"), VIGIL_OK);
+  CHECK_INT(decode_hex("94 02 c4 0c 84 " REQ " c0 a1 78", NULL), VIGIL_OK);
+  /* Digest entries longer than six elements keep their first six, alerts
+   * longer than four their first four. */
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 97 a3 62 3a 32 05 06 a1 78 a1 79 07 c3", f), VIGIL_OK);
+  CHECK_STR(f->digest[0].rack, "y");
+  CHECK_INT(f->digest[0].version, 7);
+  CHECK_INT(decode_body_into("85 " REQ " 0c 91 95 a3 62 3a 32 05 06 a3 62 3a 33 81 01 c3", f), VIGIL_OK);
+  CHECK_INT(f->nalerts, 1);
+  CHECK_STR(f->alerts[0].observer, "b:3");
   free(f);
 }
 
@@ -217,7 +286,7 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   for (uint32_t i = 0; i < f->ndigest; i++) {
     snprintf(f->digest[i].pname, sizeof f->digest[i].pname, "10.1.%u.%u:7000", i, i * 3);
     f->digest[i].generation = 1764151200u + i;
-    f->digest[i].version = i * 1000003u;
+    f->digest[i].incarnation = i * 1000003u;
     if (i % 2) snprintf(f->digest[i].dc, sizeof f->digest[i].dc, "dc%u", i);
   }
   uint8_t buf[VIGIL_FRAME_MAX];
@@ -237,7 +306,7 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   CHECK_STR(g->digest[19].pname, "10.1.19.57:7000");
   CHECK_STR(g->digest[19].dc, "dc19");
   CHECK_STR(g->digest[18].dc, "");
-  CHECK_INT(g->digest[19].version, 19 * 1000003u);
+  CHECK_INT(g->digest[19].incarnation, 19 * 1000003u);
   /* A tampered byte fails authentication. */
   buf[10] ^= 1;
   CHECK_INT(vigil_frame_decode(buf, (size_t)n, &kr, g), VIGIL_FRAME_EAUTH);
@@ -248,6 +317,9 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
     memset(f->digest[i].pname, 'h', 120), memcpy(f->digest[i].pname + 120, ":7000", 6);
   CHECK_INT(vigil_frame_encode(f, &kr, buf, sizeof buf), VIGIL_FRAME_ETOOBIG);
   f->ndigest = VIGIL_DIGEST_MAX + 1;
+  CHECK_INT(vigil_frame_encode(f, &kr, buf, sizeof buf), VIGIL_EINVAL);
+  f->ndigest = 0;
+  f->nalerts = VIGIL_ALERTS_MAX + 1;
   CHECK_INT(vigil_frame_encode(f, &kr, buf, sizeof buf), VIGIL_EINVAL);
   free(f);
   free(g);
@@ -375,6 +447,201 @@ TEST(the_decoder_accepts_exactly_the_pnames_the_pool_accepts) {
   CHECK_INT(disagreements, 0);
 }
 
+TEST(version_1_frames_are_rejected_as_version) {
+  /* The protocol-1 heartbeat vector, as a version-1 agent still sends it. */
+  CHECK_INT(decode_hex("92 01 c4 31 88 01 01 02 ad 31 30 2e 30 2e 30 2e 31 3a 37 30 30 30 03 ce 69 26 cf a0 "
+                       "04 2a 05 a3 64 63 31 06 a2 72 31 07 91 a9 31 30 31 31 33 34 32 38 36 08 02",
+                       NULL),
+            VIGIL_FRAME_EVERSION);
+  /* Every vector, stamped version 1: rejected for its version, before its
+   * body or its tag is looked at (with a keyring too). */
+  static vector v[16];
+  int n = load_vectors(PROTOCOL_MD, v, 16);
+  CHECK(n > 0);
+  vigil_keyring kr = {0};
+  vigil_keyring_add_base64(&kr, TEST_KEY);
+  vigil_frame *f = new_frame();
+  for (int i = 0; i < n; i++) {
+    CHECK_INT(v[i].bytes[1], VIGIL_PROTOCOL_VERSION);
+    v[i].bytes[1] = 1;
+    CHECK_INT(vigil_frame_decode(v[i].bytes, v[i].len, NULL, f), VIGIL_FRAME_EVERSION);
+    CHECK_INT(vigil_frame_decode(v[i].bytes, v[i].len, &kr, f), VIGIL_FRAME_EVERSION);
+  }
+  CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EVERSION), "version");
+  free(f);
+}
+
+TEST(the_sender_fields_incarnation_flags_members_and_view_round_trip) {
+  vigil_frame *f = new_frame(), *g = new_frame();
+  f->type = VIGIL_FRAME_HEARTBEAT;
+  snprintf(f->from, sizeof f->from, "10.0.0.1:7000");
+  f->generation = 1764151200;
+  f->version = 42;
+  f->incarnation = 1ull << 40;
+  f->flags = VIGIL_FLAG_WANT;
+  f->members = UINT32_MAX;
+  f->view = UINT64_MAX;
+  uint8_t buf[VIGIL_FRAME_MAX];
+  int n = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  CHECK(n > 0);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, g), VIGIL_OK);
+  CHECK(g->incarnation == 1ull << 40);
+  CHECK_INT(g->flags, VIGIL_FLAG_WANT);
+  CHECK_INT(g->members, UINT32_MAX);
+  CHECK(g->view == UINT64_MAX);
+  /* 0 is "not given": the field is left out (a map of the 4 required). */
+  f->incarnation = f->flags = f->members = 0;
+  f->view = 0;
+  n = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  CHECK(n > 4);
+  CHECK_INT(buf[4], 0x84);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, g), VIGIL_OK);
+  CHECK_INT(g->incarnation, 0);
+  CHECK_INT(g->flags, 0);
+  CHECK_INT(g->members, 0);
+  CHECK_INT(g->view, 0);
+  /* Unknown flag bits are ignored, even beyond 32 bits; want still reads. */
+  CHECK_INT(decode_body_into("85 " REQ " 0b cf 00 00 00 01 00 00 00 03", g), VIGIL_OK);
+  CHECK(g->flags & VIGIL_FLAG_WANT);
+  CHECK_INT(decode_body_into("85 " REQ " 0b cd ff fe", g), VIGIL_OK);
+  CHECK(!(g->flags & VIGIL_FLAG_WANT));
+  /* members beyond 2^32 - 1 are clamped. */
+  CHECK_INT(decode_body_into("85 " REQ " 0d cf 00 00 00 01 00 00 00 00", g), VIGIL_OK);
+  CHECK_INT(g->members, UINT32_MAX);
+  CHECK_INT(decode_body_into("85 " REQ " 0d cd 03 e8", g), VIGIL_OK);
+  CHECK_INT(g->members, 1000);
+  /* They are uints: another type is malformed. */
+  CHECK_INT(decode_body("85 " REQ " 0a a1 31"), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_body("85 " REQ " 0e c3"), VIGIL_FRAME_EMALFORMED);
+  free(f);
+  free(g);
+}
+
+TEST(digest_entries_carry_the_heartbeat_version_in_their_fourth_or_sixth_element) {
+  vigil_frame *f = new_frame(), *g = new_frame();
+  /* [pname, generation, incarnation, version] */
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 94 a3 62 3a 32 05 06 07", f), VIGIL_OK);
+  CHECK_INT(f->ndigest, 1);
+  CHECK_STR(f->digest[0].pname, "b:2");
+  CHECK_INT(f->digest[0].generation, 5);
+  CHECK_INT(f->digest[0].incarnation, 6);
+  CHECK_INT(f->digest[0].version, 7);
+  CHECK_STR(f->digest[0].dc, "");
+  CHECK_STR(f->digest[0].rack, "");
+  /* [pname, generation, incarnation, dc, rack, version] */
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 96 a3 62 3a 32 05 06 a1 78 a1 79 cd 01 2c", f), VIGIL_OK);
+  CHECK_INT(f->digest[0].incarnation, 6);
+  CHECK_STR(f->digest[0].dc, "x");
+  CHECK_STR(f->digest[0].rack, "y");
+  CHECK_INT(f->digest[0].version, 300);
+  /* Three and five elements: no version. */
+  CHECK_INT(decode_body_into("85 " REQ " 09 92 93 a3 62 3a 32 05 06 95 a3 62 3a 33 05 06 a1 78 a1 79", f), VIGIL_OK);
+  CHECK_INT(f->digest[0].version, 0);
+  CHECK_INT(f->digest[1].version, 0);
+  CHECK_STR(f->digest[1].dc, "x");
+  /* The version is a uint; fewer than three elements is no entry. */
+  CHECK_INT(decode_body("85 " REQ " 09 91 94 a3 62 3a 32 05 06 a1 78"), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_body("85 " REQ " 09 91 96 a3 62 3a 32 05 06 a1 78 a1 79 c3"), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_body("85 " REQ " 09 91 92 a3 62 3a 32 05"), VIGIL_FRAME_EMALFORMED);
+  /* The encoder picks the form: 4 elements without placement, 6 with. */
+  memset(f, 0, sizeof *f);
+  f->type = VIGIL_FRAME_HEARTBEAT;
+  snprintf(f->from, sizeof f->from, "a:1");
+  f->generation = f->version = 1;
+  f->ndigest = 2;
+  snprintf(f->digest[0].pname, sizeof f->digest[0].pname, "b:2");
+  f->digest[0].generation = 5;
+  f->digest[0].incarnation = 6;
+  f->digest[0].version = 977;
+  snprintf(f->digest[1].pname, sizeof f->digest[1].pname, "b:3");
+  f->digest[1].generation = 5;
+  f->digest[1].incarnation = 6;
+  snprintf(f->digest[1].dc, sizeof f->digest[1].dc, "dc2");
+  snprintf(f->digest[1].rack, sizeof f->digest[1].rack, "r9");
+  f->digest[1].version = 1ull << 33;
+  uint8_t buf[VIGIL_FRAME_MAX];
+  int n = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  /* The body after the required fields, byte for byte. */
+  static const uint8_t tail[] = {0x09, 0x92, 0x94, 0xa3, 'b',  ':',  '2',  0x05, 0x06, 0xcd, 0x03, 0xd1,
+                                 0x96, 0xa3, 'b',  ':',  '3',  0x05, 0x06, 0xa3, 'd',  'c',  '2',  0xa2,
+                                 'r',  '9',  0xcf, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00};
+  CHECK(n > (int)sizeof tail);
+  if (n > (int)sizeof tail && memcmp(buf + n - sizeof tail, tail, sizeof tail) != 0)
+    CHECK_FAIL_("digest entries encode to other bytes than [b:2, 5, 6, 977], [b:3, 5, 6, dc2, r9, 2^33]");
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, g), VIGIL_OK);
+  CHECK_INT(g->digest[0].version, 977);
+  CHECK_STR(g->digest[0].dc, "");
+  CHECK(g->digest[1].version == 1ull << 33);
+  CHECK_STR(g->digest[1].dc, "dc2");
+  CHECK_STR(g->digest[1].rack, "r9");
+  CHECK_INT(g->digest[1].incarnation, 6);
+  free(f);
+  free(g);
+}
+
+/* One alert entry in hex: subject a:2, generation 1, incarnation 0, observer a:3. */
+#define ALERT " 94 a3 61 3a 32 01 00 a3 61 3a 33"
+
+TEST(alerts_round_trip_with_subject_generation_incarnation_and_observer) {
+  vigil_frame *f = new_frame(), *g = new_frame();
+  f->type = VIGIL_FRAME_DIGEST;
+  snprintf(f->from, sizeof f->from, "10.0.0.1:7000");
+  f->generation = 1764151200;
+  f->version = 42;
+  f->nalerts = VIGIL_ALERTS_MAX;
+  for (uint32_t i = 0; i < f->nalerts; i++) {
+    vigil_alert_entry *a = &f->alerts[i];
+    snprintf(a->subject, sizeof a->subject, "[2001:db8::%u]:7000", i + 1);
+    a->generation = 1764151100u + i;
+    a->incarnation = i == 0 ? 0 : 1ull << (i * 4);
+    snprintf(a->observer, sizeof a->observer, "10.0.0.%u:7000", 100 + i);
+  }
+  uint8_t buf[VIGIL_FRAME_MAX];
+  int n = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  CHECK(n > 0);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, g), VIGIL_OK);
+  CHECK_INT(g->type, VIGIL_FRAME_DIGEST);
+  CHECK_INT(g->nalerts, VIGIL_ALERTS_MAX);
+  CHECK_INT(g->ndigest, 0);
+  for (uint32_t i = 0; i < g->nalerts; i++) {
+    CHECK_STR(g->alerts[i].subject, f->alerts[i].subject);
+    CHECK_INT(g->alerts[i].generation, f->alerts[i].generation);
+    CHECK(g->alerts[i].incarnation == f->alerts[i].incarnation);
+    CHECK_STR(g->alerts[i].observer, f->alerts[i].observer);
+  }
+  /* And from hand-written bytes: [a:2, 1, 0, a:3]. */
+  CHECK_INT(decode_body_into("85 " REQ " 0c 91" ALERT, g), VIGIL_OK);
+  CHECK_INT(g->nalerts, 1);
+  CHECK_STR(g->alerts[0].subject, "a:2");
+  CHECK_INT(g->alerts[0].generation, 1);
+  CHECK_INT(g->alerts[0].incarnation, 0);
+  CHECK_STR(g->alerts[0].observer, "a:3");
+  /* A frame without alerts decodes none, even into a frame that had some. */
+  CHECK_INT(decode_body_into("84 " REQ, g), VIGIL_OK);
+  CHECK_INT(g->nalerts, 0);
+  free(f);
+  free(g);
+}
+
+TEST(more_than_sixteen_alerts_is_a_count_rejection) {
+  char body[1024] = "85 " REQ " 0c dc 00 10";
+  for (int i = 0; i < 16; i++) strcat(body, ALERT);
+  CHECK_INT(decode_body(body), VIGIL_OK);
+  strcpy(body, "85 " REQ " 0c dc 00 11");
+  for (int i = 0; i < 17; i++) strcat(body, ALERT);
+  CHECK_INT(decode_body(body), VIGIL_FRAME_ECOUNT);
+}
+
+TEST(a_short_alert_is_malformed_and_a_bad_pname_in_one_is_a_value) {
+  CHECK_INT(decode_body("85 " REQ " 0c 91 93 a3 61 3a 32 01 00"), VIGIL_FRAME_EMALFORMED); /* 3 elements */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 90"), VIGIL_FRAME_EMALFORMED);                   /* none */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 a1 31 00 a3 61 3a 33"), VIGIL_FRAME_EMALFORMED); /* gen */
+  CHECK_INT(decode_body("85 " REQ " 0c 81 01 02"), VIGIL_FRAME_EMALFORMED);                        /* not an array */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 30 01 00 a3 61 3a 33"), VIGIL_FRAME_EVALUE); /* subject port 0 */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 01 00 a1 61"), VIGIL_FRAME_EVALUE);       /* observer "a" */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 01 00 a4 3a 3a 3a 31"), VIGIL_FRAME_EVALUE); /* ":::1" */
+}
+
 int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(protocol_vectors_decode_and_reencode_byte_for_byte);
@@ -385,5 +652,11 @@ int main(int argc, char **argv) {
   RUN(keyring_files_are_checked_line_by_line);
   RUN(random_and_mutated_datagrams_never_crash_the_decoder);
   RUN(the_decoder_accepts_exactly_the_pnames_the_pool_accepts);
+  RUN(version_1_frames_are_rejected_as_version);
+  RUN(the_sender_fields_incarnation_flags_members_and_view_round_trip);
+  RUN(digest_entries_carry_the_heartbeat_version_in_their_fourth_or_sixth_element);
+  RUN(alerts_round_trip_with_subject_generation_incarnation_and_observer);
+  RUN(more_than_sixteen_alerts_is_a_count_rejection);
+  RUN(a_short_alert_is_malformed_and_a_bad_pname_in_one_is_a_value);
   return CHECK_DONE();
 }

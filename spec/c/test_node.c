@@ -278,15 +278,12 @@ TEST(a_bad_threshold_is_refused_with_a_note_and_changes_nothing) {
   c.threshold = -1;
   c.has_interval = true; /* all or none: the good settings do not apply either */
   c.interval = SEC(1);
-  c.has_fanout = true;
-  c.fanout = 3;
   char note[256] = "";
   CHECK_INT(vigil_node_apply(n, &c, SEC(1), note, sizeof note), VIGIL_EINVAL);
   CHECK(strstr(note, "threshold") != NULL);
   CHECK_NEAR(vigil_handler_threshold(vigil_node_handler(n)), 8.0, 0);
   CHECK_NEAR(vigil_pool_detector_config(vigil_node_pool(n))->threshold, 8.0, 0);
   CHECK_INT(vigil_node_interval(n), MS(200));
-  CHECK_INT(vigil_node_fanout(n), 0);
   CHECK_INT(vigil_node_next_timer(n), next);
   c.threshold = NAN;
   CHECK_INT(vigil_node_apply(n, &c, SEC(1), NULL, 0), VIGIL_EINVAL); /* no note buffer: fine */
@@ -302,9 +299,8 @@ TEST(a_bad_threshold_is_refused_with_a_note_and_changes_nothing) {
   c.type = VIGIL_CMD_CONFIGURE;
   c.has_interval = false;
   CHECK_INT(vigil_node_apply(n, &c, SEC(1), note, sizeof note), VIGIL_OK);
-  CHECK(strstr(note, "threshold=5 ") && strstr(note, "fanout=3"));
+  CHECK(strstr(note, "threshold=5 ") && strstr(note, "interval_ms=200"));
   CHECK_NEAR(vigil_handler_threshold(vigil_node_handler(n)), 5.0, 0);
-  CHECK_INT(vigil_node_fanout(n), 3);
   vigil_node_free(n);
 }
 
@@ -376,7 +372,8 @@ TEST(a_snapshot_shows_every_peer_as_judged_at_its_time) {
   vigil_node_config_init(&cfg);
   cfg.dc = "dc1";
   cfg.rack = "r1";
-  cfg.fanout = 5;
+  cfg.observers = 5;
+  cfg.quorum = 3;
   vigil_node *n = node_new(&cfg, &o, 0);
   drive(n, 0, SEC(2), B, 0, SEC(2));
   beat(n, C, "dc2", 1, SEC(2));
@@ -395,7 +392,7 @@ TEST(a_snapshot_shows_every_peer_as_judged_at_its_time) {
   CHECK_STR(s->self, SELF);
   CHECK_NEAR(s->threshold, 8, 0);
   CHECK_INT(s->interval, MS(200));
-  CHECK_INT(s->fanout, 5);
+  CHECK_INT(s->observers, 5);
   CHECK_INT(s->npeers, 3);
   int seen = 0;
   for (uint32_t k = 0; k < s->npeers; k++) {

@@ -548,15 +548,13 @@ TEST(agent_names_default_to_distinct_loopback_addresses) {
   vigil_sim_free(s);
 }
 
-/* The size the project's benchmarks start at. 30 s of it take ~2.5 s
- * optimised but ~8 s under ASan, dominated by the nodes' digest handling,
- * so the test runs 7 s: convergence, then 2 s of steady state. */
-TEST(two_hundred_agents_with_fanout_8_converge_and_send_o_fanout_frames) {
+/* The size the project's benchmarks start at: observers, converging in
+ * seconds, then O(K) frames a round whatever the cluster size. */
+TEST(two_hundred_agents_converge_and_send_o_k_frames) {
   vigil_sim_config cfg;
   vigil_sim_config_init(&cfg);
   cfg.agents = 200;
   cfg.seeds = 3;
-  cfg.fanout = 8;
   cfg.seed = 29;
   vigil_sim *s = vigil_sim_new(&cfg, NULL);
   vigil_sim_run(s, SEC(5), false);
@@ -567,8 +565,10 @@ TEST(two_hundred_agents_with_fanout_8_converge_and_send_o_fanout_frames) {
   vigil_sim_stats_get(s, &st);
   CHECK_INT(st.false_alarms, 0);
   CHECK_INT(st.events_lost, 0);
-  /* O(fanout) frames: 8 a round, whatever the cluster size. */
-  CHECK_INT(st.frames_sent - at5.frames_sent, 200 * 10 * 8);
+  /* O(K) frames: to 8 observers and ~8 subjects a round (a few more when
+   * views differ), whatever the cluster size. */
+  uint64_t frames = st.frames_sent - at5.frames_sent;
+  CHECK(frames >= 200 * 10 * 12 && frames <= 200 * 10 * 20);
   CHECK_INT(st.frames_lost - at5.frames_lost, 0);
   CHECK(all_normal(s));
   vigil_sim_free(s);
@@ -707,6 +707,6 @@ int main(int argc, char **argv) {
   RUN(a_stall_interrupted_by_a_stop_still_reads_its_backlog_at_resume);
   RUN(an_empty_simulation_converges_only_once_agents_join);
   RUN(many_agents_added_over_time_still_reach_their_seeds);
-  RUN(two_hundred_agents_with_fanout_8_converge_and_send_o_fanout_frames);
+  RUN(two_hundred_agents_converge_and_send_o_k_frames);
   return CHECK_DONE();
 }
