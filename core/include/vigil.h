@@ -897,6 +897,9 @@ uint32_t vigil_members_fresh(const vigil_members *m);
 /* This agent's generation, incarnation and current heartbeat version. */
 uint64_t vigil_members_generation(const vigil_members *m);
 uint64_t vigil_members_incarnation(const vigil_members *m);
+/* The checksum of this agent's member list (docs/PROTOCOL.md, "view"):
+ * agents that know the same members at the same incarnations agree. */
+uint64_t vigil_members_view(const vigil_members *m);
 uint64_t vigil_members_version(const vigil_members *m);
 
 /* What this agent knows of the peer in slot idx: generation and version

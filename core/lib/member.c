@@ -297,6 +297,7 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
 
 uint64_t vigil_members_generation(const vigil_members *m) { return m->generation; }
 uint64_t vigil_members_incarnation(const vigil_members *m) { return m->incarnation; }
+uint64_t vigil_members_view(const vigil_members *m) { return m->view ? m->view : 1; }
 uint32_t vigil_members_fresh(const vigil_members *m) { return m->fresh; }
 uint64_t vigil_members_version(const vigil_members *m) { return m->version; }
 uint32_t vigil_members_observers(const vigil_members *m) { return m->k; }
@@ -733,7 +734,7 @@ static bool members__buried(const vigil_members *m, const char *pname, uint64_t 
 
 /* One membership entry carried by a frame: "X is alive at (gen, inc)",
  * and in a small cluster "X's heartbeat `version` was heard". */
-static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, vigil_time now) {
+static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, bool spread, vigil_time now) {
   if (strcmp(d->pname, m->self) == 0) return; /* news about ourselves */
   vigil_peer *p = vigil_pool_find(m->pool, d->pname);
   if (!p) {
@@ -755,7 +756,7 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, v
      * observe; in a small one a peer is up once a newer heartbeat of it
      * arrives (so a stale entry about a dead peer does not report it up). */
     if (!m->small) vigil_handler_set_state(m->h, idx, VIGIL_STATE_NORMAL, VIGIL_CAUSE_MEMBERSHIP, now);
-    members__rumour(m, R_ALIVE, idx, 0, d->generation, d->incarnation);
+    if (spread) members__rumour(m, R_ALIVE, idx, 0, d->generation, d->incarnation);
     return;
   }
   member *e = members__entry(m, p->idx);
@@ -818,7 +819,13 @@ int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, vigi
   members__prefetch(m, f);
   members__direct(m, f, now);
   if (f->type == VIGIL_FRAME_SHUTDOWN) return VIGIL_OK;
-  for (uint32_t i = 0; i < f->ndigest; i++) members__entry_news(m, &f->digest[i], now);
+  /* A frame with more entries than rumours and one routine entry is a
+   * full digest for a neighbour whose member list differs: what it
+   * teaches is old news, learned by everyone through the same digests.
+   * Re-spreading each entry as a rumour would cost a cluster started at
+   * once thousands of transmissions per member for nothing. */
+  bool full = f->ndigest > DIGEST_ALIVE + DIGEST_ROUTINE;
+  for (uint32_t i = 0; i < f->ndigest; i++) members__entry_news(m, &f->digest[i], !full, now);
   for (uint32_t i = 0; i < f->nalerts; i++) members__alert(m, &f->alerts[i], now);
   return VIGIL_OK;
 }

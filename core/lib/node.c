@@ -22,11 +22,16 @@
  *     heartbeats stop is judged within half an interval, and the handler's
  *     local-pause guard sees a gap when the driver was stalled.
  *   - Between ticks, evaluate again when the earliest conviction falls due
- *     (vigil_handler_next_due), so a conviction is not late by a tick. The
- *     due time is recomputed after each evaluation and each refusal, which
- *     are the only things that can make a conviction come sooner; a
- *     heartbeat only moves deadlines later, so a stale due time costs at
- *     most one evaluation that changes nothing.
+ *     (vigil_members_next_due: the peers this agent judges itself -- every
+ *     peer in a small cluster, its subjects in a large one), so a
+ *     conviction or an alert is not late by a tick. The due time is
+ *     recomputed after each evaluation, each refusal and each datagram
+ *     (which can bring an alert to spread or a quorum); a heartbeat only
+ *     moves deadlines later, so a stale due time costs at most one
+ *     evaluation that changes nothing.
+ *   - Urgent news (an alert, a refutation) is flushed to the peers the
+ *     agent talks to as soon as it arrives, at most every interval / 8
+ *     (vigil_members_flush), not at the next round.
  */
 #include <stdio.h>
 #include <stdlib.h>
