@@ -85,9 +85,9 @@ bench-compare: deps-bench build
 	@luajit bench/compare/run.lua
 
 # The protocol at 5 .. 5,000 simulated agents (vigil sim), at 200 ms
-# and 1 s, for each fanout the docs offer, 1 % loss. CSV + PNG in
-# bench/results/; about 45 minutes here, 26 of them for 5,000 agents at
-# 200 ms (SIZES=5,50,200 for a quick look).
+# and 1 s, 1 % loss, beside protocol 1's figures. CSV + PNG in
+# bench/results/; about 25 minutes here, most of them for 5,000 agents
+# (17.7 GiB; SIZES=5,50,200 for a quick look).
 bench-scale: build
 	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox"
 	@luajit bench/scale/run.lua

@@ -14,7 +14,8 @@
 -- process is killed and the namespace deleted at the end (and on error).
 --
 -- Environment: KILLS (10), SOAK (600 s), IDLE (60 s), SIZES ("5,20"),
--- SYSTEMS ("vigil,serf,swim"),
+-- SYSTEMS ("vigil,serf,swim"), VIGIL (the binary, ./build/vigil), INTERVAL (vigil's --interval, "1s" to
+-- match the others; "default" runs vigil with its default flags),
 -- QUICK=1 for a short rehearsal (2 kills, 60 s soak, 20 s idle, size 5).
 local ffi = require("ffi")
 local json = require("dkjson")
@@ -35,13 +36,14 @@ local QUICK = os.getenv("QUICK") == "1"
 local KILLS = tonumber(os.getenv("KILLS") or (QUICK and 2 or 10))
 local SOAK = tonumber(os.getenv("SOAK") or (QUICK and 60 or 600))
 local IDLE = tonumber(os.getenv("IDLE") or (QUICK and 20 or 60))
-local TAG = os.getenv("TAG") and ("-" .. os.getenv("TAG")) or "" -- suffix of the result files
+local INTERVAL = os.getenv("INTERVAL") or "1s"
+local TAG = os.getenv("TAG") and ("-" .. os.getenv("TAG"):gsub("^%-", "")) or "" -- suffix of the result files
 local SIZES = {}
 for s in (os.getenv("SIZES") or (QUICK and "5" or "5,20")):gmatch("%d+") do SIZES[#SIZES + 1] = tonumber(s) end
 
 local NS = "vigilbench"
 local ROOT = io.popen("pwd"):read("*l")
-local VIGIL = ROOT .. "/build/vigil"
+local VIGIL = os.getenv("VIGIL") or (ROOT .. "/build/vigil") -- another build, to compare two commits
 local OUT = ROOT .. "/bench/results"
 local WORK = os.tmpname()
 os.remove(WORK)
@@ -140,9 +142,10 @@ local systems = {}
 
 systems.vigil = {
   start = function(i, port, seed)
-    local a = { port = port, http = port + 1000, log = string.format("%s/vigil-%d.log", WORK, port) }
-    a.pid = spawn(string.format("%s agent %s --listen 127.0.0.1:%d --http 127.0.0.1:%d %s --interval 1s "
-      .. "--log-level warn", VIGIL, POLICY, port, a.http, i > 0 and ("--seeds 127.0.0.1:" .. seed) or ""), a.log)
+    local a = { port = port, http = port + 10000, log = string.format("%s/vigil-%d.log", WORK, port) }
+    a.pid = spawn(string.format("%s agent %s --listen 127.0.0.1:%d --http 127.0.0.1:%d %s %s "
+      .. "--log-level warn", VIGIL, POLICY, port, a.http, i > 0 and ("--seeds 127.0.0.1:" .. seed) or "",
+      INTERVAL == "default" and "" or ("--interval " .. INTERVAL)), a.log)
     return a
   end,
   key = function(a) return "127.0.0.1:" .. a.port end,
@@ -177,7 +180,7 @@ end
 
 systems.serf = {
   start = function(i, port, seed)
-    local a = { port = port, rpc = port + 1000, log = string.format("%s/serf-%d.log", WORK, port),
+    local a = { port = port, rpc = port + 10000, log = string.format("%s/serf-%d.log", WORK, port),
       ev = string.format("%s/serf-%d.events", WORK, port) }
     a.pid = spawn(string.format("serf agent -node=n%d -bind=127.0.0.1:%d -rpc-addr=127.0.0.1:%d -profile=lan "
       .. "-log-level=warn -event-handler='member-failed=%s %s' %s", port, port, a.rpc, SERF_HANDLER, a.ev,
@@ -267,7 +270,7 @@ local next_port = 21000
 local function start_cluster(name, n)
   local sys = systems[name]
   local base = next_port
-  next_port = next_port + 100
+  next_port = next_port + math.max(100, n + 50) -- clusters that run at once never share a port
   local cluster = {}
   for i = 0, n - 1 do
     cluster[i + 1] = sys.start(i, base + i, base)

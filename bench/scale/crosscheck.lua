@@ -1,22 +1,23 @@
 -- bench/scale/crosscheck.lua - does the simulator tell the truth? The same
 -- scenario on real agents and on `vigil sim`, side by side.
 --
--- Real: N agents (`vigil agent`, default 50) on loopback, 200 ms interval,
--- a given fanout; once they have converged, KILLS agents are killed with
+-- Real: N agents (`vigil agent`, default 50) on loopback, 200 ms interval
+-- (protocol 2: observers); once they have converged, KILLS agents are killed with
 -- SIGKILL and STOPS frozen with SIGSTOP, one at a time, FAULT_GAP seconds
 -- apart; every survivor's log says when it convicted each one. Simulated:
--- `vigil sim` with the same N, interval, fanout and faults. Printed: median,
+-- `vigil sim` with the same N, interval and faults. Printed: median,
 -- p99 and max detection time per kind, false alarms and bytes per agent for
 -- both, and a CSV line each in bench/results/crosscheck.csv.
 --
 -- Bounded: every wait has a deadline; every agent is killed at the end.
--- Environment: N (50), FANOUT (8), KILLS (3), STOPS (3), FAULT_GAP (6).
+-- Environment: N (50), KILLS (3), STOPS (3), FAULT_GAP (6). The CSV's
+-- fourth column was protocol 1's fanout; protocol 2's lines say
+-- "observers" there.
 package.path = "spec/?.lua;" .. package.path
 local agents = require("helpers.agents")
 local json = require("dkjson")
 
 local N = tonumber(os.getenv("N") or 50)
-local FANOUT = tonumber(os.getenv("FANOUT") or 8)
 local KILLS = tonumber(os.getenv("KILLS") or 3)
 local STOPS = tonumber(os.getenv("STOPS") or 3)
 local GAP = tonumber(os.getenv("FAULT_GAP") or 6)
@@ -58,9 +59,9 @@ local function pct(v, p)
 end
 
 local ok, err = pcall(function()
-  print(string.format("real: starting %d agents, fanout %d, 200 ms interval", N, FANOUT))
+  print(string.format("real: starting %d agents, 200 ms interval", N))
   local list = {}
-  local args = "--interval 200ms --fanout " .. FANOUT .. " --log-level info"
+  local args = "--interval 200ms --log-level info"
   list[1] = agents.start({ args = args })
   for i = 2, N do list[i] = agents.start({ seeds = { list[1] }, args = args }) end
   agents.wait(function() return agents.all_normal(list) end, 60, "the real cluster to converge")
@@ -120,8 +121,8 @@ local ok, err = pcall(function()
   }
   agents.stop_all()
 
-  local cmd = string.format("%s sim --agents %d --interval 200ms --fanout %d --kill %d --stop %d --duration %ds "
-    .. "--warmup 20s --json", agents.VIGIL, N, FANOUT, KILLS, STOPS, 20 + (KILLS + STOPS) * GAP + 10)
+  local cmd = string.format("%s sim --agents %d --interval 200ms --kill %d --stop %d --duration %ds "
+    .. "--warmup 20s --json", agents.VIGIL, N, KILLS, STOPS, 20 + (KILLS + STOPS) * GAP + 10)
   local out = agents.run(cmd)
   local r = assert(json.decode(out), out)
   local sim = {
@@ -140,7 +141,7 @@ local ok, err = pcall(function()
     print(string.format("%-6s %s/%s/%s (%d)       %s/%s/%s (%d)       %-6d %.0f", row[1], f(x.kill[1]),
       f(x.kill[2]), f(x.kill[3]), x.kill[4], f(x.silent[1]), f(x.silent[2]), f(x.silent[3]), x.silent[4],
       x.false_alarms, x.bytes))
-    csv:write(table.concat({ os.date("!%Y-%m-%dT%H:%M:%SZ"), row[1], N, FANOUT, f(x.kill[1]), f(x.kill[2]),
+    csv:write(table.concat({ os.date("!%Y-%m-%dT%H:%M:%SZ"), row[1], N, "observers", f(x.kill[1]), f(x.kill[2]),
       f(x.kill[3]), x.kill[4], f(x.silent[1]), f(x.silent[2]), f(x.silent[3]), x.silent[4], x.false_alarms,
       string.format("%.0f", x.bytes) }, ",") .. "\n")
   end
