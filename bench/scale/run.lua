@@ -13,12 +13,14 @@
 --
 -- Bounded: each run has a fixed simulated duration.
 --
--- 5,000 agents take ~50 s to converge from one seed: their runs last 40 s
--- longer and warm up for 60 s, so that the settled figures are settled.
+-- Each run warms up for as many intervals as its size needs to converge
+-- from one seed (5,000 agents: ~235 rounds, 47 s at 200 ms but 4 minutes
+-- at 1 s), then runs 40 s of faults: settled figures are settled.
 --
 -- Environment: SIZES ("5,50,100,200,1000,5000"), INTERVALS ("0.2,1"),
--- DURATION (60), SEED (1), VIGIL (./build/vigil), MAIN=0 (skip the runs
--- with faults), IDLE=0 (skip the runs without).
+-- DURATION (60: 20 s of warm-up at least, then 40 s), SEED (1), VIGIL
+-- (./build/vigil), MAIN=0 (skip the runs with faults), IDLE=0 (skip the
+-- runs without), MERGE=1 (keep scale.csv's rows for what is not run now).
 local json = require("dkjson")
 
 local VIGIL = os.getenv("VIGIL") or "./build/vigil"
@@ -47,17 +49,42 @@ end
 
 local function num(x) return x == nil and "" or string.format("%.6g", x) end
 
+-- Rounds a cluster started from one seed needs to converge, roughly
+-- (measured: 1,000 agents ~40, 5,000 ~235): the warm-up is that many
+-- intervals, so that faults hit a settled cluster and the settled figures
+-- are settled, at 200 ms and at 1 s alike.
+local function rounds(n) return n >= 5000 and 300 or (n >= 1000 and 75 or 25) end
+
+-- MERGE=1: keep the rows of scale.csv for sizes and intervals not run now.
+local kept = {}
+if os.getenv("MERGE") == "1" then
+  local f = io.open(OUT .. "/scale.csv")
+  if f then
+    f:read("*l")
+    for line in f:lines() do
+      local n, i = line:match("^(%d+),([%d.]+),")
+      local rerun = false
+      for _, s in ipairs(SIZES) do
+        for _, iv in ipairs(INTERVALS) do rerun = rerun or (tonumber(n) == s and tonumber(i) == iv) end
+      end
+      if not rerun then kept[#kept + 1] = line end
+    end
+    f:close()
+  end
+end
+
 if os.getenv("MAIN") ~= "0" then -- MAIN=0: only the idle runs below
   local csv = assert(io.open(OUT .. "/scale.csv", "w"))
   csv:write("agents,interval_s,fanout,loss,duration_s,false_alarms,kill_median_s,kill_p99_s,kill_max_s,"
     .. "kill_missed,kill_already_down,silent_median_s,silent_p99_s,silent_max_s,silent_missed,silent_already_down,"
     .. "frames_per_s,bytes_per_s,node_ns_per_s,steady_frames_per_s,steady_bytes_per_s,steady_node_ns_per_s,"
     .. "converged_s,events_lost,run_cpu_s,max_rss_mib\n")
+  for _, line in ipairs(kept) do csv:write(line, "\n") end
   for _, interval in ipairs(INTERVALS) do
     for _, n in ipairs(SIZES) do
       local kills, stops = faults(n)
-      local dur = n >= 5000 and DURATION + 40 or DURATION
-      local warm = n >= 5000 and 60 or math.floor(dur / 3)
+      local warm = math.max(math.floor(DURATION / 3), math.ceil(rounds(n) * interval))
+      local dur = warm + DURATION - math.floor(DURATION / 3)
       local cdf = string.format("%s/scale-cdf-n%d-i%g.csv", OUT, n, interval)
       local cmd = string.format("%s sim --agents %d --interval %dms --duration %ds --loss 0.01 "
         .. "--kill %d --stop %d --stall-every 30s --stall 2s --warmup %ds --seed %d --json --cdf %s", VIGIL, n,
@@ -96,8 +123,7 @@ idle:write("agents,interval_s,warmup_s,converged_s,frames_per_s,bytes_per_s,node
 if os.getenv("IDLE") ~= "0" then
   for _, interval in ipairs(INTERVALS) do
     for _, n in ipairs(SIZES) do
-      local rounds = n >= 5000 and 300 or (n >= 1000 and 75 or 25)
-      local warm = math.max(10, math.ceil(rounds * interval))
+      local warm = math.max(10, math.ceil(rounds(n) * interval))
       local cmd = string.format("%s sim --agents %d --interval %dms --duration %ds --warmup %ds --loss 0.01 "
         .. "--seed %d --json", VIGIL, n, math.floor(interval * 1000 + 0.5), warm + 30, warm, SEED)
       io.write(string.format("idle  N=%-5d interval=%gs warm-up %d s ... ", n, interval, warm))

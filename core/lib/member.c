@@ -69,6 +69,7 @@ typedef struct member {
   vigil_time heard;        /* when the latest news arrived */
   vigil_time wanted_until; /* it asked for our heartbeats until then */
   vigil_time told_at;      /* when we last told it that it is held down */
+  vigil_time resent_at;    /* when we last spread its alerts again (it was news to someone) */
   uint32_t members;        /* members it said it knows (0 = never said) */
   uint64_t view;           /* the checksum of its member list it last sent (0 = never) */
   uint32_t *alerts;        /* observers that alerted about (generation, incarnation) */
@@ -767,6 +768,16 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, b
               (d->generation > e->generation || (d->generation == e->generation && d->version > e->version));
   if (c <= 0 && !beat) {
     m->ignored[IGN_STALE]++;
+    /* Someone still tells X is alive at the incarnation we convicted: a
+     * neighbour that learned of X after X's alerts had finished spreading
+     * would never hear them. Spread them again (at most every other
+     * interval per peer): the neighbour gets them with our next frame. */
+    if (!m->small && c == 0 && p->state == VIGIL_STATE_DOWN && e->nalerts &&
+        (!e->resent_at || now - e->resent_at >= 2 * m->interval)) {
+      e->resent_at = now;
+      for (uint32_t a = 0; a < e->nalerts; a++)
+        members__rumour(m, R_ALERT, p->idx, e->alerts[a], e->generation, e->incarnation);
+    }
     return;
   }
   if (c > 0) {

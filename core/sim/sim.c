@@ -793,9 +793,11 @@ static void sim__fault(vigil_sim *s, uint32_t i, bool silent) {
     if (o == i || !sim__alive(s->a[o].st)) continue;
     /* An observer that already holds it down (a false alarm before, or it
      * never saw it up) has nothing left to detect: counted apart, in
-     * neither the detection times nor the misses. */
+     * neither the detection times nor the misses. One that has not heard
+     * of it yet (a cluster still converging) or never saw it up has
+     * nothing to detect either, and will not learn of a dead agent. */
     const vigil_peer *p = vigil_pool_find(vigil_node_pool(s->a[o].node), s->a[i].pname);
-    f->watching[o] = p && p->state == VIGIL_STATE_DOWN ? 2 : 1;
+    f->watching[o] = !p ? 0 : p->state == VIGIL_STATE_DOWN ? 2 : p->state == VIGIL_STATE_NORMAL ? 1 : 0;
   }
   s->a[i].fault = s->nfaults++;
   s->st.faults = s->nfaults;
