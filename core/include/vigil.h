@@ -863,6 +863,8 @@ void vigil_members_evaluate(vigil_members *m, vigil_time now);
 
 /* When something must be judged or flushed next (UINT64_MAX = nothing). */
 vigil_time vigil_members_next_due(const vigil_members *m, vigil_time now);
+/* When urgent news waits to be flushed (UINT64_MAX = none). */
+vigil_time vigil_members_flush_due(const vigil_members *m);
 
 /* Send what urgent news (alerts, refutations) waits, when it is due:
  * returns frames handed to send. */

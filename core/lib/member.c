@@ -71,6 +71,7 @@ typedef struct member {
   vigil_time told_at;      /* when we last told it that it is held down */
   vigil_time resent_at;    /* when we last spread its alerts again (it was news to someone) */
   uint32_t members;        /* members it said it knows (0 = never said) */
+  uint32_t mark;           /* == tx_seq: already an entry of the frame being built */
   uint64_t view;           /* the checksum of its member list it last sent (0 = never) */
   uint32_t *alerts;        /* observers that alerted about (generation, incarnation) */
   uint8_t nalerts;
@@ -143,6 +144,7 @@ struct vigil_members {
   uint32_t ntell;
   idxs suspects, wanters, targets;
   vigil_frame rx, tx; /* scratch frames */
+  uint32_t tx_seq;    /* counts frames built (members' marks) */
   /* counters, rendered by vigil_members_render_metrics */
   uint64_t received[RX_KINDS];
   uint64_t sent[4]; /* by frame type 1..3 */
@@ -299,6 +301,7 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
 uint64_t vigil_members_generation(const vigil_members *m) { return m->generation; }
 uint64_t vigil_members_incarnation(const vigil_members *m) { return m->incarnation; }
 uint64_t vigil_members_view(const vigil_members *m) { return m->view ? m->view : 1; }
+vigil_time vigil_members_flush_due(const vigil_members *m) { return m->flush_due; }
 uint32_t vigil_members_fresh(const vigil_members *m) { return m->fresh; }
 uint64_t vigil_members_version(const vigil_members *m) { return m->version; }
 uint32_t vigil_members_observers(const vigil_members *m) { return m->k; }
@@ -913,6 +916,7 @@ static void members__self_frame(vigil_members *m, uint32_t type) {
   vigil_frame *f = &m->tx;
   const vigil_peer *me = vigil_pool_get(m->pool, m->me);
   memset(f, 0, offsetof(vigil_frame, tokens));
+  m->tx_seq++;
   f->type = type;
   vigil__copy(f->from, sizeof f->from, m->self);
   f->generation = m->generation;
@@ -930,10 +934,10 @@ static void members__self_frame(vigil_members *m, uint32_t type) {
   f->nalerts = 0;
 }
 
+/* One entry into tx. A member is in a frame once: rumours mark theirs,
+ * and the round robin skips the marked (it visits each slot once). */
 static void members__digest_add(vigil_members *m, const vigil_peer *p, uint64_t gen, uint64_t inc, uint64_t ver) {
   vigil_frame *f = &m->tx;
-  for (uint32_t i = 0; i < f->ndigest; i++) /* once per frame */
-    if (strcmp(f->digest[i].pname, p->pname) == 0) return;
   vigil_digest_entry *d = &f->digest[f->ndigest++];
   vigil__copy(d->pname, sizeof d->pname, p->pname);
   d->generation = gen;
@@ -979,6 +983,7 @@ static void members__rumours(vigil_members *m, bool *used) {
           continue;
         }
         members__digest_add(m, p, e->generation, e->incarnation, e->version);
+        m->table[r->subject].mark = m->tx_seq;
       }
       alive++;
       used[i] = true;
@@ -995,7 +1000,7 @@ static void members__routine(vigil_members *m, uint32_t cap) {
     uint32_t k = m->cursor++ % slots;
     const vigil_peer *p = vigil_pool_get(m->pool, k);
     const member *e = &m->table[k];
-    if (!p || p->is_local || !e->known || p->state != VIGIL_STATE_NORMAL) continue;
+    if (!p || p->is_local || !e->known || p->state != VIGIL_STATE_NORMAL || e->mark == m->tx_seq) continue;
     members__digest_add(m, p, e->generation, e->incarnation, e->version);
   }
 }

@@ -175,15 +175,14 @@ void vigil_node_free(vigil_node *n) {
 
 /* ---- the three inputs ------------------------------------------------------ */
 
-static void node__due(vigil_node *n, vigil_time now);
-
 int vigil_node_receive(vigil_node *n, const uint8_t *buf, size_t len, const char *from, vigil_time now) {
   (void)from; /* a source address proves nothing without authentication */
   int rc = vigil_members_receive(n->m, buf, len, now);
-  /* News may need spreading at once (an alert, a refutation) or make a
-   * quorum due: the timer must know. */
-  vigil_time due = vigil_members_next_due(n->m, now);
-  if (due < n->next_due) n->next_due = due;
+  /* News may need spreading at once (an alert, a refutation, a probe):
+   * the timer must know. (Judging deadlines only move later on a
+   * datagram, and a quorum convicts as the alert arrives.) */
+  vigil_time due = vigil_members_flush_due(n->m);
+  if (due < n->next_due) n->next_due = due < now ? now : due;
   return rc;
 }
 
