@@ -86,8 +86,8 @@ bench-compare: deps-bench build
 
 # The protocol at 5 .. 5,000 simulated agents (vigil sim), at 200 ms
 # and 1 s, 1 % loss, beside protocol 1's figures. CSV + PNG in
-# bench/results/; about 25 minutes here, most of them for 5,000 agents
-# (17.7 GiB; SIZES=5,50,200 for a quick look).
+# bench/results/; about 45 minutes here with the runs without faults,
+# most of them for 5,000 agents (17.7 GiB; SIZES=5,50,200 for a quick look).
 bench-scale: build
 	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox"
 	@luajit bench/scale/run.lua

@@ -112,14 +112,31 @@ static void api__members_text(vigil__agent *a, vigil_time now, vigil__buf *b) {
   }
 }
 
-static void api__health(vigil__agent *a, vigil_time now, vigil__buf *b) {
+/* /health: "ok" (HTTP 200), or "degraded" (HTTP 503) with the reasons, so
+ * that a deploy or a load balancer can gate on it: the policy did not
+ * load, its thread is gone, or its last reload failed (the previous
+ * generation runs, but not what was deployed). Returns the HTTP status. */
+static int api__health(vigil__agent *a, vigil_time now, vigil__buf *b) {
   uint32_t by_state[VIGIL_STATE_COUNT] = {0};
   uint32_t slots = vigil_pool_slots(vigil_node_pool(a->node));
   for (uint32_t i = 0; i < slots; i++) {
     const vigil_peer *p = vigil_pool_get(vigil_node_pool(a->node), i);
     if (p && !p->is_local) by_state[p->state]++;
   }
-  vigil__buf_puts(b, "{\"status\":\"ok\",\"self\":");
+  vigil_policy_status st;
+  memset(&st, 0, sizeof st);
+  if (a->bridge) vigil_bridge_status(a->bridge, &st);
+  const char *reasons[3];
+  int nreasons = 0;
+  if (a->bridge && !st.running) reasons[nreasons++] = "policy thread not running";
+  if (a->bridge && !st.loaded) reasons[nreasons++] = "policy not loaded";
+  if (a->bridge && st.loaded && st.error[0]) reasons[nreasons++] = "last policy reload failed";
+  vigil__buf_printf(b, "{\"status\":\"%s\",\"reasons\":[", nreasons ? "degraded" : "ok");
+  for (int i = 0; i < nreasons; i++) {
+    if (i) vigil__buf_puts(b, ",");
+    api__json_str(b, reasons[i]);
+  }
+  vigil__buf_puts(b, "],\"self\":");
   api__json_str(b, vigil_node_self(a->node));
   vigil__buf_printf(b, ",\"generation\":%llu,\"uptime_seconds\":",
                     (unsigned long long)vigil_members_generation(vigil_node_members(a->node)));
@@ -130,10 +147,8 @@ static void api__health(vigil__agent *a, vigil_time now, vigil__buf *b) {
   vigil__buf_puts(b, "},\"policy\":");
   if (!a->bridge) {
     vigil__buf_puts(b, "null}\n");
-    return;
+    return 200;
   }
-  vigil_policy_status st;
-  vigil_bridge_status(a->bridge, &st);
   vigil__buf_puts(b, "{\"path\":");
   api__json_str(b, a->cfg->policy);
   vigil__buf_printf(b, ",\"running\":%s,\"loaded\":%s,\"generation\":%llu,\"reloads_failed\":%llu,\"error\":",
@@ -144,6 +159,7 @@ static void api__health(vigil__agent *a, vigil_time now, vigil__buf *b) {
   else
     vigil__buf_puts(b, "null");
   vigil__buf_puts(b, "}}\n");
+  return nreasons ? 503 : 200;
 }
 
 /* The policy's counters, appended to /metrics. */
@@ -252,6 +268,7 @@ void vigil__api_route(void *ud, const char *method, const char *path, const char
     return;
   }
   vigil__buf b = {NULL, 0, 0, false};
+  int status = 200;
   if (strcmp(path, "/v1/members") == 0) {
     if (strstr(query, "format=text")) {
       api__members_text(a, now, &b);
@@ -261,7 +278,7 @@ void vigil__api_route(void *ud, const char *method, const char *path, const char
       r->type = "application/json";
     }
   } else if (strcmp(path, "/health") == 0) {
-    api__health(a, now, &b);
+    status = api__health(a, now, &b);
     r->type = "application/json";
   } else {
     return; /* 404 */
@@ -271,7 +288,7 @@ void vigil__api_route(void *ud, const char *method, const char *path, const char
     r->status = 503;
     return;
   }
-  r->status = 200;
+  r->status = status;
   r->body = b.data;
   r->len = b.len;
 }

@@ -147,9 +147,15 @@ function M.get(a, path)
   return out
 end
 
+--- /health as a table, and its HTTP status (200 ok, 503 degraded); nil
+--- when the agent does not answer.
 function M.health(a)
-  local body = M.get(a, "/health")
-  return body and json.decode(body)
+  local out, rc = M.run(string.format("curl -s -m 2 -w '\\n%%{http_code}' http://127.0.0.1:%d/health", a.http))
+  if rc ~= 0 then return nil end
+  local body, code = out:match("^(.*)\n(%d+)%s*$")
+  local doc = body and json.decode(body)
+  if not doc then return nil end
+  return doc, tonumber(code)
 end
 
 --- Members as seen by agent a: pname -> member table (via `vigil members --json`).
