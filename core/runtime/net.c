@@ -125,6 +125,27 @@ static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)a->rxbuf, RX_CHUNK * RX_SLOTS);
 }
 
+/* A frame with the wrong key, or none, is what a cluster with mismatched
+ * keyrings looks like: agents that never see each other. Say so at warn,
+ * with the source, at most once every KEY_WARN_EVERY (a flood of them
+ * cannot flood the log); the frames between are counted in the next
+ * warning and, all of them, in frames_rejected_total. */
+#define KEY_WARN_EVERY (10 * VIGIL_SEC)
+
+static void net__key_warning(vigil__agent *a, int rc, const char *src, vigil_time now) {
+  if (a->key_warned_at && now - a->key_warned_at < KEY_WARN_EVERY) {
+    a->key_suppressed++;
+    return;
+  }
+  vigil__logf(VIGIL_LOG_WARN, rc == VIGIL_FRAME_EAUTH ? "frame signed with a key not in our keyring" : "unsigned frame",
+              "from=%s reason=%s hint=\"%s\" not_logged_since_last=%llu", src, vigil_frame_reason(rc),
+              rc == VIGIL_FRAME_EAUTH ? "the sender's keyring shares no key with ours"
+                                      : "the sender runs without --keyring; every agent needs the same keyring",
+              (unsigned long long)a->key_suppressed);
+  a->key_warned_at = now;
+  a->key_suppressed = 0;
+}
+
 static void net__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags) {
   vigil__agent *a = u->data;
   if (n < 0 || (a->errqueue_pending && !from)) { /* an ICMP error for a datagram we sent */
@@ -140,7 +161,9 @@ static void net__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct 
   char src[VIGIL_PNAME_MAX];
   net__pname(from, src, sizeof src);
   int rc = vigil_node_receive(a->node, (const uint8_t *)buf->base, len, src[0] ? src : NULL, now);
-  if (rc != VIGIL_OK && vigil__log_enabled(VIGIL_LOG_DEBUG))
+  if (rc == VIGIL_FRAME_EAUTH || rc == VIGIL_FRAME_EUNSIGNED)
+    net__key_warning(a, rc, src[0] ? src : "?", now);
+  else if (rc != VIGIL_OK && vigil__log_enabled(VIGIL_LOG_DEBUG))
     vigil__logf(VIGIL_LOG_DEBUG, "frame rejected", "reason=%s from=%s bytes=%zu", vigil_frame_reason(rc),
                 src[0] ? src : "?", len);
   vigil__agent_settle(a, now);

@@ -72,6 +72,8 @@ typedef struct vigil__agent {
   uint64_t send_unresolvable; /* pnames that are not IP literals */
   uint64_t icmp_other;        /* other ICMP errors read */
   bool errqueue_pending;      /* the socket reported an error: read its error queue */
+  vigil_time key_warned_at;   /* the last warning about a frame with the wrong key (0 = none) */
+  uint64_t key_suppressed;    /* such frames since that warning, not logged */
   int exit_code;
   uint8_t *rxbuf; /* recvmmsg buffer, see net.c */
 } vigil__agent;

@@ -1,0 +1,56 @@
+-- Mismatched keys on the wire (issue 12, item 10): agents whose keyrings
+-- share no key never see each other; each must say so at warn, with the
+-- source, and not once per datagram. Real agents on loopback, bounded.
+local agents = require("helpers.agents")
+
+local function keyfile(b64)
+  local path = os.tmpname()
+  local f = io.open(path, "w")
+  f:write(b64, "\n")
+  f:close()
+  return path
+end
+
+local function count(lines, pattern)
+  local n = 0
+  for _, l in ipairs(lines) do
+    if l:find(pattern, 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+describe("mismatched keys", function()
+  local files = {}
+  after_each(function()
+    agents.stop_all()
+    for _, p in ipairs(files) do os.remove(p) end
+    files = {}
+  end)
+
+  it("are logged at warn with the source, at most once every 10 s, and counted", function()
+    local k1 = keyfile("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+    local k2 = keyfile("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=")
+    files = { k1, k2 }
+    local a = agents.start({ keyring = k1 })
+    local b = agents.start({ keyring = k2, seeds = { a } })
+    local c = agents.start({ seeds = { a } }) -- no keyring at all
+    -- b and c send to a (their seed) five times a second.
+    agents.wait(function()
+      return (agents.metric(a, 'frames_rejected_total{reason="auth"}') or 0) >= 15
+        and (agents.metric(a, 'frames_rejected_total{reason="unauthenticated"}') or 0) >= 15
+    end, 8, "a to reject b's and c's frames")
+    local log = agents.lines(a.log)
+    local wrong = count(log, 'msg="frame signed with a key not in our keyring"')
+    local unsigned = count(log, 'msg="unsigned frame"')
+    -- One warning in the first 10 s, whichever came first, then silence.
+    assert.are.equal(1, wrong + unsigned, table.concat(log, "\n"))
+    local line
+    for _, l in ipairs(log) do
+      if l:find("level=warn", 1, true) and (l:find(b.pname, 1, true) or l:find(c.pname, 1, true)) then line = l end
+    end
+    assert.truthy(line, "the warning names its source")
+    assert.truthy(line:find("hint=", 1, true))
+    assert.is_nil(agents.members(a)[b.pname])
+    assert.is_nil(agents.members(a)[c.pname])
+  end)
+end)
