@@ -44,6 +44,8 @@
 extern char **environ;
 
 #define GRACE_MS    2000 /* between TERM and KILL for a command past its timeout */
+#define DRAIN_MS    200  /* output still read after a command's own process exits */
+#define EXIT_MS     500  /* at the agent's exit: between TERM and KILL for commands still running */
 #define EVENT_BATCH 64
 
 typedef struct host {
@@ -67,6 +69,7 @@ typedef struct host {
   bool tripped;      /* the budget hook fired */
   bool watching, stopping;
   vigil_policy_status st;
+  struct hproc *procs; /* commands whose process group may still run */
 } host;
 
 /* Bounded copy that always terminates (and truncates long paths). */
@@ -355,8 +358,15 @@ static int l_timer(lua_State *L) {
 
 /* ---- child processes ----------------------------------------------------------- */
 
+/* A command runs in its own process group (a new session: it leads it),
+ * so that whatever it starts can be signalled with it: at its timeout, once
+ * it has exited while something it started still holds its pipes, and when
+ * the agent exits. */
 typedef struct hproc {
   uv_process_t proc;
+  struct hproc *next, *prev; /* host.procs */
+  int pgid;                  /* 0 once the group was killed for good or never existed */
+  uv_timer_t drain;
   uv_pipe_t in, out, err;
   uv_timer_t timeout, kill;
   uv_write_t write;
@@ -375,9 +385,25 @@ typedef struct hproc {
   int handles;    /* libuv handles still to close */
 } hproc;
 
+static void hproc__unlink(hproc *p) {
+  if (p->prev)
+    p->prev->next = p->next;
+  else if (p->h->procs == p)
+    p->h->procs = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->next = p->prev = NULL;
+}
+
+/* Signal the command's whole group (its own process when it has none). */
+static void hproc__signal(hproc *p, int sig) {
+  if (p->pgid > 0 && kill(-p->pgid, sig) == 0) return;
+  if (!p->exited) uv_process_kill(&p->proc, sig);
+}
+
 static void hproc__closed(uv_handle_t *handle) {
   hproc *p = handle->data;
   if (--p->handles == 0) {
+    hproc__unlink(p);
     free(p->obuf);
     free(p->ebuf);
     free(p->stdin_data);
@@ -396,6 +422,11 @@ static void hproc__finish(hproc *p) {
   lua_State *L = h->L;
   uv_timer_stop(&p->timeout);
   uv_timer_stop(&p->kill);
+  uv_timer_stop(&p->drain);
+  /* A reaction is over when its command is: whatever it started in its
+   * group (a backgrounded child, a pipe holder) goes with it. */
+  if (p->pgid > 0) kill(-p->pgid, SIGKILL);
+  p->pgid = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, p->on_exit_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, p->on_exit_ref);
   if (p->signal)
@@ -411,9 +442,21 @@ static void hproc__finish(hproc *p) {
   hproc__close((uv_handle_t *)&p->proc);
   hproc__close((uv_handle_t *)&p->timeout);
   hproc__close((uv_handle_t *)&p->kill);
+  hproc__close((uv_handle_t *)&p->drain);
   hproc__close((uv_handle_t *)&p->out);
   hproc__close((uv_handle_t *)&p->err);
   if (p->has_in) hproc__close((uv_handle_t *)&p->in);
+}
+
+/* The command exited, yet its pipes are still open after DRAIN_MS:
+ * something it started holds them. End that group and report now. */
+static void hproc__drained(uv_timer_t *t) {
+  hproc *p = t->data;
+  if (p->reported) return;
+  if (!uv_is_closing((uv_handle_t *)&p->out)) uv_read_stop((uv_stream_t *)&p->out);
+  if (!uv_is_closing((uv_handle_t *)&p->err)) uv_read_stop((uv_stream_t *)&p->err);
+  p->open_pipes = 0;
+  hproc__finish(p);
 }
 
 static void hproc__exit(uv_process_t *proc, int64_t status, int signal) {
@@ -421,6 +464,7 @@ static void hproc__exit(uv_process_t *proc, int64_t status, int signal) {
   p->exited = true;
   p->code = status;
   p->signal = signal;
+  if (p->open_pipes > 0) uv_timer_start(&p->drain, hproc__drained, DRAIN_MS, 0);
   hproc__finish(p);
 }
 
@@ -457,14 +501,14 @@ static void hproc__read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 static void hproc__kill(uv_timer_t *t) {
   hproc *p = t->data;
-  if (!p->exited) uv_process_kill(&p->proc, SIGKILL);
+  hproc__signal(p, SIGKILL);
 }
 
 static void hproc__timeout(uv_timer_t *t) {
   hproc *p = t->data;
   if (p->exited) return;
   p->timed_out = true;
-  uv_process_kill(&p->proc, SIGTERM);
+  hproc__signal(p, SIGTERM);
   uv_timer_start(&p->kill, hproc__kill, GRACE_MS, 0);
 }
 
@@ -565,12 +609,13 @@ static int l_spawn(lua_State *L) {
   uv_pipe_init(&h->loop, &p->err, 0);
   uv_timer_init(&h->loop, &p->timeout);
   uv_timer_init(&h->loop, &p->kill);
-  p->handles = 5;
+  uv_timer_init(&h->loop, &p->drain);
+  p->handles = 6;
   if (p->has_in) {
     uv_pipe_init(&h->loop, &p->in, 0);
     p->handles++;
   }
-  p->proc.data = p->out.data = p->err.data = p->in.data = p->timeout.data = p->kill.data = p;
+  p->proc.data = p->out.data = p->err.data = p->in.data = p->timeout.data = p->kill.data = p->drain.data = p;
   p->write.data = p;
 
   uv_stdio_container_t stdio[3];
@@ -588,6 +633,7 @@ static int l_spawn(lua_State *L) {
   opt.exit_cb = hproc__exit;
   opt.stdio = stdio;
   opt.stdio_count = 3;
+  opt.flags = UV_PROCESS_DETACHED; /* setsid(): its own session and process group */
   int rc = uv_spawn(&h->loop, &p->proc, &opt);
   lua_pop(L, 1); /* args */
   free(argv);
@@ -602,12 +648,18 @@ static int l_spawn(lua_State *L) {
     hproc__close((uv_handle_t *)&p->err);
     hproc__close((uv_handle_t *)&p->timeout);
     hproc__close((uv_handle_t *)&p->kill);
+    hproc__close((uv_handle_t *)&p->drain);
     if (p->has_in) hproc__close((uv_handle_t *)&p->in);
     lua_pushnil(L);
     lua_pushfstring(L, "%s: %s", file, uv_strerror(rc));
     return 2;
   }
   p->open_pipes = 2;
+  p->pgid = p->proc.pid;
+  p->h = h;
+  p->next = h->procs;
+  if (h->procs) h->procs->prev = p;
+  h->procs = p;
   uv_read_start((uv_stream_t *)&p->out, hproc__alloc, hproc__read);
   uv_read_start((uv_stream_t *)&p->err, hproc__alloc, hproc__read);
   if (p->has_in) {
@@ -760,7 +812,26 @@ static void host__close_walk(uv_handle_t *handle, void *arg) {
 /* Close every handle of the script loop, let their close callbacks run, close
  * the loop, then the Lua state (none of those callbacks calls into Lua). Runs
  * on the thread that owns them: the script thread in the agent. */
+/* Commands must not outlive the agent: TERM every group still running,
+ * give them EXIT_MS, then KILL what is left. */
+static void host__end_commands(host *h) {
+  bool any = false;
+  for (hproc *p = h->procs; p; p = p->next)
+    if (p->pgid > 0 && kill(-p->pgid, SIGTERM) == 0) any = true;
+  if (!any) return;
+  uint64_t deadline = uv_hrtime() + (uint64_t)EXIT_MS * 1000000u;
+  while (uv_hrtime() < deadline) {
+    bool alive = false;
+    for (hproc *p = h->procs; p && !alive; p = p->next) alive = p->pgid > 0 && kill(-p->pgid, 0) == 0;
+    if (!alive) return;
+    usleep(10000);
+  }
+  for (hproc *p = h->procs; p; p = p->next)
+    if (p->pgid > 0) kill(-p->pgid, SIGKILL);
+}
+
 static void host__shutdown(host *h) {
+  host__end_commands(h);
   uv_walk(&h->loop, host__close_walk, NULL);
   uv_run(&h->loop, UV_RUN_DEFAULT);
   uv_loop_close(&h->loop);
