@@ -274,10 +274,11 @@ static int cmd_agent(args *a) {
       cfg.seeds = seed_ptrs;
     } else if (is_flag(arg, "--dc", &v)) {
       cfg.dc = flag_value(a, "--dc", v);
-      if (!*cfg.dc || strlen(cfg.dc) >= VIGIL_NAME_MAX) die(2, a->cmd, "--dc: 1 to 47 bytes, got '%s'", cfg.dc);
+      if (!vigil_name_valid(cfg.dc)) die(2, a->cmd, "--dc: 1 to 47 letters, digits, '.', '_' or '-', got '%s'", cfg.dc);
     } else if (is_flag(arg, "--rack", &v)) {
       cfg.rack = flag_value(a, "--rack", v);
-      if (!*cfg.rack || strlen(cfg.rack) >= VIGIL_NAME_MAX) die(2, a->cmd, "--rack: 1 to 47 bytes, got '%s'", cfg.rack);
+      if (!vigil_name_valid(cfg.rack))
+        die(2, a->cmd, "--rack: 1 to 47 letters, digits, '.', '_' or '-', got '%s'", cfg.rack);
     } else if (is_flag(arg, "--tokens", &v)) {
       cfg.ntokens = parse_tokens(a->cmd, flag_value(a, "--tokens", v), tokens, VIGIL_FRAME_TOKENS_MAX);
       cfg.tokens = tokens;

@@ -295,6 +295,10 @@ typedef struct vigil_peer {
  * not counted). */
 uint32_t vigil_peer_transitions(const vigil_peer *p, vigil_peer_state from, vigil_peer_state to);
 
+/* A dc or rack name as the wire accepts it: 1 to VIGIL_NAME_MAX-1 bytes,
+ * each a letter, a digit, '.', '_' or '-'. */
+bool vigil_name_valid(const char *name);
+
 /* Split "host:port" (or "[v6]:port") into host length and port.
  * VIGIL_EINVAL when malformed, VIGIL_ENAMETOOLONG when too long. */
 int vigil_pname_parse(const char *pname, size_t *host_len, uint16_t *port);

@@ -366,14 +366,17 @@ static bool rd_skip(rd *r, int depth) {
   return true;
 }
 
-/* A text field: at most cap-1 bytes, no NUL and no control characters. */
+/* A name (dc, rack): at most cap-1 bytes, each a letter, a digit, '.', '_'
+ * or '-' (vigil_name_valid). Whatever a stranger puts there ends up in
+ * logs, JSON, metrics labels and commands' environments: nothing that
+ * needs quoting gets in. */
 static bool rd_text(rd *r, char *dst, size_t cap) {
   const uint8_t *s;
   uint32_t n;
   if (!rd_bytes(r, false, &s, &n)) return false;
   if (n >= cap) return rd_fail(r, VIGIL_FRAME_ELENGTH);
   for (uint32_t i = 0; i < n; i++)
-    if (s[i] < 0x20 || s[i] == 0x7f) return rd_fail(r, VIGIL_FRAME_EVALUE);
+    if (!vigil__name_char(s[i])) return rd_fail(r, VIGIL_FRAME_EVALUE);
   memcpy(dst, s, n);
   dst[n] = '\0';
   return true;

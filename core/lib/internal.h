@@ -8,6 +8,11 @@
 
 #include "vigil.h"
 
+/* A byte a dc or rack name may hold: [A-Za-z0-9._-]. */
+static inline bool vigil__name_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 /* Bounded copy: at most cap-1 bytes and a NUL. Returns false when src did
  * not fit (dst is then left as an empty string). */
 bool vigil__copy(char *dst, size_t cap, const char *src);

@@ -85,6 +85,8 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
     bad = "a node needs a send function";
   else if (cfg->interval < VIGIL_MS)
     bad = "interval must be at least 1 ms";
+  else if ((cfg->dc && !vigil_name_valid(cfg->dc)) || (cfg->rack && !vigil_name_valid(cfg->rack)))
+    bad = "dc and rack: 1 to 47 letters, digits, '.', '_' or '-' (what peers accept from the wire)";
   if (bad) {
     if (why) *why = bad;
     return NULL;

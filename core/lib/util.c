@@ -99,3 +99,11 @@ void vigil__buf_value(vigil__buf *b, double v) {
   else
     vigil__buf_printf(b, "%.17g", v);
 }
+
+bool vigil_name_valid(const char *name) {
+  size_t n = 0;
+  if (!name) return false;
+  for (; name[n]; n++)
+    if (n + 1 >= VIGIL_NAME_MAX || !vigil__name_char((unsigned char)name[n])) return false;
+  return n > 0;
+}

@@ -642,6 +642,53 @@ TEST(a_short_alert_is_malformed_and_a_bad_pname_in_one_is_a_value) {
   CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 01 00 a4 3a 3a 3a 31"), VIGIL_FRAME_EVALUE); /* ":::1" */
 }
 
+/* dc and rack reach logs, JSON, metric labels and commands' environments:
+ * only [A-Za-z0-9._-] is accepted from the wire, in the sender's fields and
+ * in digest entries alike. */
+TEST(names_outside_the_safe_alphabet_are_a_value) {
+  static vigil_frame f, g;
+  static const char *const bad[] = {"a b", "r\"k", "x=y", "$(id)", "a;b", "\xc3\xa9", "-x\\", "tab\there"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (int where = 0; where < 3; where++) {
+      memset(&f, 0, sizeof f);
+      f.type = VIGIL_FRAME_HEARTBEAT;
+      snprintf(f.from, sizeof f.from, "127.0.0.1:7000");
+      f.generation = 1;
+      f.version = 1;
+      if (where == 0) snprintf(f.dc, sizeof f.dc, "%s", bad[i]);
+      if (where == 1) snprintf(f.rack, sizeof f.rack, "%s", bad[i]);
+      if (where == 2) {
+        f.ndigest = 1;
+        snprintf(f.digest[0].pname, sizeof f.digest[0].pname, "127.0.0.2:7000");
+        snprintf(f.digest[0].dc, sizeof f.digest[0].dc, "ok");
+        snprintf(f.digest[0].rack, sizeof f.digest[0].rack, "%s", bad[i]);
+      }
+      uint8_t buf[VIGIL_FRAME_MAX];
+      int n = vigil_frame_encode(&f, NULL, buf, sizeof buf);
+      CHECK(n > 0);
+      CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, &g), VIGIL_FRAME_EVALUE);
+    }
+    CHECK(!vigil_name_valid(bad[i]));
+  }
+  memset(&f, 0, sizeof f);
+  f.type = VIGIL_FRAME_HEARTBEAT;
+  snprintf(f.from, sizeof f.from, "127.0.0.1:7000");
+  snprintf(f.dc, sizeof f.dc, "eu-west_1.b");
+  snprintf(f.rack, sizeof f.rack, "R-07");
+  uint8_t buf[VIGIL_FRAME_MAX];
+  int n = vigil_frame_encode(&f, NULL, buf, sizeof buf);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, &g), VIGIL_OK);
+  CHECK_STR(g.dc, "eu-west_1.b");
+  CHECK(vigil_name_valid("eu-west_1.b") && vigil_name_valid("R-07"));
+  CHECK(!vigil_name_valid("") && !vigil_name_valid(NULL));
+  char long_name[VIGIL_NAME_MAX + 1];
+  memset(long_name, 'a', sizeof long_name - 1);
+  long_name[VIGIL_NAME_MAX] = '\0';
+  CHECK(!vigil_name_valid(long_name));
+  long_name[VIGIL_NAME_MAX - 1] = '\0';
+  CHECK(vigil_name_valid(long_name));
+}
+
 int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(protocol_vectors_decode_and_reencode_byte_for_byte);
@@ -658,5 +705,6 @@ int main(int argc, char **argv) {
   RUN(alerts_round_trip_with_subject_generation_incarnation_and_observer);
   RUN(more_than_sixteen_alerts_is_a_count_rejection);
   RUN(a_short_alert_is_malformed_and_a_bad_pname_in_one_is_a_value);
+  RUN(names_outside_the_safe_alphabet_are_a_value);
   return CHECK_DONE();
 }
