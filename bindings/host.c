@@ -731,6 +731,12 @@ static int host__vm(host *h) {
   }
   h->rt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pop(L, 1);
+  /* Every string's methods are the string library: ("").dump would reach
+   * what the policy's environment leaves out. This VM runs policies only. */
+  lua_getglobal(L, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
   return 0;
 }
 
@@ -959,13 +965,48 @@ static void host_stop(void *ud, int wait_ms) {
 
 const vigil_policy_host vigil_lua_host = {host_start, host_stop, NULL};
 
+/* Uses, in the policy's source, of what policies cannot reach (the
+ * environment already refuses them; this names them before a handler
+ * trips on one in production). Printed as "path: line N: ...". */
+static int host__forbidden(host *h, const char *path) {
+  lua_State *L = h->L;
+  static const char scan[] = "local path = ...\n"
+                             "local f = io.open(path, 'r')\n"
+                             "if not f then return {} end\n"
+                             "local s = f:read('*a')\n"
+                             "f:close()\n"
+                             "return require('vigil').forbidden_uses(s)\n";
+  if (luaL_loadstring(L, scan) != 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushstring(L, path);
+  if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  int n = (int)lua_objlen(L, -1);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    fprintf(stderr, "%s: %s\n", path, lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
 int vigil_policy_check(const char *path) {
   host *h = &the_host;
   vigil_log_set_level(VIGIL_LOG_WARN); /* the verdict is printed below; keep the noise out */
   if (host__prepare(h, NULL, path) != 0 || host__vm(h) != 0) return 1; /* no agent: on this thread */
   char err[1024];
   bool ok = host__load(h, err, sizeof err);
-  if (ok) {
+  int forbidden = host__forbidden(h, path);
+  if (ok && forbidden) {
+    fprintf(stderr, "%s: %d use%s of what policies cannot reach (docs/POLICIES.md, \"What a policy cannot do\")\n",
+            path, forbidden, forbidden == 1 ? "" : "s");
+    ok = false;
+  } else if (ok) {
     lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->rt_ref);
     lua_getfield(h->L, -1, "active");
     int handlers = 0, timers = 0;
@@ -983,7 +1024,9 @@ int vigil_policy_check(const char *path) {
     }
     lua_pop(h->L, 2);
     printf("%s: ok (%d handlers, %d timers)\n", path, handlers, timers);
-  } else {
+  } else if (!forbidden) {
+    fprintf(stderr, "%s\n", err);
+  } else if (err[0]) {
     fprintf(stderr, "%s\n", err);
   }
   host__shutdown(h);

@@ -279,13 +279,44 @@ function M.new(rt, g)
   return vigil
 end
 
+--- What a policy cannot reach, and why: each would let it escape the
+--- handler budget, the agent's process or its own environment. `vigil
+--- check` names any use of them (M.forbidden_uses).
+M.FORBIDDEN = {
+  jit = "it turns the JIT back on, past the budget's hook",
+  debug = "debug.sethook removes the budget's hook",
+  package = "package.loaded reaches jit and debug, package.loadlib loads C code",
+  getfenv = "it reaches the agent's own environment",
+  setfenv = "it rewrites other functions' environments",
+  ["string.dump"] = "bytecode can crash the VM",
+  ["os.execute"] = "it blocks the policy thread: use vigil.exec",
+  ["io.popen"] = "it blocks the policy thread: use vigil.exec",
+  ["os.exit"] = "it would stop the agent",
+  dofile = "it runs files outside the policy's guards: use require",
+}
+
+local function without(lib, names)
+  local copy = {}
+  for k, v in pairs(lib) do copy[k] = v end
+  for _, n in ipairs(names) do copy[n] = nil end
+  return copy
+end
+
 --- The global environment a policy file runs in: the standard library
---- without what would defeat the runtime's guards (jit, ffi, debug), and
---- `vigil`.
+--- without what would defeat the runtime's guards (M.FORBIDDEN), and
+--- `vigil`. Source only: load/loadstring/loadfile refuse bytecode.
 function M.environment(vigil)
   local env = {}
   for k, v in pairs(_G) do env[k] = v end
-  env.jit, env.debug, env._G = nil, nil, env
+  env.jit, env.debug, env.package, env.getfenv, env.setfenv, env.dofile, env._G = nil, nil, nil, nil, nil, nil, env
+  env.string = without(string, { "dump" })
+  env.os = without(os, { "execute", "exit" })
+  env.io = without(io, { "popen" })
+  local real_load, real_loadstring, real_loadfile = load, loadstring, loadfile
+  env.load = function(chunk, name) return real_load(chunk, name, "t") end
+  env.loadstring = function(s, name) return real_load(s, name, "t") end
+  env.loadfile = function(path) return real_loadfile(path, "t") end
+  if real_loadstring == nil then env.loadstring = nil end
   env.vigil = vigil
   env.print = function(...)
     local parts = {}
@@ -300,6 +331,28 @@ function M.environment(vigil)
     return require(name)
   end
   return env
+end
+
+--- Uses of what a policy cannot reach, found in its source: a list of
+--- "line N: NAME is not available to policies (WHY)" (empty when none).
+--- A static scan, for `vigil check`: the environment is what enforces it.
+function M.forbidden_uses(source)
+  local found, n = {}, 0
+  for line in (source .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    -- strings and comments say what they like ("debug mode" is fine)
+    local code = line:gsub('"[^"]*"', '""'):gsub("'[^']*'", "''"):gsub("%-%-.*$", "")
+    for name, why in pairs(M.FORBIDDEN) do
+      local pat = "%f[%w_.]" .. name:gsub("%.", "%%.") .. "%f[^%w_]"
+      if code:find(pat) then found[#found + 1] = { n, name, why } end
+    end
+  end
+  table.sort(found, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local out = {}
+  for i, f in ipairs(found) do
+    out[i] = string.format("line %d: %s is not available to policies (%s)", f[1], f[2], f[3])
+  end
+  return out
 end
 
 return M
