@@ -99,8 +99,24 @@ static void host__publish_status(host *h) {
 
 /* ---- the budgeted call ------------------------------------------------------- */
 
+static size_t host_memory_limit = VIGIL_POLICY_MEMORY;
+
+void vigil_lua_host_set_memory_limit(size_t bytes) { host_memory_limit = bytes; }
+
 static void host__budget_hook(lua_State *L, lua_Debug *ar) {
   host *h = host__of(L);
+  /* Memory: what the VM holds, in KiB (LuaJIT cannot take a custom
+   * allocator on x86-64, so the limit is enforced here, every 1,000
+   * instructions: a handler overshoots it by what it allocates in that
+   * many, then fails). A full collection first: garbage is not a reason. */
+  if (host_memory_limit && (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024u > host_memory_limit) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    if ((size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024u > host_memory_limit) {
+      lua_getinfo(L, "Sl", ar);
+      luaL_error(L, "%s:%d: stopped: the policy holds more than its memory limit of %d MiB (--policy-memory)",
+                 ar->short_src, ar->currentline, (int)(host_memory_limit >> 20));
+    }
+  }
   if (uv_hrtime() > h->deadline) {
     h->tripped = true;
     lua_getinfo(L, "Sl", ar); /* where it was stopped: file:line, as for any error */

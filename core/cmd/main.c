@@ -79,6 +79,8 @@ static const char usage_agent[] =
     "  --log-level level      debug, info, warn or error (default info)\n"
     "  --interval duration    gossip interval (default 200ms)\n"
     "  --reap duration        forget peers down this long (default 60s; 0 = never)\n"
+    "  --policy-memory MiB    memory the policy may hold; a handler past it fails (default 64;\n"
+    "                         0 = no limit)\n"
     "  --threshold phi        conviction threshold (default 8)\n"
     "\n"
     "Durations are numbers with a unit: 150ms, 2s, 1.5m.\n";
@@ -305,6 +307,9 @@ static int cmd_agent(args *a) {
       die(2, a->cmd,
           "--fanout: removed in protocol 2; an agent talks to its observers and subjects only, "
           "whatever the cluster size (docs/PROTOCOL.md, \"Observers\")");
+    } else if (is_flag(arg, "--policy-memory", &v)) {
+      vigil_lua_host_set_memory_limit(
+          (size_t)parse_uint(a->cmd, "--policy-memory", flag_value(a, "--policy-memory", v), 65536) << 20);
     } else if (is_flag(arg, "--reap", &v)) {
       cfg.reap_after = parse_duration(a->cmd, "--reap", flag_value(a, "--reap", v));
     } else if (is_flag(arg, "--threshold", &v)) {

@@ -24,11 +24,45 @@ try("source", function() return load("return 1", "x") end)
 vigil.log.warn("probe", { result = table.concat(out, ",") })
 ]]
 
+local function rss_mib(a)
+  local f = io.open("/proc/" .. a.pid .. "/status")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  local kb = s:match("VmRSS:%s*(%d+)")
+  return kb and tonumber(kb) / 1024
+end
+
 describe("a policy", function()
   local files = {}
   after_each(function()
+    agents.stop_all()
     for _, p in ipairs(files) do os.remove(p) end
     files = {}
+  end)
+
+  it("that allocates without end fails at its memory limit; detection goes on; SIGTERM stops the agent", function()
+    local path = agents.tmpfile([[
+vigil.on("peer_up", function(e)
+  local t = {}
+  while true do t[#t + 1] = string.rep("x", 65536) .. #t end
+end)
+]])
+    files[#files + 1] = path
+    local a = agents.start({ args = path .. " --policy-memory 16" })
+    local b = agents.start({ seeds = { a } })
+    agents.wait(function()
+      return agents.log(a):find("more than its memory limit of 16 MiB", 1, true) ~= nil
+    end, 10, "the handler to be stopped at its memory limit")
+    assert.is_true((agents.metric(a, 'policy_errors_total{event="peer_up"}') or 0) >= 1)
+    assert.is_true(rss_mib(a) < 200, "rss " .. tostring(rss_mib(a)) .. " MiB")
+    -- detection went on: b killed is convicted
+    agents.signal(b, "KILL")
+    agents.wait(function() return agents.state(a, b) == "down" end, 5, "a to convict b")
+    local t0 = os.time()
+    agents.signal(a, "TERM")
+    agents.wait(function() return not agents.running(a) end, 3, "the agent to exit on SIGTERM")
+    assert.is_true(os.time() - t0 <= 3)
   end)
 
   it("reaches none of what would let it escape its guards", function()
