@@ -75,7 +75,10 @@ static const char usage_agent[] =
     "  --http host:port       HTTP for /metrics, /v1/members, /health (default 127.0.0.1:7947;\n"
     "                         \"off\" disables it)\n"
     "  --keyring file         authenticate gossip with the keys in file (base64, one per line;\n"
-    "                         the first signs, all verify)\n"
+    "                         the first signs, all verify); required to listen on anything\n"
+    "                         but loopback, unless --insecure\n"
+    "  --insecure             listen beyond loopback without a keyring (anyone who can reach\n"
+    "                         the port can forge gossip)\n"
     "  --log-level level      debug, info, warn or error (default info)\n"
     "  --interval duration    gossip interval (default 200ms)\n"
     "  --reap duration        forget peers down this long (default 60s; 0 = never)\n"
@@ -135,6 +138,27 @@ bool is_flag(const char *arg, const char *name, const char **inline_value) {
   if (arg[n] == '=') {
     *inline_value = arg + n + 1;
     return true;
+  }
+  return false;
+}
+
+/* Is the pname's host a loopback address (127.0.0.0/8, ::1)? The wildcard
+ * (0.0.0.0, ::) and every other address is reachable from elsewhere. */
+static bool pname_is_loopback(const char *pname) {
+  size_t hl;
+  uint16_t port;
+  if (vigil_pname_parse(pname, &hl, &port) != VIGIL_OK) return false;
+  char host[64];
+  bool v6 = pname[0] == '[';
+  size_t n = v6 ? hl - 2 : hl;
+  if (n >= sizeof host) return false;
+  memcpy(host, pname + (v6 ? 1 : 0), n);
+  host[n] = '\0';
+  unsigned char a[16];
+  if (!v6 && inet_pton(AF_INET, host, a) == 1) return a[0] == 127;
+  if (v6 && inet_pton(AF_INET6, host, a) == 1) {
+    static const unsigned char lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return memcmp(a, lo, 16) == 0;
   }
   return false;
 }
@@ -259,6 +283,7 @@ static int cmd_agent(args *a) {
   vigil_agent_config cfg;
   vigil_agent_config_init(&cfg);
   const char *v;
+  bool insecure = false;
   for (a->i = 2; a->i < a->argc; a->i++) {
     const char *arg = a->argv[a->i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -267,6 +292,8 @@ static int cmd_agent(args *a) {
     } else if (is_flag(arg, "--listen", &v)) {
       cfg.listen = flag_value(a, "--listen", v);
       check_pname(a->cmd, "--listen", cfg.listen);
+    } else if (strcmp(arg, "--insecure") == 0) {
+      insecure = true;
     } else if (is_flag(arg, "--advertise", &v)) {
       cfg.advertise = flag_value(a, "--advertise", v);
       check_pname(a->cmd, "--advertise", cfg.advertise);
@@ -327,6 +354,15 @@ static int cmd_agent(args *a) {
       die(2, a->cmd, "unexpected argument '%s' (one policy file at most)", arg);
     }
   }
+  /* Gossip that other machines can reach, unauthenticated, lets anyone who
+   * can send it a datagram forge heartbeats, alerts and leaves: refuse,
+   * unless told so in as many words. */
+  if (!cfg.keyring && !insecure && cfg.listen && !pname_is_loopback(cfg.listen))
+    die(2, a->cmd,
+        "--listen %s without --keyring: anyone who can reach that port could forge heartbeats, alerts "
+        "and leaves. Make a key (head -c 32 /dev/urandom | base64 > /etc/vigil/keyring, mode 600), copy it to "
+        "every agent and add --keyring /etc/vigil/keyring; or add --insecure to run without",
+        cfg.listen);
   /* The tick evaluates twice per interval, so a conviction is never more
    * than half an interval late. */
   cfg.tick = cfg.interval / 2 ? cfg.interval / 2 : cfg.interval;

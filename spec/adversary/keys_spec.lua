@@ -53,4 +53,18 @@ describe("mismatched keys", function()
     assert.is_nil(agents.members(a)[b.pname])
     assert.is_nil(agents.members(a)[c.pname])
   end)
+
+  it("without a keyring, an agent refuses to listen beyond loopback unless told --insecure", function()
+    -- refused before anything is bound: nothing listens on 0.0.0.0
+    for _, listen in ipairs({ "0.0.0.0:29911", "[::]:29911" }) do
+      local out, rc = agents.run(string.format("%s agent --listen '%s' --http off 2>&1", agents.VIGIL, listen))
+      assert.are.equal(2, rc, out)
+      assert.truthy(out:find("without --keyring", 1, true), out)
+      assert.truthy(out:find("head -c 32 /dev/urandom", 1, true), out)
+      assert.truthy(out:find("--insecure", 1, true), out)
+    end
+    -- loopback needs no key; --insecure is a flag the agent knows
+    local a = agents.start({ host = "127.0.0.2", args = "--insecure" })
+    assert.truthy(agents.health(a))
+  end)
 end)
