@@ -322,6 +322,7 @@ static int cmd_agent(args *a) {
       const char *path = flag_value(a, "--keyring", v);
       if (vigil_keyring_load(&keyring, path, err, sizeof err) != VIGIL_OK) die(2, a->cmd, "--keyring: %s", err);
       cfg.keyring = &keyring;
+      cfg.keyring_path = path;
     } else if (is_flag(arg, "--log-level", &v)) {
       const char *lvl = flag_value(a, "--log-level", v);
       int l = vigil_log_level_parse(lvl);

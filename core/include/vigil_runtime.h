@@ -126,7 +126,8 @@ typedef struct vigil_agent_config {
   uint32_t ntokens;
   const char *const *seeds; /* pnames (IP literals) to contact until known */
   uint32_t nseeds;
-  const vigil_keyring *keyring; /* NULL: unauthenticated (warned once) */
+  vigil_keyring *keyring;   /* NULL: unauthenticated (warned once); replaced in place on SIGHUP */
+  const char *keyring_path; /* the file it came from: read again on SIGHUP */
   vigil_log_level log_level;
   vigil_time interval;                         /* gossip interval (200 ms) */
   vigil_time tick;                             /* evaluate period (100 ms) */

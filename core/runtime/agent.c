@@ -111,11 +111,30 @@ static void agent__on_stop(uv_signal_t *s, int signum) {
   uv_stop(&a->loop);
 }
 
+/* SIGHUP: read the keyring file again (a rotation: add the new key
+ * everywhere, then make it first, then drop the old one, a SIGHUP each).
+ * A file that does not load leaves the keys in force. The node holds a
+ * pointer to the keyring: it is replaced in place, on the core thread,
+ * between two datagrams. */
+static void agent__reload_keyring(vigil__agent *a) {
+  if (!a->cfg->keyring || !a->cfg->keyring_path) return;
+  vigil_keyring next;
+  char err[256];
+  if (vigil_keyring_load(&next, a->cfg->keyring_path, err, sizeof err) != VIGIL_OK) {
+    vigil__logf(VIGIL_LOG_WARN, "keyring not reloaded: the keys in force stay", "path=\"%s\" error=\"%s\"",
+                a->cfg->keyring_path, err);
+    return;
+  }
+  *a->cfg->keyring = next;
+  vigil__logf(VIGIL_LOG_INFO, "keyring reloaded", "keys=%u", next.nkeys);
+}
+
 static void agent__on_hup(uv_signal_t *s, int signum) {
   (void)signum;
   vigil__agent *a = s->data;
+  agent__reload_keyring(a);
   if (!a->bridge) {
-    vigil__logf(VIGIL_LOG_WARN, "SIGHUP ignored: this agent runs no policy", NULL);
+    if (!a->cfg->keyring) vigil__logf(VIGIL_LOG_WARN, "SIGHUP ignored: this agent runs no policy and no keyring", NULL);
     return;
   }
   vigil__logf(VIGIL_LOG_INFO, "policy reload requested", "by=SIGHUP");

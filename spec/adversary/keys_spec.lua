@@ -67,4 +67,30 @@ describe("mismatched keys", function()
     local a = agents.start({ host = "127.0.0.2", args = "--insecure" })
     assert.truthy(agents.health(a))
   end)
+
+  it("are reloaded on SIGHUP: a key added to the file is accepted at once, a broken file changes nothing", function()
+    local key1, key2 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+    local k1, k2 = keyfile(key1), keyfile(key2)
+    files = { k1, k2 }
+    local a = agents.start({ keyring = k1 })
+    local b = agents.start({ keyring = k2, seeds = { a } })
+    agents.wait(function()
+      return (agents.metric(a, 'frames_rejected_total{reason="auth"}') or 0) >= 5
+    end, 5, "a to reject b")
+    -- a broken file: the keys in force stay
+    local f = io.open(k1, "w")
+    f:write("not base64 at all\n")
+    f:close()
+    agents.signal(a, "HUP")
+    agents.wait(function() return agents.log(a):find("keyring not reloaded", 1, true) ~= nil end, 5, "the warning")
+    assert.is_nil(agents.members(a)[b.pname])
+    -- the rotation's first step: the new key added, the old one still signing
+    f = io.open(k1, "w")
+    f:write(key1, "\n", key2, "\n")
+    f:close()
+    agents.signal(a, "HUP")
+    agents.wait(function() return agents.log(a):find('msg="keyring reloaded" keys=2', 1, true) ~= nil end, 5,
+      "the reload")
+    agents.wait(function() return agents.members(a)[b.pname] ~= nil end, 5, "a to accept b's frames")
+  end)
 end)
