@@ -394,7 +394,7 @@ static bool rd_pname(rd *r, char *dst) {
   bool bracket = n > 0 && s[0] == '[';
   for (uint32_t i = 0; i < n; i++) {
     uint8_t c = s[i];
-    if (c <= ' ' || c == 0x7f || c == '"' || c == '\\') return rd_fail(r, VIGIL_FRAME_EVALUE);
+    if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\') return rd_fail(r, VIGIL_FRAME_EVALUE);
     if (c == ':') {
       if (colon >= 0 && !bracket) return rd_fail(r, VIGIL_FRAME_EVALUE); /* bare IPv6 */
       colon = (int32_t)i;

@@ -57,7 +57,7 @@ int vigil_pname_parse(const char *pname, size_t *host_len, uint16_t *port) {
   }
   for (size_t i = 0; i < hl; i++) {
     unsigned char c = (unsigned char)pname[i];
-    if (c <= ' ' || c == 0x7f || c == '"' || c == '\\') return VIGIL_EINVAL;
+    if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\') return VIGIL_EINVAL; /* ASCII: valid UTF-8 anywhere */
   }
   const char *digits = colon + 1;
   size_t nd = strlen(digits);

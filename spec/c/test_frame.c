@@ -687,6 +687,22 @@ TEST(names_outside_the_safe_alphabet_are_a_value) {
   CHECK(!vigil_name_valid(long_name));
   long_name[VIGIL_NAME_MAX - 1] = '\0';
   CHECK(vigil_name_valid(long_name));
+  /* A pname is ASCII: bytes past 0x7e (non-UTF-8, bidi controls) are a value. */
+  static const char *const bad_pnames[] = {"127.0.0.1\xff:1",
+                                           "\xe2\x80\xae"
+                                           "1.0.0.127:1",
+                                           "h\xc3\xa9:1"};
+  for (size_t i = 0; i < sizeof bad_pnames / sizeof bad_pnames[0]; i++) {
+    memset(&f, 0, sizeof f);
+    f.type = VIGIL_FRAME_HEARTBEAT;
+    snprintf(f.from, sizeof f.from, "%s", bad_pnames[i]);
+    n = vigil_frame_encode(&f, NULL, buf, sizeof buf);
+    CHECK(n > 0);
+    CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, &g), VIGIL_FRAME_EVALUE);
+    size_t hl;
+    uint16_t port;
+    CHECK_INT(vigil_pname_parse(bad_pnames[i], &hl, &port), VIGIL_EINVAL);
+  }
 }
 
 int main(int argc, char **argv) {
