@@ -879,9 +879,6 @@ size_t vigil_members_flush(vigil_members *m, vigil_time now, vigil_send_fn send,
  * agent's own verdict on a subject (an alert), never a conviction alone. */
 int vigil_members_refused(vigil_members *m, const char *pname, vigil_time now);
 
-/* A peer's state was changed from outside (the policy marked it down). */
-void vigil_members_changed(vigil_members *m, uint32_t idx, vigil_time now);
-
 /* Change the gossip interval (lingering and flush pacing follow it). */
 void vigil_members_set_interval(vigil_members *m, vigil_time interval);
 

@@ -200,15 +200,21 @@ static void handler__reserve(vigil_handler *h) {
   h->out_cap = cap;
 }
 
-size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_transition **out) {
-  handler__reserve(h);
-  vigil_pool *pool = h->pool;
-  uint32_t slots = vigil_pool_slots(pool);
-
+/* A judging pass starts at `now`: was this agent paused since the previous
+ * one (the local-pause guard)? */
+static bool handler__pass(vigil_handler *h, vigil_time now) {
   bool paused =
       h->evaluated && now > h->last_eval && (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
   h->last_eval = now;
   h->evaluated = true;
+  return paused;
+}
+
+size_t vigil_handler_evaluate(vigil_handler *h, vigil_time now, const vigil_transition **out) {
+  handler__reserve(h);
+  vigil_pool *pool = h->pool;
+  uint32_t slots = vigil_pool_slots(pool);
+  bool paused = handler__pass(h, now);
 
   size_t n = 0;
   uint32_t deferred = 0;
@@ -271,6 +277,23 @@ int vigil_handler_refused_pname(vigil_handler *h, const char *pname, vigil_time 
   return vigil_handler_refused(h, p->idx, now);
 }
 
+/* When a monitored peer's phi reaches its threshold, or, refused, it
+ * becomes overdue, if nothing more is heard from it (UINT64_MAX = never).
+ * The cached horizon is within a nanosecond or so of the exact deadline; a
+ * microsecond late is late enough to find it crossed. */
+static vigil_time handler__deadline(vigil_peer *p) {
+  vigil_detector *d = &p->detector;
+  if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
+  vigil_time from = handler__silent_from(p), due = UINT64_MAX;
+  if (isfinite(d->horizon) && d->horizon < (double)(UINT64_MAX - from) / 2)
+    due = from + (vigil_time)d->horizon + VIGIL_US;
+  if (d->cfg->refused && p->refused_at > d->last) {
+    vigil_time t = from + vigil__detector_overdue(d) + VIGIL_US;
+    if (t < due) due = t;
+  }
+  return due;
+}
+
 vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now) {
   vigil_time due = UINT64_MAX;
   uint32_t slots = vigil_pool_slots(h->pool);
@@ -278,20 +301,9 @@ vigil_time vigil_handler_next_due(const vigil_handler *h, vigil_time now) {
     vigil__pool_prefetch_slot(h->pool, i + PREFETCH_AHEAD);
     vigil_peer *p = vigil_pool_get(h->pool, i);
     if (!p || p->is_local || p->state != VIGIL_STATE_NORMAL) continue;
-    vigil_detector *d = &p->detector;
-    if (!vigil_detector_is_monitoring(d)) return now; /* convicted at the next evaluate */
-    if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
-    vigil_time from = handler__silent_from(p);
-    /* The cached horizon is within a nanosecond or so of the exact
-     * deadline; a microsecond late is late enough to find it crossed. */
-    if (isfinite(d->horizon) && d->horizon < (double)(UINT64_MAX - from) / 2) {
-      vigil_time t = from + (vigil_time)d->horizon + VIGIL_US;
-      if (t < due) due = t;
-    }
-    if (d->cfg->refused && p->refused_at > d->last) {
-      vigil_time t = from + vigil__detector_overdue(d) + VIGIL_US;
-      if (t < due) due = t;
-    }
+    if (!vigil_detector_is_monitoring(&p->detector)) return now; /* convicted at the next evaluate */
+    vigil_time t = handler__deadline(p);
+    if (t < due) due = t;
   }
   return due < now ? now : due;
 }
@@ -314,10 +326,7 @@ int vigil_handler_feed(vigil_handler *h, uint32_t idx, vigil_time now) {
 }
 
 bool vigil_handler_begin_pass(vigil_handler *h, vigil_time now) {
-  bool paused =
-      h->evaluated && now > h->last_eval && (double)(now - h->last_eval) > h->pause_factor * (double)h->interval;
-  h->last_eval = now;
-  h->evaluated = true;
+  bool paused = handler__pass(h, now);
   if (h->metrics) vigil__metrics_evaluation(h->metrics, paused, 0);
   return paused;
 }
@@ -372,17 +381,8 @@ int vigil_handler_set_state(vigil_handler *h, uint32_t idx, vigil_peer_state to,
 
 vigil_time vigil_handler_due_of(const vigil_handler *h, uint32_t idx, vigil_time now) {
   vigil_peer *p = vigil_pool_get(h->pool, idx);
-  if (!p || p->is_local) return UINT64_MAX;
-  vigil_detector *d = &p->detector;
-  if (!vigil_detector_is_monitoring(d)) return UINT64_MAX;
-  if (d->horizon_for != d->cfg->threshold) vigil__detector_refresh(d);
-  vigil_time from = handler__silent_from(p), due = UINT64_MAX;
-  if (isfinite(d->horizon) && d->horizon < (double)(UINT64_MAX - from) / 2)
-    due = from + (vigil_time)d->horizon + VIGIL_US;
-  if (d->cfg->refused && p->refused_at > d->last) {
-    vigil_time t = from + vigil__detector_overdue(d) + VIGIL_US;
-    if (t < due) due = t;
-  }
+  if (!p || p->is_local || !vigil_detector_is_monitoring(&p->detector)) return UINT64_MAX;
+  vigil_time due = handler__deadline(p);
   return due < now ? now : due;
 }
 

@@ -110,7 +110,8 @@ struct vigil_members {
   vigil_handler *h;
   vigil_pool *pool;
   char self[VIGIL_PNAME_MAX];
-  uint32_t me; /* our own pool slot */
+  uint32_t me;      /* our own pool slot */
+  uint64_t self_h0; /* the ring hash of our pname */
   uint64_t generation;
   uint64_t version;
   uint64_t incarnation;
@@ -249,13 +250,14 @@ vigil_members *vigil_members_new(vigil_handler *h, const vigil_members_config *c
   /* Agents started together must not walk the member list in step: each
    * starts its round robin somewhere else, so that a member one agent
    * lacks is in some neighbour's next entries. */
-  m->cursor = (uint32_t)(vigil__ring_hash(cfg->self) >> 40);
-  m->view = members__term(vigil__ring_hash(cfg->self), m->generation, m->incarnation);
+  m->self_h0 = vigil__ring_hash(cfg->self);
+  m->cursor = (uint32_t)(m->self_h0 >> 40);
+  m->view = members__term(m->self_h0, m->generation, m->incarnation);
   m->roles_stale = true;
   m->rings = vigil__rings_new(k);
   vigil_peer_spec me = {cfg->self, cfg->dc, cfg->rack, cfg->tokens, cfg->ntokens, true, cfg->keyring != NULL};
   int rc = m->rings ? vigil_pool_add(pool, &me, now, &m->me) : VIGIL_ENOMEM;
-  if (rc == VIGIL_OK && vigil__rings_add(m->rings, m->me, vigil__ring_hash(cfg->self)) != VIGIL_OK) rc = VIGIL_ENOMEM;
+  if (rc == VIGIL_OK && vigil__rings_add(m->rings, m->me, m->self_h0) != VIGIL_OK) rc = VIGIL_ENOMEM;
   if (rc != VIGIL_OK) {
     if (why) *why = rc == VIGIL_ENAMETOOLONG ? "dc or rack name too long" : vigil_strerror(rc);
     vigil__rings_free(m->rings);
@@ -418,7 +420,7 @@ static void members__commit(vigil_members *m, vigil_time now) {
   if (vigil__rings_commit(m->rings) != VIGIL_OK) return; /* out of memory: keep the old roles */
   if (!changed && !m->roles_stale) return;
   m->roles_stale = false;
-  uint64_t h0 = vigil__ring_hash(m->self);
+  uint64_t h0 = m->self_h0;
   m->nobservers = vigil__rings_observers(m->rings, h0, m->me, m->observers);
   uint32_t old[2 * VIGIL__RINGS_MAX], nold = m->nsubjects;
   memcpy(old, m->subjects, nold * sizeof *old);
@@ -487,33 +489,28 @@ static bool members__add_alert(vigil_members *m, uint32_t idx, uint32_t obs) {
   return true;
 }
 
+/* Small cluster: every member but slot `skip` observes it (up to cap). */
+static uint32_t members__others(const vigil_members *m, uint32_t skip, uint32_t *idx, uint32_t cap) {
+  uint32_t n = 0, slots = vigil_pool_slots(m->pool);
+  for (uint32_t i = 0; i < slots && n < cap; i++)
+    if (i != skip && vigil_pool_get(m->pool, i)) idx[n++] = i;
+  return n;
+}
+
 uint32_t vigil_members_observers_of(vigil_members *m, const char *pname, uint32_t *idx, uint32_t cap) {
   const vigil_peer *p = vigil_pool_find(m->pool, pname);
   if (!p) return 0;
-  uint32_t n = 0;
-  if (m->small) {
-    uint32_t slots = vigil_pool_slots(m->pool);
-    for (uint32_t i = 0; i < slots && n < cap; i++)
-      if (i != p->idx && vigil_pool_get(m->pool, i)) idx[n++] = i;
-    return n;
-  }
-  uint32_t obs[VIGIL__RINGS_MAX];
-  uint64_t h0 = p->is_local ? vigil__ring_hash(m->self) : m->table[p->idx].h0;
+  if (m->small) return members__others(m, p->idx, idx, cap);
+  uint32_t n = 0, obs[VIGIL__RINGS_MAX];
+  uint64_t h0 = p->is_local ? m->self_h0 : m->table[p->idx].h0;
   uint32_t no = vigil__rings_observers(m->rings, h0, p->idx, obs);
   for (uint32_t i = 0; i < no && n < cap; i++) idx[n++] = obs[i];
   return n;
 }
 
 uint32_t vigil_members_subjects(vigil_members *m, uint32_t *idx, uint32_t cap) {
+  if (m->small) return members__others(m, m->me, idx, cap);
   uint32_t n = 0;
-  if (m->small) {
-    uint32_t slots = vigil_pool_slots(m->pool);
-    for (uint32_t i = 0; i < slots && n < cap; i++) {
-      const vigil_peer *p = vigil_pool_get(m->pool, i);
-      if (p && !p->is_local) idx[n++] = i;
-    }
-    return n;
-  }
   for (uint32_t i = 0; i < m->nsubjects && n < cap; i++) idx[n++] = m->subjects[i];
   return n;
 }
@@ -667,10 +664,9 @@ static void members__alert(vigil_members *m, const vigil_alert_entry *a, vigil_t
   if (strcmp(a->subject, m->self) == 0) {
     /* About us. We are alive: refute, unless it is about a past life. */
     if (a->generation == m->generation && a->incarnation >= m->incarnation) {
-      uint64_t h0 = vigil__ring_hash(m->self);
-      m->view -= members__term(h0, m->generation, m->incarnation);
+      m->view -= members__term(m->self_h0, m->generation, m->incarnation);
       m->incarnation = a->incarnation + 1;
-      m->view += members__term(h0, m->generation, m->incarnation);
+      m->view += members__term(m->self_h0, m->generation, m->incarnation);
       m->refutations++;
       members__rumour(m, R_ALIVE, m->me, 0, m->generation, m->incarnation);
       members__urgent(m, now);
@@ -901,12 +897,6 @@ int vigil_members_refused(vigil_members *m, const char *pname, vigil_time now) {
   if (!p) return VIGIL_ENOENT;
   if (m->small) return vigil_handler_refused(m->h, p->idx, now);
   return vigil_handler_note_refused(m->h, p->idx, now);
-}
-
-void vigil_members_changed(vigil_members *m, uint32_t idx, vigil_time now) {
-  (void)m;
-  (void)idx;
-  (void)now; /* the rings hold every member whatever its state: nothing to move */
 }
 
 /* ---- sending ---------------------------------------------------------------- */

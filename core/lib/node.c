@@ -271,8 +271,6 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
   if (c->type == VIGIL_CMD_MARK_DOWN) {
     int rc = vigil_handler_mark_down_pname(n->h, c->pname, now);
     snprintf(note, cap, "%s", rc ? vigil_strerror(rc) : "ok");
-    const vigil_peer *p = rc ? NULL : vigil_pool_find(n->pool, c->pname);
-    if (p) vigil_members_changed(n->m, p->idx, now);
     node__due(n, now);
     return rc;
   }

@@ -3,13 +3,7 @@
 -- source, and not once per datagram. Real agents on loopback, bounded.
 local agents = require("helpers.agents")
 
-local function keyfile(b64)
-  local path = os.tmpname()
-  local f = io.open(path, "w")
-  f:write(b64, "\n")
-  f:close()
-  return path
-end
+local function keyfile(b64) return agents.tmpfile(b64 .. "\n") end
 
 local function count(lines, pattern)
   local n = 0
