@@ -179,8 +179,8 @@ describe("vigil agent", function()
       seed = (seed * 1103515245 + 12345) % 2147483648
       return seed % n
     end
-    local valid = string.char(0x92, 0x02, 0xc4, 0x0c, 0x84, 0x01, 0x01, 0x02, 0xa3, 0x61, 0x3a, 0x31,
-      0x03, 0x01, 0x04, 0x01)
+    local valid = string.char(0x92, 0x02, 0xc4, 0x14, 0x84, 0x01, 0x01, 0x02, 0xab) .. "127.0.0.1:1"
+      .. string.char(0x03, 0x01, 0x04, 0x01)
     local list = {}
     for i = 1, 3000 do
       local kind, bytes = i % 3, {}
@@ -215,8 +215,8 @@ describe("vigil agent", function()
     agents.sleep(0.5)
     assert.is_true(all_normal(c))
     assert.is_true(agents.metric(c[1], 'frames_received_total{type="heartbeat"}') > before)
-    -- The valid frame's "a:1" never became a member: truncated copies are rejected.
-    assert.is_nil(agents.members(c[1])["a:1"])
+    -- The valid frame's "127.0.0.1:1" never became a member: truncated copies are rejected.
+    assert.is_nil(agents.members(c[1])["127.0.0.1:1"])
   end)
 
   it("answers bad HTTP with a 4xx and keeps serving", function()

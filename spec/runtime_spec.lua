@@ -76,10 +76,10 @@ describe("the policy runtime", function()
       vigil.on("transition", function(e) seen[#seen + 1] = "any " .. e.type end)
       vigil.on("lagged", function(e) seen[#seen + 1] = "lagged " .. e.missed end)
     end))
-    rt:dispatch(ev("peer_down", "a:1"))
-    rt:dispatch(ev("peer_up", "b:1"))
+    rt:dispatch(ev("peer_down", "127.0.0.1:1"))
+    rt:dispatch(ev("peer_up", "127.0.0.2:1"))
     rt:dispatch({ type = "lagged", missed = 7, at = 2 })
-    assert.are.same({ "down a:1", "any peer_down", "any peer_up", "lagged 7" }, seen)
+    assert.are.same({ "down 127.0.0.1:1", "any peer_down", "any peer_up", "lagged 7" }, seen)
   end)
 
   it("keeps running the other handlers when one raises", function()
@@ -88,7 +88,7 @@ describe("the policy runtime", function()
       vigil.on("peer_down", function() error("boom") end)
       vigil.on("peer_down", function() ran = true end)
     end)
-    rt:dispatch(ev("peer_down", "a:1"))
+    rt:dispatch(ev("peer_down", "127.0.0.1:1"))
     assert.is_true(ran)
   end)
 
@@ -98,7 +98,7 @@ describe("the policy runtime", function()
       vigil.on("peer_down", "page", function() calls = calls + 1 end)
       vigil.on("peer_down", "page", function() calls = calls + 10 end)
     end)
-    rt:dispatch(ev("peer_down", "a:1"))
+    rt:dispatch(ev("peer_down", "127.0.0.1:1"))
     assert.are.equal(10, calls)
   end)
 
@@ -110,18 +110,18 @@ describe("the policy runtime", function()
     local syntax = tmpfile('vigil.on("peer_up", function(\n')
     _G.LOG = log
     assert.is_true(rt:load(v1))
-    rt:dispatch(ev("peer_down", "a:1"))
+    rt:dispatch(ev("peer_down", "127.0.0.1:1"))
     local ok, err = rt:load(broken)
     assert.is_false(ok)
     assert.truthy(err:find(broken .. ":2:", 1, true), err)
     ok, err = rt:load(syntax)
     assert.is_false(ok)
     assert.truthy(err:find(syntax .. ":2:", 1, true), err)
-    rt:dispatch(ev("peer_down", "b:1")) -- v1 still runs
+    rt:dispatch(ev("peer_down", "127.0.0.2:1")) -- v1 still runs
     assert.is_true(rt:load(v2))
-    rt:dispatch(ev("peer_down", "c:1")) -- v1's handler is gone
-    rt:dispatch(ev("peer_up", "d:1", { state = "normal", previous = "down" }))
-    assert.are.same({ "v1 a:1", "v1 b:1", "v2 d:1" }, log)
+    rt:dispatch(ev("peer_down", "127.0.0.3:1")) -- v1's handler is gone
+    rt:dispatch(ev("peer_up", "127.0.0.4:1", { state = "normal", previous = "down" }))
+    assert.are.same({ "v1 127.0.0.1:1", "v1 127.0.0.2:1", "v2 127.0.0.4:1" }, log)
     assert.are.equal(2, rt.generation)
     assert.are.same({ true, false, false, true }, { host.reports[1].ok, host.reports[2].ok, host.reports[3].ok,
       host.reports[4].ok })
@@ -137,12 +137,12 @@ describe("the policy runtime", function()
     end
     rt:load(policy)
     for i = 1, 100 do
-      rt:dispatch(ev("peer_down", "p" .. i .. ":1"))
+      rt:dispatch(ev("peer_down", "127.0.0." .. i .. ":1"))
       if i % 10 == 0 then rt:load(policy) end
       if i % 15 == 0 then rt:load(function() error("bad edit") end) end
     end
     assert.are.equal(100, #got)
-    for i = 1, 100 do assert.are.equal("p" .. i .. ":1", got[i]) end
+    for i = 1, 100 do assert.are.equal("127.0.0." .. i .. ":1", got[i]) end
   end)
 
   it("keeps vigil.state across reloads", function()
@@ -202,7 +202,7 @@ describe("the policy runtime", function()
     rt:load(function(vigil)
       vigil.on("peer_down", function() vigil.after(2, function() once = once + 1 end) end)
     end)
-    rt:dispatch(ev("peer_down", "a:1"))
+    rt:dispatch(ev("peer_down", "127.0.0.1:1"))
     host.advance(10)
     assert.are.equal(1, once)
     assert.has_error(function() rt.active = rt.active; require("vigil").new(rt, rt.active).every(0, function() end) end)

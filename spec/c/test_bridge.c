@@ -22,7 +22,7 @@ static vigil_event peer_event(int i) {
   memset(&e, 0, sizeof e);
   e.type = VIGIL_EVENT_PEER_DOWN;
   e.at = (vigil_time)i;
-  snprintf(e.peer, sizeof e.peer, "10.0.0.1:%d", 1000 + i % 50000);
+  snprintf(e.peer, sizeof e.peer, "127.0.0.1:%d", 1000 + i % 50000);
   return e;
 }
 
@@ -61,7 +61,7 @@ TEST(commands_queue_up_to_a_bound_and_wake_the_core) {
   c->type = VIGIL_CMD_MARK_DOWN;
   int accepted = 0;
   for (int i = 0; i < 300; i++) {
-    snprintf(c->pname, sizeof c->pname, "h:%d", i + 1);
+    snprintf(c->pname, sizeof c->pname, "127.0.0.1:%d", i + 1);
     accepted += vigil_bridge_send_command(b, c) == VIGIL_OK;
   }
   CHECK_INT(accepted, 256);
@@ -69,10 +69,10 @@ TEST(commands_queue_up_to_a_bound_and_wake_the_core) {
   int taken = 0;
   while (vigil_bridge_take_command(b, c)) {
     taken++;
-    if (taken == 1) CHECK_STR(c->pname, "h:1");
+    if (taken == 1) CHECK_STR(c->pname, "127.0.0.1:1");
   }
   CHECK_INT(taken, 256);
-  CHECK_STR(c->pname, "h:256");
+  CHECK_STR(c->pname, "127.0.0.1:256");
   free(c);
   vigil_bridge_free(b);
 }

@@ -121,7 +121,7 @@ TEST(a_heartbeat_promotes_a_peer_to_normal_at_once) {
 TEST(unknown_pnames_and_the_local_peer_are_ignored) {
   fixture f;
   setup(&f);
-  CHECK_INT(vigil_handler_record_heartbeat_pname(f.h, "10.9.9.9:1", MS(1)), VIGIL_ENOENT);
+  CHECK_INT(vigil_handler_record_heartbeat_pname(f.h, "127.9.9.9:1", MS(1)), VIGIL_ENOENT);
   CHECK_INT(vigil_handler_record_heartbeat_idx(f.h, 999, MS(1)), VIGIL_ENOENT);
   CHECK_INT(vigil_handler_record_heartbeat_pname(f.h, "127.0.0.1:7000", MS(1)), VIGIL_ELOCAL);
   CHECK_INT(state(&f, f.local), VIGIL_STATE_JOINING);
@@ -232,7 +232,7 @@ TEST(mark_down_convicts_at_once_and_the_peer_stays_down_until_heard) {
   /* ...a heartbeat does. */
   CHECK_INT(vigil_handler_record_heartbeat_idx(f.h, f.b, MS(2200)), 1);
   CHECK_INT(state(&f, f.b), VIGIL_STATE_NORMAL);
-  CHECK_INT(vigil_handler_mark_down_pname(f.h, "nope:1", MS(1)), VIGIL_ENOENT);
+  CHECK_INT(vigil_handler_mark_down_pname(f.h, "127.0.0.9:1", MS(1)), VIGIL_ENOENT);
   CHECK_INT(vigil_handler_mark_down_pname(f.h, "127.0.0.1:7000", MS(1)), VIGIL_ELOCAL);
   teardown(&f);
 }
@@ -369,7 +369,7 @@ TEST(a_handler_without_events_or_metrics_still_judges) {
   vigil_pool *pool = vigil_pool_new(NULL, NULL);
   vigil_handler *h = vigil_handler_new(pool);
   uint32_t a;
-  vigil_peer_spec s = {"h:1", NULL, NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:1", NULL, NULL, NULL, 0, false, false};
   vigil_pool_add(pool, &s, 0, &a);
   CHECK_INT(vigil_handler_record_heartbeat_idx(h, a, MS(0)), 1);
   CHECK_INT(vigil_handler_evaluate(h, MS(60000), NULL), 1);
@@ -385,7 +385,7 @@ TEST(evaluate_over_a_growing_pool_reports_every_transition) {
   vigil_handler *h = vigil_handler_new(pool);
   char name[32];
   for (int i = 0; i < 1000; i++) {
-    snprintf(name, sizeof name, "10.0.%d.%d:7000", i / 256, i % 256);
+    snprintf(name, sizeof name, "127.0.%d.%d:7000", i / 250, i % 250 + 1);
     vigil_peer_spec s = {name, NULL, NULL, NULL, 0, false, false};
     vigil_pool_add(pool, &s, 0, NULL);
     vigil_handler_record_heartbeat_pname(h, name, MS(1));
@@ -405,7 +405,7 @@ TEST(the_exponential_model_works_through_the_handler) {
   vigil_pool *pool = vigil_pool_new(&cfg, NULL);
   vigil_handler *h = vigil_handler_new(pool);
   uint32_t a;
-  vigil_peer_spec s = {"h:1", NULL, NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:1", NULL, NULL, NULL, 0, false, false};
   vigil_pool_add(pool, &s, 0, &a);
   for (int i = 0; i < 20; i++) vigil_handler_record_heartbeat_idx(h, a, MS(200 * i));
   /* phi = elapsed / (0.2 s ln 10) crosses 8 after 3.68 s. */

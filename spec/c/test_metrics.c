@@ -40,7 +40,7 @@ TEST(metrics_cover_transitions_state_phi_and_handler_counters) {
   vigil_handler_evaluate(h, MS(2000), NULL);
   vigil_handler_evaluate(h, MS(2900), NULL); /* silent 1.1 s: down */
   vigil_handler_evaluate(h, MS(9000), NULL); /* 6.1 s after the last tick: a pause */
-  vigil_handler_record_heartbeat_pname(h, "nobody:1", MS(9000));
+  vigil_handler_record_heartbeat_pname(h, "127.0.0.9:1", MS(9000));
   vigil_handler_record_heartbeat_pname(h, "127.0.0.1:7000", MS(9000));
   vigil_handler_gossip_round(h, MS(2), 1, MS(9000));
 
@@ -86,10 +86,10 @@ TEST(metrics_cover_transitions_state_phi_and_handler_counters) {
 TEST(label_values_are_escaped) {
   vigil_pool *pool = vigil_pool_new(NULL, NULL);
   vigil_handler *h = vigil_handler_new(pool);
-  vigil_peer_spec a = {"h:1", "d\\c", "r\"k", NULL, 0, false, false};
+  vigil_peer_spec a = {"127.0.0.1:1", "d\\c", "r\"k", NULL, 0, false, false};
   vigil_pool_add(pool, &a, 0, NULL);
   char *s = render(h, 0);
-  CHECK(s && strstr(s, "peer_state_current{peer=\"h:1\",dc=\"d\\\\c\",rack=\"r\\\"k\"} 4\n"));
+  CHECK(s && strstr(s, "peer_state_current{peer=\"127.0.0.1:1\",dc=\"d\\\\c\",rack=\"r\\\"k\"} 4\n"));
   /* Without attached metrics the handler-wide families are absent. */
   CHECK(s && !strstr(s, "gossip_evaluations_total"));
   free(s);
