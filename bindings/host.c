@@ -80,6 +80,18 @@ static void host__copy(char *dst, size_t cap, const char *src) {
   dst[n] = '\0';
 }
 
+/* A log field from a C string. */
+#define HOST__F(k, v)                                                                                                  \
+  { k, v, strlen(v) }
+
+/* Log msg at error with the Lua error on top of L's stack as error=. */
+static void host__log_error(const char *msg, lua_State *L) {
+  size_t n = 0;
+  const char *err = lua_tolstring(L, -1, &n);
+  vigil_log_field f[] = {{"error", err ? err : "?", err ? n : 1}};
+  vigil_log_fields(VIGIL_LOG_ERROR, msg, f, 1);
+}
+
 static host *host__of(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, "vigil.host");
   host *h = lua_touserdata(L, -1);
@@ -146,32 +158,21 @@ static int host__pcall(host *h, lua_State *L, const char *kind, int nargs, bool 
   lua_remove(L, fn); /* the traceback handler */
   *interrupted = rc != 0 && h->tripped;
   if (rc == 0) return 0;
-  const char *err = lua_tostring(L, -1);
+  size_t errlen = 0;
+  const char *err = lua_tolstring(L, -1, &errlen);
   int k = host__kind_index(kind);
-  char fields[1536];
   if (*interrupted) {
     h->st.interrupted[k]++;
-    snprintf(fields, sizeof fields, "source=policy event=%s budget_s=%.3g", kind, h->budget);
-    vigil_log(VIGIL_LOG_ERROR, "policy handler interrupted", fields);
+    char budget[32];
+    snprintf(budget, sizeof budget, "%.3g", h->budget);
+    vigil_log_field f[] = {HOST__F("source", "policy"), HOST__F("event", kind), HOST__F("budget_s", budget)};
+    vigil_log_fields(VIGIL_LOG_ERROR, "policy handler interrupted", f, 3);
   } else {
     h->st.errors[k]++;
-    /* One line: the message and the traceback, newlines escaped. */
-    char msg[1200];
-    size_t n = 0;
-    for (const char *p = err ? err : "?"; *p && n + 3 < sizeof msg; p++) {
-      if (*p == '\n') {
-        msg[n++] = '\\';
-        msg[n++] = 'n';
-      } else if (*p == '"') {
-        msg[n++] = '\\';
-        msg[n++] = '"';
-      } else if (*p != '\t') {
-        msg[n++] = *p;
-      }
-    }
-    msg[n] = '\0';
-    snprintf(fields, sizeof fields, "source=policy event=%s error=\"%s\"", kind, msg);
-    vigil_log(VIGIL_LOG_ERROR, "policy handler failed", fields);
+    /* One line: the message and the traceback, escaped by the log. */
+    vigil_log_field f[] = {
+        HOST__F("source", "policy"), HOST__F("event", kind), {"error", err ? err : "?", err ? errlen : 1}};
+    vigil_log_fields(VIGIL_LOG_ERROR, "policy handler failed", f, 3);
   }
   host__publish_status(h);
   return 1;
@@ -242,14 +243,37 @@ static int l_mark_down(lua_State *L) {
   return host__send_command(L, h, &c);
 }
 
+/* host.log(level, msg, {k1, v1, k2, v2, ...}): keys already checked by
+ * lua/vigil/init.lua (log_fields), values any text; the log quotes and
+ * escapes them (core/runtime/log.c), so nothing a policy logs can forge a
+ * field or a line. At most HOST__LOG_FIELDS fields (then truncated=true); a
+ * line is cut at 1 KiB. */
+#define HOST__LOG_FIELDS 32
+
 static int l_log(lua_State *L) {
   static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
   int lvl = luaL_checkoption(L, 1, "info", levels);
   const char *msg = luaL_checkstring(L, 2);
-  const char *fields = luaL_optstring(L, 3, "");
-  char all[2048];
-  snprintf(all, sizeof all, "source=policy%s%s", *fields ? " " : "", fields);
-  vigil_log((vigil_log_level)lvl, msg, all);
+  vigil_log_field f[1 + HOST__LOG_FIELDS + 1] = {HOST__F("source", "policy")};
+  size_t n = 1;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    int pairs = (int)lua_objlen(L, 3) / 2;
+    if (pairs > HOST__LOG_FIELDS) f[1 + HOST__LOG_FIELDS] = (vigil_log_field)HOST__F("truncated", "true");
+    for (int i = 0; i < pairs && n < 1 + HOST__LOG_FIELDS; i++) {
+      lua_rawgeti(L, 3, 2 * i + 1);
+      lua_rawgeti(L, 3, 2 * i + 2);
+      bool strings = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING;
+      if (strings) { /* held by the table, which outlives their use below */
+        f[n].key = lua_tostring(L, -2);
+        f[n].value = lua_tolstring(L, -1, &f[n].len);
+        n++;
+      }
+      lua_pop(L, 2);
+    }
+  }
+  if (f[1 + HOST__LOG_FIELDS].key) f[n++] = f[1 + HOST__LOG_FIELDS]; /* more than fit: say so, last */
+  vigil_log_fields((vigil_log_level)lvl, msg, f, n);
   return 0;
 }
 
@@ -735,14 +759,14 @@ static int host__vm(host *h) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "vigil.runtime");
   if (lua_pcall(L, 1, 1, 0) != 0) {
-    vigil_log(VIGIL_LOG_ERROR, "cannot load the Lua runtime (lua/vigil)", lua_tostring(L, -1));
+    host__log_error("cannot load the Lua runtime (lua/vigil)", L);
     return 1;
   }
   lua_getfield(L, -1, "new");
   lua_newtable(L);
   luaL_register(L, NULL, host_functions);
   if (lua_pcall(L, 1, 1, 0) != 0) {
-    vigil_log(VIGIL_LOG_ERROR, "cannot start the Lua runtime", lua_tostring(L, -1));
+    host__log_error("cannot start the Lua runtime", L);
     return 1;
   }
   h->rt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -785,7 +809,7 @@ static void host__dispatch(host *h) {
       lua_insert(L, -2);
       vigil_lua_push_event(L, &batch[i]);
       if (lua_pcall(L, 2, 0, 0) != 0) { /* a runtime bug, not a policy error */
-        vigil_log(VIGIL_LOG_ERROR, "policy runtime failed to dispatch", lua_tostring(L, -1));
+        host__log_error("policy runtime failed to dispatch", L);
         lua_pop(L, 1);
       }
       h->st.delivered++;
@@ -795,9 +819,8 @@ static void host__dispatch(host *h) {
 }
 
 static void host__reload(host *h, const char *why) {
-  char fields[4300];
-  snprintf(fields, sizeof fields, "policy=%s by=%s", h->path, why);
-  vigil_log(VIGIL_LOG_INFO, "policy reloading", fields);
+  vigil_log_field f[] = {HOST__F("policy", h->path), HOST__F("by", why)};
+  vigil_log_fields(VIGIL_LOG_INFO, "policy reloading", f, 2);
   char err[1024];
   host__load(h, err, sizeof err);
 }

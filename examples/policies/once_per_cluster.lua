@@ -10,6 +10,10 @@
 -- the cluster forms or grows), and undoing a drain that never happened,
 -- from whichever agents felt responsible while the cluster was still
 -- forming, would touch the load balancer for nothing.
+--
+-- The peer is one argument of its own, after "--" (the end of options for
+-- getopt and most tools): the command runs without a shell, and even a
+-- name that starts with "-" is read as the operand, never as an option.
 local DRAIN = os.getenv("DRAIN_COMMAND") or "/usr/local/bin/lb-drain"
 
 vigil.state.down = vigil.state.down or {} -- peers seen down (survives reloads)
@@ -17,12 +21,12 @@ vigil.state.down = vigil.state.down or {} -- peers seen down (survives reloads)
 vigil.on("peer_down", "drain", function(ev)
   vigil.state.down[ev.peer] = true
   if not vigil.responsible(ev.peer) then return end
-  vigil.exec({ DRAIN, ev.peer, timeout = 20, retries = 3, backoff = 2 })
+  vigil.exec({ DRAIN, "--", ev.peer, timeout = 20, retries = 3, backoff = 2 })
 end)
 
 vigil.on("peer_up", "undrain", function(ev)
   if not vigil.state.down[ev.peer] then return end -- first seen: nothing to undo
   vigil.state.down[ev.peer] = nil
   if not vigil.responsible(ev.peer) then return end
-  vigil.exec({ DRAIN, "--undo", ev.peer, timeout = 20, retries = 3, backoff = 2 })
+  vigil.exec({ DRAIN, "--undo", "--", ev.peer, timeout = 20, retries = 3, backoff = 2 })
 end)

@@ -5,6 +5,8 @@
 --- bounded at max_output, the timeout with TERM then KILL); this module
 --- decides what runs when. Commands never go through a shell unless the
 --- policy names one ({"sh", "-c", "..."}).
+local log_fields = require("vigil").log_fields
+
 local M = {}
 M.__index = M
 
@@ -97,8 +99,8 @@ function M:enqueue(job)
   end
   if self.tail - self.head + 1 >= limits.queue then
     self.rt.host.count_exec("rejected")
-    self.rt.host.log("warn", "exec queue full: command dropped", string.format("cmd=%q queued=%d", job.file,
-      self.tail - self.head + 1))
+    self.rt.host.log("warn", "exec queue full: command dropped",
+      log_fields({ cmd = job.file, queued = self.tail - self.head + 1 }))
     return nil, "exec queue full"
   end
   self.tail = self.tail + 1
@@ -135,15 +137,15 @@ function M:finished(job, code, out, errout, why)
   local ok = why == "exit" and code == 0
   if not ok and job.attempt <= job.retries then
     local delay = job.backoff * 2 ^ (job.attempt - 1)
-    host.log("warn", "exec failed, will retry", string.format("cmd=%q attempt=%d why=%s code=%s retry_in=%.3g",
-      job.file, job.attempt, why, tostring(code), delay))
+    host.log("warn", "exec failed, will retry", log_fields({ cmd = job.file, attempt = job.attempt, why = why,
+      code = tostring(code), retry_in = string.format("%.3g", delay) }))
     job.attempt = job.attempt + 1
     host.timer(delay, 0, function() self:enqueue(job) end)
   else
     host.count_exec(ok and "ok" or (why == "timeout" and "timeout" or "failed"))
     if not ok then
-      host.log("warn", "exec failed", string.format("cmd=%q attempts=%d why=%s code=%s", job.file, job.attempt, why,
-        tostring(code)))
+      host.log("warn", "exec failed", log_fields({ cmd = job.file, attempts = job.attempt, why = why,
+        code = tostring(code) }))
     end
     if job.on_exit then job.on_exit(code, out, errout, why) end
   end

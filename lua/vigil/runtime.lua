@@ -112,7 +112,7 @@ function M:failed(source, err)
   err = tostring(err)
   local first = err:match("^[^\n]*")
   self.host.log("error", "policy load failed, the previous policy keeps running",
-    api.fields_string({ policy = type(source) == "string" and source or "function", error = first }))
+    api.log_fields({ policy = type(source) == "string" and source or "function", error = first }))
   self.host.report(false, first, self.generation)
   return false, err
 end
@@ -131,7 +131,7 @@ function M:swap(g)
   local n = 0
   for _, list in pairs(g.handlers) do n = n + #list end
   self.host.log("info", "policy loaded",
-    api.fields_string({ generation = self.generation, handlers = n, timers = #g.timers }))
+    api.log_fields({ generation = self.generation, handlers = n, timers = #g.timers }))
   self.host.report(true, nil, self.generation)
 end
 

@@ -31,6 +31,7 @@
 --- sent on a socket); use loopback names (127.0.0.0/8).
 local core = require("vigil.core")
 local runtime = require("vigil.runtime")
+local text = require("vigil.text")
 
 local M = {}
 
@@ -232,8 +233,13 @@ function Sim:host(ag)
     if ok then return true end
     return nil, note
   end
+  -- fields: the list {k1, v1, ...} the runtime gives every host (vigil.log_fields);
+  -- recorded as the agent writes it (fields, logfmt) and as a table (values).
   function h.log(level, msg, fields)
-    sim.logs[#sim.logs + 1] = { level = level, msg = msg, fields = fields, at = sim.core:now(), agent = ag.pname }
+    local values = {}
+    for i = 1, #fields - 1, 2 do values[fields[i]] = fields[i + 1] end
+    sim.logs[#sim.logs + 1] = { level = level, msg = msg, fields = text.logfmt(fields), values = values,
+      at = sim.core:now(), agent = ag.pname }
   end
   function h.hash(s) return core.hash(s) end
   function h.report(ok, err, generation)
