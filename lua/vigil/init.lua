@@ -7,6 +7,9 @@
 --- sent to the detector, which applies them between two of its ticks. A
 --- handler that raises or runs past its budget is stopped, logged and
 --- counted, never the agent. docs/POLICIES.md is the guide.
+local json = require("vigil.json")
+local text = require("vigil.text")
+
 local M = {}
 
 -- Settings that existed once: their names get a reason, not "unknown".
@@ -86,23 +89,56 @@ local function check_seconds(fn, s)
   if not (finite(s) and s >= 0) then fail("%s: expected seconds >= 0, got %s", fn, tostring(s)) end
 end
 
---- logfmt fields: sorted keys, values quoted when they need it.
-local function fields_string(fields)
-  if fields == nil then return "" end
-  if type(fields) ~= "table" then return "value=" .. string.format("%q", tostring(fields)) end
-  local keys = {}
-  for k in pairs(fields) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v = fields[k]
-    if v == nil then v = fields[tonumber(k)] end
-    local s = type(v) == "number" and string.format("%.6g", v) or tostring(v)
-    if s == "" or s:find('[%s"=\\]') then s = '"' .. s:gsub('[\\"]', "\\%0"):gsub("\n", "\\n") .. '"' end
-    parts[#parts + 1] = k:gsub("[^%w_%.%-]", "_") .. "=" .. s
+-- Keys the agent writes on every line: a policy's field must not pass for one.
+local RESERVED_KEYS = { ts = true, level = true, msg = true, source = true }
+
+--- Log fields as the host takes them: a list {k1, v1, k2, v2, ...} sorted
+--- by key, values as text (numbers %.6g). A key must be 1 to 64 of
+--- [A-Za-z0-9_.-] and not ts, level, msg or source: any other raises an
+--- error at `level` (the policy's line), rather than be renamed into
+--- something that could collide. A value can be anything: the log quotes
+--- and escapes it (core/runtime/log.c). A non-table is one field, value.
+---@param fields table|nil
+---@param level? integer error level of the caller to blame
+---@return table list
+local function log_fields(fields, level)
+  level = (level or 1) + 1
+  if fields == nil then return {} end
+  if type(fields) ~= "table" then return { "value", tostring(fields) } end
+  local keys, by_name = {}, {}
+  for k, v in pairs(fields) do
+    local name = k
+    if type(k) == "number" then name = string.format("%.14g", k) end
+    if type(name) ~= "string" then
+      error(string.format("vigil.log: a field name must be a string, got %s", type(k)), level)
+    end
+    if #name == 0 or #name > 64 or name:find("[^A-Za-z0-9_%.%-]") then
+      error(string.format("vigil.log: bad field name %s: use 1 to 64 of A-Z a-z 0-9 _ . -", string.format("%q", name)),
+        level)
+    end
+    if RESERVED_KEYS[name] then
+      error(string.format("vigil.log: field name '%s' is the agent's own (ts, level, msg, source)", name), level)
+    end
+    keys[#keys + 1] = name
+    by_name[name] = v
   end
-  return table.concat(parts, " ")
+  table.sort(keys)
+  local list = {}
+  for _, k in ipairs(keys) do
+    local v = by_name[k]
+    list[#list + 1] = k
+    list[#list + 1] = type(v) == "number" and string.format("%.6g", v) or tostring(v)
+  end
+  return list
 end
+
+M.log_fields = log_fields
+
+--- Log fields as the agent writes them ("a=1 b=\"two words\""), for specs
+--- and vigil.testing: log_fields, then the log's quoting (vigil.text).
+---@param fields table|nil
+---@return string
+local function fields_string(fields) return text.logfmt(log_fields(fields, 2)) end
 
 M.fields_string = fields_string
 
@@ -245,12 +281,19 @@ function M.new(rt, g)
   function vigil.exec(spec) return rt.exec:submit(spec, 2) end
 
   --- Structured logs, on the agent's stderr: vigil.log.info("msg", {k = v}).
+  --- Every value is quoted and escaped as it needs; field names are
+  --- [A-Za-z0-9_.-] (others raise). docs/POLICIES.md, "Logging".
   vigil.log = {}
   for _, level in ipairs({ "debug", "info", "warn", "error" }) do
     vigil.log[level] = function(msg, fields)
-      host.log(level, tostring(msg), fields_string(fields))
+      host.log(level, tostring(msg), log_fields(fields, 2))
     end
   end
+
+  --- JSON from lua-cjson (vigil.json.encode(value) -> text, raises on
+  --- what JSON cannot carry; vigil.json.decode(text) -> value, or nil and
+  --- why; vigil.json.null). Without lua-cjson both raise saying so.
+  vigil.json = { encode = json.encode, decode = json.decode, null = json.null }
 
   --- A table that survives reloads: keep counters and memories here.
   vigil.state = rt.state
@@ -323,14 +366,43 @@ function M.environment(vigil)
     for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
     vigil.log.info(table.concat(parts, "\t"))
   end
-  env.require = function(name)
-    if name == "vigil" then return vigil end
-    if name == "jit" or name == "ffi" or name == "debug" or name:match("^jit%.") then
-      error("require '" .. name .. "': not available to policies (it would defeat the handler budget)", 2)
-    end
-    return require(name)
-  end
+  env.require = M.policy_require(env, vigil)
   return env
+end
+
+-- The standard libraries a policy may name in require: its own, guarded
+-- copies (require("os") must not hand back the real os.execute).
+local POLICY_LIBS = { string = true, table = true, math = true, os = true, io = true, coroutine = true, bit = true }
+
+--- `require` as a policy sees it: "vigil", the guarded standard libraries,
+--- and Lua source modules on package.path, run in the policy's own
+--- environment (so they are bound by the same guards). Never C modules,
+--- jit, ffi, debug, package or the agent's own modules (vigil.*): each
+--- would hand back what the environment takes away.
+function M.policy_require(env, vigil)
+  local loaded = {}
+  return function(name)
+    if type(name) ~= "string" then error("require: expected a module name", 2) end
+    if name == "vigil" then return vigil end
+    if POLICY_LIBS[name] then return env[name] or require(name) end
+    if name == "jit" or name:match("^jit%.") or name == "ffi" or name == "debug" or name == "package"
+      or name:match("^vigil%.") then
+      error("require '" .. name .. "': not available to policies (it would reach past the policy's guards)", 2)
+    end
+    if loaded[name] ~= nil then return loaded[name] end
+    local path = package.searchpath(name, package.path)
+    if not path then
+      error("require '" .. name .. "': no Lua module of that name on the policy path "
+        .. "(C modules are not available to policies)", 2)
+    end
+    local chunk, err = loadfile(path, "t")
+    if not chunk then error("require '" .. name .. "': " .. tostring(err), 2) end
+    setfenv(chunk, env)
+    local value = chunk(name)
+    if value == nil then value = true end
+    loaded[name] = value
+    return value
+  end
 end
 
 --- Uses of what a policy cannot reach, found in its source: a list of
