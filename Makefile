@@ -5,9 +5,10 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Debian 12 packages the build, the tests, the demo and the linters need.
+# Debian 12 packages the build, the tests, the demo and the linters need
+# (lua-cjson: vigil.json for policies, at run time).
 DEPS := build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev \
-        libmsgpack-dev lua-busted libsodium-dev prometheus lua-check \
+        libmsgpack-dev lua-busted libsodium-dev prometheus lua-check lua-cjson \
         clang-format cppcheck clang libclang-rt-14-dev libhttp-parser-dev curl bc
 
 LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
@@ -18,7 +19,7 @@ SECONDS ?= 60
 # nftables for packet loss, gnuplot for the plots.
 BENCH_DEPS := serf tarantool nftables gnuplot-nox iproute2
 
-.PHONY: all deps deps-bench build test demo demo-core bench bench-compare bench-scale fuzz lint format clean
+.PHONY: all deps deps-bench build test demo demo-core bench bench-compare bench-scale bench-adversary fuzz lint format clean
 
 all: build
 
@@ -91,6 +92,10 @@ bench-compare: deps-bench build
 bench-scale: build
 	@$(MAKE) --no-print-directory deps DEPS="gnuplot-nox"
 	@luajit bench/scale/run.lua
+
+# What the issue-12 attacks cost a real agent (docs/SECURITY.md): bounded.
+bench-adversary: build
+	@VIGIL_BIN=$(BUILD)/vigil luajit bench/adversary/run.lua
 
 C_SOURCES = core/*/*.c core/*/*.h bindings/*.c bindings/*.h spec/c/*.c spec/c/*.h bench/micro/*.c
 

@@ -13,6 +13,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +76,9 @@ static const char usage_agent[] =
     "  --tokens t1,t2         this agent's ring tokens (decimal, < 2^128)\n"
     "  --http host:port       HTTP for /metrics, /v1/members, /health (default 127.0.0.1:7947;\n"
     "                         \"off\" disables it)\n"
+    "  --http-token-file file the bearer token (one line, 16-256 characters, file not\n"
+    "                         readable by every user) clients beyond loopback must send to\n"
+    "                         POST /v1/reload; without it, only loopback clients may\n"
     "  --keyring file         authenticate gossip with the keys in file (base64, one per line;\n"
     "                         the first signs, all verify); required to listen on anything\n"
     "                         but loopback, unless --insecure\n"
@@ -82,6 +87,11 @@ static const char usage_agent[] =
     "  --log-level level      debug, info, warn or error (default info)\n"
     "  --interval duration    gossip interval (default 200ms)\n"
     "  --reap duration        forget peers down this long (default 60s; 0 = never)\n"
+    "  --max-peers n          the most peers this agent keeps, itself included (default 16384;\n"
+    "                         0 = no bound); joins past it are dropped and counted\n"
+    "  --max-clock-skew dur   frames sent further than this from our clock are rejected,\n"
+    "                         and generations ahead of it (default 10s; 0 = no clock checks;\n"
+    "                         must be shorter than --reap)\n"
     "  --policy-memory MiB    memory the policy may hold; a handler past it fails (default 64;\n"
     "                         0 = no limit)\n"
     "  --threshold phi        conviction threshold (default 8)\n"
@@ -273,6 +283,48 @@ static uint32_t parse_tokens(const char *cmd, const char *v, vigil_token *out, u
   return n;
 }
 
+/*
+ * --http-token-file: the bearer token that lets clients beyond loopback
+ * use the mutating endpoints. One line of 16 to 256 characters that an
+ * HTTP header can carry (printable ASCII, no spaces); a trailing newline
+ * is fine. The file must not be readable by every user: the token is a
+ * password.
+ */
+static const char *load_http_token(const char *cmd, const char *path) {
+  static char token[257];
+  char buf[sizeof token + 3];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(2, cmd, "--http-token-file: cannot read '%s': %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) die(2, cmd, "--http-token-file: '%s' is not a regular file", path);
+  if (st.st_mode & (S_IROTH | S_IWOTH))
+    die(2, cmd, "--http-token-file: '%s' is open to every user (mode %03o): the token is a password; chmod 600 it",
+        path, (unsigned)(st.st_mode & 0777));
+  ssize_t n = read(fd, buf, sizeof buf);
+  int err = errno;
+  close(fd);
+  if (n < 0) die(2, cmd, "--http-token-file: cannot read '%s': %s", path, strerror(err));
+  size_t len = (size_t)n;
+  while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
+  if (len == 0)
+    die(2, cmd, "--http-token-file: '%s' is empty; make a token with head -c 32 /dev/urandom | base64 > %s", path,
+        path);
+  if (len >= sizeof token) die(2, cmd, "--http-token-file: '%s': the token is longer than 256 characters", path);
+  for (size_t i = 0; i < len; i++)
+    if (buf[i] < 0x21 || buf[i] > 0x7e)
+      die(2, cmd,
+          "--http-token-file: '%s': byte %zu is a space, a control character or not ASCII; the file holds one "
+          "token on one line",
+          path, i + 1);
+  if (len < 16)
+    die(2, cmd,
+        "--http-token-file: '%s': the token has %zu characters, at least 16 needed (head -c 32 /dev/urandom | base64)",
+        path, len);
+  memcpy(token, buf, len);
+  token[len] = '\0';
+  return token;
+}
+
 /* ---- vigil agent ------------------------------------------------------------------ */
 
 static int cmd_agent(args *a) {
@@ -317,6 +369,8 @@ static int cmd_agent(args *a) {
         cfg.http = NULL;
       else
         check_pname(a->cmd, "--http", cfg.http);
+    } else if (is_flag(arg, "--http-token-file", &v)) {
+      cfg.http_token = load_http_token(a->cmd, flag_value(a, "--http-token-file", v));
     } else if (is_flag(arg, "--keyring", &v)) {
       char err[512];
       const char *path = flag_value(a, "--keyring", v);
@@ -340,6 +394,11 @@ static int cmd_agent(args *a) {
           (size_t)parse_uint(a->cmd, "--policy-memory", flag_value(a, "--policy-memory", v), 65536) << 20);
     } else if (is_flag(arg, "--reap", &v)) {
       cfg.reap_after = parse_duration(a->cmd, "--reap", flag_value(a, "--reap", v));
+    } else if (is_flag(arg, "--max-peers", &v)) {
+      cfg.max_peers = (uint32_t)parse_uint(a->cmd, "--max-peers", flag_value(a, "--max-peers", v), 1u << 24);
+      if (cfg.max_peers == 1) die(2, a->cmd, "--max-peers: counts this agent too: at least 2 (or 0 = no bound)");
+    } else if (is_flag(arg, "--max-clock-skew", &v)) {
+      cfg.max_skew = parse_duration(a->cmd, "--max-clock-skew", flag_value(a, "--max-clock-skew", v));
     } else if (is_flag(arg, "--threshold", &v)) {
       const char *t = flag_value(a, "--threshold", v);
       char *end;
@@ -364,6 +423,11 @@ static int cmd_agent(args *a) {
         "and leaves. Make a key (head -c 32 /dev/urandom | base64 > /etc/vigil/keyring, mode 600), copy it to "
         "every agent and add --keyring /etc/vigil/keyring; or add --insecure to run without",
         cfg.listen);
+  if (cfg.max_skew && cfg.reap_after && cfg.max_skew >= cfg.reap_after)
+    die(2, a->cmd,
+        "--max-clock-skew (%.3gs) must be shorter than --reap (%.3gs): a captured frame must be too old to count "
+        "before the peer it names is forgotten",
+        (double)cfg.max_skew / 1e9, (double)cfg.reap_after / 1e9);
   /* The tick evaluates twice per interval, so a conviction is never more
    * than half an interval late. */
   cfg.tick = cfg.interval / 2 ? cfg.interval / 2 : cfg.interval;

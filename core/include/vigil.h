@@ -469,6 +469,15 @@ vigil_events *vigil_events_new(uint32_t capacity);
 void vigil_events_free(vigil_events *ev);
 uint32_t vigil_events_capacity(const vigil_events *ev);
 
+/* A function that sees every event as it is published, before any later
+ * one: called from within the publisher (the node's inputs), it must not
+ * call back into the node. */
+typedef void (*vigil_event_sink)(void *ud, const vigil_event *e);
+
+/* Set the ring's one sink (NULL: none). Subscribers may lag and lose the
+ * oldest events (told as `lagged`); the sink never does. */
+void vigil_events_set_sink(vigil_events *ev, vigil_event_sink sink, void *ud);
+
 /* Publish a copy of *e (its seq is assigned). Never blocks, never fails:
  * when the ring is full the oldest event is overwritten. Returns the seq. */
 uint64_t vigil_events_publish(vigil_events *ev, const vigil_event *e);
@@ -715,8 +724,12 @@ typedef enum vigil_frame_type {
 #define VIGIL_FRAME_ETRAILING  (-2011) /* "trailing": bytes after the frame */
 #define VIGIL_FRAME_EUNSIGNED  (-2012) /* "unauthenticated": no tag, keyring set */
 #define VIGIL_FRAME_EAUTH      (-2013) /* "auth": the tag matches no key */
+/* Rejected by membership (vigil_members_receive), not by the codec: */
+#define VIGIL_FRAME_ESOURCE     (-2014) /* "source": `from` is not the datagram's source address */
+#define VIGIL_FRAME_ESKEW       (-2015) /* "skew": sent too far from our clock (or signed without a send time) */
+#define VIGIL_FRAME_EGENERATION (-2016) /* "generation": the sender's generation is ahead of our clock */
 
-#define VIGIL_FRAME_REASONS 13
+#define VIGIL_FRAME_REASONS 16
 
 /* "too_big", "truncated", ... for the codes above; "unknown" otherwise. */
 const char *vigil_frame_reason(int rc);
@@ -755,6 +768,8 @@ typedef struct vigil_frame {
   uint32_t flags;             /* VIGIL_FLAG_* (0 when not given) */
   uint32_t members;           /* members the sender knows, itself included (0 = not given) */
   uint64_t view;              /* checksum of the sender's member list (0 = not given) */
+  uint64_t sent;              /* the sender's wall clock when it sent the frame, in ms since
+                               * the epoch (0 = not given; every frame of ours has it) */
   uint32_t ntokens;
   vigil_token tokens[VIGIL_FRAME_TOKENS_MAX];
   uint32_t ndigest;
@@ -815,7 +830,18 @@ typedef struct vigil_members_config {
   uint64_t seed;                /* random seed (kept for drivers; the protocol is deterministic) */
   uint32_t observers;           /* K, observers per agent; 0 = VIGIL_OBSERVERS (8) */
   uint32_t quorum;              /* H, alerts that convict; 0 = VIGIL_QUORUM (5); at most K */
+  /* Bounds against strangers (docs/SECURITY.md): */
+  uint32_t max_peers;  /* peers the pool may hold, itself included (VIGIL_MAX_PEERS); 0 = no bound */
+  vigil_time max_skew; /* frames sent further than this from our clock are rejected, and
+                        * generations ahead of it (10 s); 0 = no clock checks */
+  uint32_t join_rate;  /* new peers one source may introduce per second (128); 0 = no bound */
+  uint32_t join_burst; /* ... and at once (512) */
 } vigil_members_config;
+
+#define VIGIL_MAX_PEERS  16384 /* default bound on the pool: ~13 MiB of peer state (docs/SECURITY.md) */
+#define VIGIL_MAX_SKEW   (10 * VIGIL_SEC)
+#define VIGIL_JOIN_RATE  128
+#define VIGIL_JOIN_BURST 512
 
 #define VIGIL_OBSERVERS  8 /* observers watching each agent, by default */
 #define VIGIL_QUORUM     5 /* of them, alerts that convict */
@@ -843,7 +869,7 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
  * if it brought no news), or the VIGIL_FRAME_E* reason it was rejected for;
  * either way it is counted. A rejected datagram never changes a peer.
  */
-int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, vigil_time now);
+int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, const char *src, vigil_time now);
 
 /*
  * One gossip interval: bump this agent's heartbeat version, forget peers
@@ -946,10 +972,16 @@ typedef struct vigil_node_config {
   vigil_time reap_after;          /* forget peers down this long (60 s); 0 = never */
   uint32_t observers;             /* K observers per agent; 0 = VIGIL_OBSERVERS (tests, simulations) */
   uint32_t quorum;                /* H alerts that convict; 0 = VIGIL_QUORUM */
+  uint32_t max_peers;             /* VIGIL_MAX_PEERS; 0 = no bound */
+  vigil_time max_skew;            /* VIGIL_MAX_SKEW; 0 = no clock checks */
+  uint32_t join_rate, join_burst; /* VIGIL_JOIN_RATE, VIGIL_JOIN_BURST; 0 = no bound */
   const vigil_keyring *keyring;   /* sign and verify; NULL = unauthenticated */
   vigil_detector_config detector; /* first_estimate 0 = the gossip interval */
-  uint32_t events;                /* capacity of the event ring (1024) */
-  bool no_peer_counters;          /* skip per-peer transition counters (see vigil_handler_set_peer_counters) */
+  uint32_t events;                /* capacity of the event ring for subscribers (1024) */
+  vigil_event_sink on_event;      /* optional: sees every event as it is published, however many
+                                   * one input publishes (the agent's log and policy bridge) */
+  void *on_event_ud;
+  bool no_peer_counters; /* skip per-peer transition counters (see vigil_handler_set_peer_counters) */
   /* Optional: a driver's clock, read only to time the node's own gossip
    * rounds for the gossip_round event and its metrics (never for a
    * decision). NULL: rounds report a duration of 0. */
@@ -971,8 +1003,10 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
 void vigil_node_free(vigil_node *n);
 
 /*
- * A datagram arrived from `from` (the source address as a pname, or NULL
- * when the driver does not know it; it is not trusted for anything). Returns
+ * A datagram arrived from `from`, the source address as a pname (canonical:
+ * "a.b.c.d:port" or "[v6]:port"). A frame counts only when its sender is
+ * that address (VIGIL_FRAME_ESOURCE otherwise): nobody speaks for another
+ * agent. NULL skips that check, for drivers without IP addresses. Returns
  * VIGIL_OK when it was accepted or the VIGIL_FRAME_E* reason it was
  * rejected for; either way it is counted and a rejected one changes nothing.
  */

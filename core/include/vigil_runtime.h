@@ -107,10 +107,25 @@ typedef enum vigil_log_level {
 /* "debug", "info", "warn", "error"; -1 for anything else. */
 int vigil_log_level_parse(const char *name);
 
-/* Write one logfmt line to stderr: ts, level, msg, then `fields` ("k=v
- * k2=v2", already formatted, or NULL). Thread-safe: one write per line.
- * Lines below the agent's log level are skipped. */
+/* Write one logfmt line to stderr: ts, level, msg (quoted and escaped),
+ * then `fields` ("k=v k2=v2", already formatted and trusted as it is, or
+ * NULL). Thread-safe: one write per line. Lines below the agent's log level
+ * are skipped. Text that comes from the network or a policy goes through
+ * vigil_log_fields instead. */
 void vigil_log(vigil_log_level lvl, const char *msg, const char *fields);
+
+/* One key=value field of a log line. The value is any `len` bytes. */
+typedef struct vigil_log_field {
+  const char *key;   /* [A-Za-z0-9_.-]; any other byte is written '_' */
+  const char *value; /* quoted and escaped as it needs (docs/AGENT.md, "Logs") */
+  size_t len;        /* bytes of value */
+} vigil_log_field;
+
+/* vigil_log with fields given as values: each is written as one logfmt
+ * value whatever its bytes (quotes, newlines, '=', invalid UTF-8 ...), so no
+ * value can end its field or its line. A line is at most 1 KiB: what does
+ * not fit is cut and the line ends with truncated=true. */
+void vigil_log_fields(vigil_log_level lvl, const char *msg, const vigil_log_field *fields, size_t n);
 
 /* Set the level below which vigil_log drops lines (vigil_agent_run sets it
  * from its config). */
@@ -132,10 +147,15 @@ typedef struct vigil_agent_config {
   vigil_time interval;                         /* gossip interval (200 ms) */
   vigil_time tick;                             /* evaluate period (100 ms) */
   vigil_time reap_after;                       /* forget peers down this long (60 s) */
+  uint32_t max_peers;                          /* bound on the member list (VIGIL_MAX_PEERS); 0 = none */
+  vigil_time max_skew;                         /* clock skew allowed (VIGIL_MAX_SKEW); 0 = no checks */
   vigil_detector_config detector;              /* threshold, model, ... */
   const char *policy;                          /* agent.lua path, run by policy_host */
   const struct vigil_policy_host *policy_host; /* NULL: no policy runtime */
   uint32_t policy_queue;                       /* events the policy may fall behind by (1024) */
+  /* The bearer token clients beyond loopback must send to mutating HTTP
+   * endpoints (POST /v1/reload); NULL: those answer loopback clients only. */
+  const char *http_token;
 } vigil_agent_config;
 
 void vigil_agent_config_init(vigil_agent_config *cfg);

@@ -11,7 +11,9 @@
  * publisher nothing. A subscriber that falls more than `capacity` events
  * behind has lost the oldest ones; it is told so with one `lagged` event
  * carrying the count, then reads on from the oldest event still held. Order
- * is the publish order, so per peer it is preserved.
+ * is the publish order, so per peer it is preserved. One sink may see
+ * every event as it is published, whatever the ring's size: what must
+ * never miss one (the agent's log and policy bridge) is the sink.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,9 @@
 struct vigil_events {
   vigil_event *ring; /* slot = (seq - 1) % capacity */
   uint32_t capacity;
-  uint64_t published; /* seq of the newest event; 0 = none yet */
+  uint64_t published;    /* seq of the newest event; 0 = none yet */
+  vigil_event_sink sink; /* sees every event as it is published (NULL = none) */
+  void *sink_ud;
 };
 
 vigil_events *vigil_events_new(uint32_t capacity) {
@@ -45,6 +49,11 @@ void vigil_events_free(vigil_events *ev) {
 
 uint32_t vigil_events_capacity(const vigil_events *ev) { return ev->capacity; }
 
+void vigil_events_set_sink(vigil_events *ev, vigil_event_sink sink, void *ud) {
+  ev->sink = sink;
+  ev->sink_ud = ud;
+}
+
 uint64_t vigil_events_published(const vigil_events *ev) { return ev->published; }
 
 uint64_t vigil_events_publish(vigil_events *ev, const vigil_event *e) {
@@ -52,6 +61,7 @@ uint64_t vigil_events_publish(vigil_events *ev, const vigil_event *e) {
   vigil_event *slot = &ev->ring[(seq - 1) % ev->capacity];
   *slot = *e;
   slot->seq = seq;
+  if (ev->sink) ev->sink(ev->sink_ud, slot);
   return seq;
 }
 

@@ -44,12 +44,13 @@ enum {
   KEY_ALERTS = 12,
   KEY_MEMBERS = 13,
   KEY_VIEW = 14,
-  KEY_MAX = 14
+  KEY_SENT = 15,
+  KEY_MAX = 15
 };
 
 static const char *const reasons[VIGIL_FRAME_REASONS] = {
-    "too_big", "truncated", "malformed", "version",  "depth",           "count", "length",
-    "missing", "value",     "duplicate", "trailing", "unauthenticated", "auth",
+    "too_big", "truncated", "malformed", "version",         "depth", "count",  "length", "missing",
+    "value",   "duplicate", "trailing",  "unauthenticated", "auth",  "source", "skew",   "generation",
 };
 
 int vigil_frame_reason_index(int rc) {
@@ -110,7 +111,8 @@ static bool frame__encodable(const vigil_frame *f) {
 
 static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
   size_t n = 4 + (f->dc[0] != 0) + (f->rack[0] != 0) + (f->ntokens > 0) + f->has_state + (f->ndigest > 0) +
-             (f->incarnation > 0) + (f->flags > 0) + (f->nalerts > 0) + (f->members > 0) + (f->view > 0);
+             (f->incarnation > 0) + (f->flags > 0) + (f->nalerts > 0) + (f->members > 0) + (f->view > 0) +
+             (f->sent > 0);
   msgpack_pack_map(pk, n);
   msgpack_pack_uint8(pk, KEY_TYPE);
   msgpack_pack_uint32(pk, f->type);
@@ -185,6 +187,10 @@ static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
   if (f->view) {
     msgpack_pack_uint8(pk, KEY_VIEW);
     msgpack_pack_uint64(pk, f->view);
+  }
+  if (f->sent) {
+    msgpack_pack_uint8(pk, KEY_SENT);
+    msgpack_pack_uint64(pk, f->sent);
   }
 }
 
@@ -404,6 +410,8 @@ static bool rd_pname(rd *r, char *dst) {
   if (colon <= 0 || (uint32_t)colon + 1 >= n || n - (uint32_t)colon - 1 > 5 || colon > 255)
     return rd_fail(r, VIGIL_FRAME_EVALUE);
   if (bracket && (colon < 3 || s[colon - 1] != ']')) return rd_fail(r, VIGIL_FRAME_EVALUE);
+  if (s[colon + 1] == '0' || !vigil__host_literal((const char *)s, (size_t)colon))
+    return rd_fail(r, VIGIL_FRAME_EVALUE); /* an IP literal and a port, nothing to resolve */
   uint32_t port = 0;
   for (uint32_t i = (uint32_t)colon + 1; i < n; i++) {
     if (s[i] < '0' || s[i] > '9') return rd_fail(r, VIGIL_FRAME_EVALUE);
@@ -500,6 +508,7 @@ static bool rd_field(rd *r, uint64_t key, vigil_frame *f) {
     return true;
   case KEY_ALERTS: return rd_alerts(r, f);
   case KEY_VIEW: return rd_uint(r, &f->view);
+  case KEY_SENT: return rd_uint(r, &f->sent);
   case KEY_MEMBERS:
     if (!rd_uint(r, &v)) return false;
     f->members = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;

@@ -13,6 +13,10 @@ static inline bool vigil__name_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
+/* Is h[0..n) an IP literal as a pname holds it: a dotted quad without
+ * leading zeros, or "[v6]" in canonical form (RFC 5952)? */
+bool vigil__host_literal(const char *h, size_t n);
+
 /* Bounded copy: at most cap-1 bytes and a NUL. Returns false when src did
  * not fit (dst is then left as an empty string). */
 bool vigil__copy(char *dst, size_t cap, const char *src);

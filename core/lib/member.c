@@ -45,19 +45,22 @@
 
 #include "internal.h"
 
-#define RUMOURS_MAX    256  /* rumours waiting to be spread; the oldest go first when full */
-#define ALERTS_KEPT    16   /* alerters remembered per subject */
-#define DIGEST_ROUTINE 1    /* round-robin entries per frame when the receiver's list is ours */
-#define DIGEST_SMALL   8    /* entries per frame in a small cluster (relayed heartbeats) */
-#define DIGEST_ALIVE   8    /* alive rumours per frame */
-#define LINGER         5    /* intervals we keep answering a peer that asked */
-#define TELL_MAX       64   /* peers to tell "you are held down" at the next flush */
-#define FLUSH_SPACING  8    /* urgent flushes at most every interval / this */
-#define LAMBDA         3    /* retransmissions: LAMBDA * ceil(log2(members + 1)) */
-#define TOMBS_MAX      1024 /* reaped members remembered, so relayed news cannot bring them back */
+#define RUMOURS_MAX           256  /* rumours waiting to be spread; the oldest go first when full */
+#define ALERTS_KEPT           16   /* alerters remembered per subject */
+#define DIGEST_ROUTINE        1    /* round-robin entries per frame when the receiver's list is ours */
+#define DIGEST_SMALL          8    /* entries per frame in a small cluster (relayed heartbeats) */
+#define DIGEST_ALIVE          8    /* alive rumours per frame */
+#define LINGER                5    /* intervals we keep answering a peer that asked */
+#define TELL_MAX              64   /* peers to tell "you are held down" at the next flush */
+#define FLUSH_SPACING         8    /* urgent flushes at most every interval / this */
+#define LAMBDA                3    /* retransmissions: LAMBDA * ceil(log2(members + 1)) */
+#define TOMBS_MAX             1024 /* reaped members remembered, so relayed news cannot bring them back */
+#define SOURCES               64   /* join-rate buckets (by sender, direct-mapped) */
+#define PROBE_CAP_SHIFT       6    /* a peer never heard is probed at most every 2^6 = 64 intervals */
+#define PROBE_CAP_HEARD_SHIFT 2    /* one heard before and held down, every 4 */
 
 enum { RX_HEARTBEAT, RX_DIGEST, RX_SHUTDOWN, RX_UNKNOWN, RX_KINDS };
-enum { IGN_SELF, IGN_STALE, IGN_UNKNOWN_TYPE, IGN_KINDS };
+enum { IGN_SELF, IGN_STALE, IGN_UNKNOWN_TYPE, IGN_GENERATION, IGN_HEARD, IGN_JOIN_RATE, IGN_FULL, IGN_KINDS };
 enum { AL_ACCEPTED, AL_STALE, AL_NOT_OBSERVER, AL_UNKNOWN, AL_KINDS };
 enum { R_ALIVE = 1, R_ALERT = 2 };
 
@@ -70,16 +73,20 @@ typedef struct member {
   vigil_time wanted_until; /* it asked for our heartbeats until then */
   vigil_time told_at;      /* when we last told it that it is held down */
   vigil_time resent_at;    /* when we last spread its alerts again (it was news to someone) */
+  vigil_time direct_at;    /* when a frame of its own last came from its address (0 = never) */
+  vigil_time probe_at;     /* silent: when it may be probed again */
   uint32_t members;        /* members it said it knows (0 = never said) */
   uint32_t mark;           /* == tx_seq: already an entry of the frame being built */
   uint64_t view;           /* the checksum of its member list it last sent (0 = never) */
   uint32_t *alerts;        /* observers that alerted about (generation, incarnation) */
   uint8_t nalerts;
-  bool known;   /* generation and incarnation are meaningful */
-  bool direct;  /* its placement came from its own frame */
-  bool alerted; /* we alerted about (generation, incarnation) ourselves */
-  bool suspect; /* listed in suspects */
-  bool wanter;  /* listed in wanters */
+  uint8_t probes;  /* probes sent since it was last heard */
+  bool gen_direct; /* its generation came from itself (not only from others' news) */
+  bool known;      /* generation and incarnation are meaningful */
+  bool direct;     /* its placement came from its own frame */
+  bool alerted;    /* we alerted about (generation, incarnation) ourselves */
+  bool suspect;    /* listed in suspects */
+  bool wanter;     /* listed in wanters */
 } member;
 
 typedef struct rumour {
@@ -101,6 +108,13 @@ typedef struct seed {
   char pname[VIGIL_PNAME_MAX];
 } seed;
 
+/* A sender's allowance of new peers (a token bucket, in millitokens). */
+typedef struct source {
+  uint64_t h;
+  uint64_t milli;
+  vigil_time at;
+} source;
+
 typedef struct idxs {
   uint32_t *v;
   uint32_t n, cap;
@@ -118,6 +132,10 @@ struct vigil_members {
   vigil_time interval;
   vigil_time reap_after;
   vigil_time next_reap;
+  vigil_time born;     /* `now` when made: our clock is generation + (now - born) */
+  vigil_time max_skew; /* 0 = no clock checks */
+  uint32_t max_peers, join_rate, join_burst;
+  source sources[SOURCES];
   const vigil_keyring *kr;
   uint32_t k, quorum;
   vigil__rings *rings;
@@ -153,6 +171,7 @@ struct vigil_members {
   uint64_t ignored[IGN_KINDS];
   uint64_t alerts_in[AL_KINDS];
   uint64_t alerts_raised, refutations, rumours_dropped, told;
+  uint64_t overruled, probes;
   uint64_t send_errors;
   uint64_t bytes_in, bytes_out;
   uint64_t joined, restarted, left, reaped;
@@ -163,6 +182,10 @@ void vigil_members_config_init(vigil_members_config *cfg) {
   cfg->reap_after = 60 * VIGIL_SEC;
   cfg->interval = 200 * VIGIL_MS;
   cfg->seed = 0x9e3779b97f4a7c15ull;
+  cfg->max_peers = VIGIL_MAX_PEERS;
+  cfg->max_skew = VIGIL_MAX_SKEW;
+  cfg->join_rate = VIGIL_JOIN_RATE;
+  cfg->join_burst = VIGIL_JOIN_BURST;
 }
 
 /* The member list's checksum: a sum over members of a hash of (pname,
@@ -230,6 +253,11 @@ vigil_members *vigil_members_new(vigil_handler *h, const vigil_members_config *c
     bad = "at most 16 observers per agent";
   else if (quorum > k || quorum < VIGIL_QUORUM_LOW)
     bad = "the quorum must be between 2 and the number of observers";
+  else if (cfg->max_skew && cfg->reap_after && cfg->max_skew >= cfg->reap_after)
+    bad = "the clock skew allowed must be shorter than the reap time (a captured frame must be too old to "
+          "count before the peer it names is forgotten)";
+  else if (cfg->max_peers == 1)
+    bad = "max_peers counts this agent: at least 2";
   if (bad) {
     if (why) *why = bad;
     return NULL;
@@ -243,6 +271,11 @@ vigil_members *vigil_members_new(vigil_handler *h, const vigil_members_config *c
   m->interval = cfg->interval ? cfg->interval : 200 * VIGIL_MS;
   m->reap_after = cfg->reap_after;
   m->kr = cfg->keyring;
+  m->born = now;
+  m->max_skew = cfg->max_skew;
+  m->max_peers = cfg->max_peers;
+  m->join_rate = cfg->join_rate;
+  m->join_burst = cfg->join_burst ? cfg->join_burst : cfg->join_rate;
   m->k = k;
   m->quorum = quorum;
   m->small = true;
@@ -527,6 +560,45 @@ static void members__raise(vigil_members *m, uint32_t idx, member *e, vigil_time
 
 /* ---- receiving ------------------------------------------------------------ */
 
+/* Our wall clock in ms: the generation is the wall clock at start (the
+ * runtime makes it so), `now` has run since. */
+static uint64_t members__wall(const vigil_members *m, vigil_time now) {
+  return m->generation + (now - m->born) / VIGIL_MS;
+}
+
+/* A generation no process can have started with yet (beyond our clock and
+ * the skew allowed): a stranger's attempt to make a live peer look
+ * restarted, so that everything it says afterwards is "an older process". */
+static bool members__implausible(const vigil_members *m, uint64_t gen, vigil_time now) {
+  return m->max_skew && gen > members__wall(m, now) + m->max_skew / VIGIL_MS;
+}
+
+/* Do we hear X ourselves? Then X's own frames, not others' news, say what
+ * its generation and incarnation are. */
+static bool members__hears(const vigil_members *m, const member *e, vigil_time now) {
+  return e->direct_at && now - e->direct_at < LINGER * m->interval;
+}
+
+/* May `sender` introduce one more peer? A token bucket per sender (by its
+ * verified address), direct-mapped: a flood of names from one source
+ * costs a bounded number of joins per second. */
+static bool members__may_join(vigil_members *m, const char *sender, vigil_time now) {
+  if (!m->join_rate) return true;
+  uint64_t h = vigil__ring_hash(sender);
+  source *b = &m->sources[h % SOURCES];
+  uint64_t cap = (uint64_t)m->join_burst * 1000u;
+  if (b->h != h) *b = (source){h, cap, now};
+  uint64_t refill = (now - b->at) / VIGIL_MS * m->join_rate; /* millitokens: rate per s = per ms * 1000 */
+  b->at = now;
+  b->milli = b->milli + refill > cap ? cap : b->milli + refill;
+  if (b->milli < 1000) {
+    m->ignored[IGN_JOIN_RATE]++;
+    return false;
+  }
+  b->milli -= 1000;
+  return true;
+}
+
 /* The newer of (g1, i1) and (g2, i2): 1 when the first is newer, -1 older, 0 equal. */
 static int members__cmp(uint64_t g1, uint64_t i1, uint64_t g2, uint64_t i2) {
   if (g1 != g2) return g1 > g2 ? 1 : -1;
@@ -537,6 +609,10 @@ static int members__cmp(uint64_t g1, uint64_t i1, uint64_t g2, uint64_t i2) {
 /* A peer joins the pool (and the rings); NULL when it cannot. */
 static member *members__join(vigil_members *m, const char *pname, const char *dc, const char *rack,
                              const vigil_frame *f, vigil_time now, uint32_t *idx) {
+  if (m->max_peers && vigil_pool_count(m->pool) >= m->max_peers) {
+    m->ignored[IGN_FULL]++; /* a bound, not a guess: who is left out is whoever came last */
+    return NULL;
+  }
   vigil_peer_spec spec = {pname, dc, rack, f ? f->tokens : NULL, f ? f->ntokens : 0, false, m->kr != NULL};
   if (vigil_handler_add_peer(m->h, &spec, now, idx) != VIGIL_OK) return NULL;
   member *e = members__entry(m, *idx);
@@ -554,7 +630,7 @@ static member *members__join(vigil_members *m, const char *pname, const char *dc
 /* X (slot idx) is known at a newer (generation, incarnation): restart or
  * refutation. Alerts about the older one are void. */
 static void members__advance(vigil_members *m, uint32_t idx, member *e, uint64_t gen, uint64_t inc, vigil_time now) {
-  bool restart = e->known && gen > e->generation;
+  bool restart = e->known && gen != e->generation;
   if (e->known) m->view -= members__term(e->h0, e->generation, e->incarnation);
   m->view += members__term(e->h0, gen, inc);
   if (restart) {
@@ -566,6 +642,7 @@ static void members__advance(vigil_members *m, uint32_t idx, member *e, uint64_t
   e->generation = gen;
   e->incarnation = inc;
   e->known = true;
+  e->gen_direct = false; /* the caller says when it came from the peer itself */
   members__clear_alerts(e);
   /* A subject we were about to condemn refuted: give it a full detection
    * time from now, so a one-way link does not alert again at once. */
@@ -587,6 +664,8 @@ static void members__direct(vigil_members *m, const vigil_frame *f, vigil_time n
                   .incarnation = f->incarnation,
                   .h0 = e->h0,
                   .heard = now,
+                  .direct_at = now,
+                  .gen_direct = true,
                   .known = true,
                   .direct = true};
     m->view += members__term(e->h0, e->generation, e->incarnation);
@@ -603,16 +682,25 @@ static void members__direct(vigil_members *m, const vigil_frame *f, vigil_time n
     e = members__entry(m, idx);
     if (!e) return;
     if (e->known && f->generation < e->generation) {
-      m->ignored[IGN_STALE]++; /* an older process still talking */
-      return;
+      if (e->gen_direct) {
+        m->ignored[IGN_STALE]++; /* an older process still talking */
+        return;
+      }
+      /* The newer generation was only others' news, and the peer itself,
+       * from its own address, says otherwise: it is the authority on its
+       * own life (a relayed generation cannot silence a live peer). */
+      m->overruled++;
     }
-    bool restart = !e->known || f->generation > e->generation;
+    e->direct_at = now;
+    e->probes = 0;
+    bool restart = !e->known || f->generation != e->generation;
     int c = restart || f->incarnation > e->incarnation ? 1 : 0;
     if (c > 0) {
       members__advance(m, idx, e, f->generation, f->incarnation, now);
       members__rumour(m, R_ALIVE, idx, 0, e->generation, e->incarnation);
       if (!m->small) members__urgent(m, now);
     }
+    e->gen_direct = true;
     bool fresh_beat = restart || f->version > e->version;
     if (!fresh_beat) {
       if (heartbeat) m->ignored[IGN_STALE]++;
@@ -662,8 +750,10 @@ static void members__direct(vigil_members *m, const vigil_frame *f, vigil_time n
 /* One alert carried by a frame. */
 static void members__alert(vigil_members *m, const vigil_alert_entry *a, vigil_time now) {
   if (strcmp(a->subject, m->self) == 0) {
-    /* About us. We are alive: refute, unless it is about a past life. */
-    if (a->generation == m->generation && a->incarnation >= m->incarnation) {
+    /* About us. We are alive: refute, unless it is about a past life (or
+     * an incarnation we never had: only we raise it, one at a time, and a
+     * made-up 2^64-1 must not wrap ours around). */
+    if (a->generation == m->generation && a->incarnation == m->incarnation) {
       m->view -= members__term(m->self_h0, m->generation, m->incarnation);
       m->incarnation = a->incarnation + 1;
       m->view += members__term(m->self_h0, m->generation, m->incarnation);
@@ -683,9 +773,10 @@ static void members__alert(vigil_members *m, const vigil_alert_entry *a, vigil_t
   member *e = members__entry(m, p->idx);
   if (!e) return;
   int c = members__cmp(a->generation, a->incarnation, e->generation, e->incarnation);
-  if (!e->known || c < 0 || (c > 0 && a->generation > e->generation)) {
-    /* Older news, or a generation we never heard of (its restart must
-     * come from membership first). */
+  if (!e->known || c < 0 || (c > 0 && (a->generation > e->generation || members__hears(m, e, now)))) {
+    /* Older news, a generation we never heard of (its restart must come
+     * from membership first), or an incarnation newer than the one the
+     * subject itself tells us. */
     m->alerts_in[AL_STALE]++;
     return;
   }
@@ -734,7 +825,8 @@ static bool members__buried(const vigil_members *m, const char *pname, uint64_t 
 
 /* One membership entry carried by a frame: "X is alive at (gen, inc)",
  * and in a small cluster "X's heartbeat `version` was heard". */
-static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, bool spread, vigil_time now) {
+static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, const char *sender, bool spread,
+                                vigil_time now) {
   if (strcmp(d->pname, m->self) == 0) return; /* news about ourselves */
   vigil_peer *p = vigil_pool_find(m->pool, d->pname);
   if (!p) {
@@ -742,6 +834,11 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, b
       m->ignored[IGN_STALE]++;
       return;
     }
+    if (members__implausible(m, d->generation, now)) {
+      m->ignored[IGN_GENERATION]++;
+      return;
+    }
+    if (!members__may_join(m, sender, now)) return;
     uint32_t idx;
     member *e = members__join(m, d->pname, d->dc, d->rack, NULL, now, &idx);
     if (!e) return;
@@ -762,6 +859,14 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, b
   member *e = members__entry(m, p->idx);
   if (!e) return;
   int c = e->known ? members__cmp(d->generation, d->incarnation, e->generation, e->incarnation) : 1;
+  if (c > 0 && members__implausible(m, d->generation, now)) {
+    m->ignored[IGN_GENERATION]++; /* a generation from the future */
+    return;
+  }
+  if (c > 0 && members__hears(m, e, now)) {
+    m->ignored[IGN_HEARD]++; /* others' word against the peer's own: a restart or refutation is news only from it */
+    return;
+  }
   /* Small cluster: a newer heartbeat version relayed is a heartbeat. */
   bool beat = m->small && d->version &&
               (d->generation > e->generation || (d->generation == e->generation && d->version > e->version));
@@ -807,10 +912,26 @@ static void members__prefetch(const vigil_members *m, const vigil_frame *f) {
   }
 }
 
-int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, vigil_time now) {
+/* Is the frame what its sender could have sent, now? Its sender is the
+ * datagram's source (nobody speaks for another agent: a shutdown or a
+ * restart counts only from the peer's own address), its send time within
+ * the skew of our clock (required when frames are signed: a captured frame
+ * is worthless once older than that), its generation not from the future. */
+static int members__admissible(const vigil_members *m, const vigil_frame *f, const char *src, vigil_time now) {
+  if (src && strcmp(f->from, src) != 0) return VIGIL_FRAME_ESOURCE;
+  if (!m->max_skew) return VIGIL_OK;
+  uint64_t wall = members__wall(m, now), skew = m->max_skew / VIGIL_MS;
+  if ((f->authenticated && !f->sent) || (f->sent && (f->sent > wall + skew || f->sent + skew < wall)))
+    return VIGIL_FRAME_ESKEW;
+  if (f->generation > wall + skew) return VIGIL_FRAME_EGENERATION;
+  return VIGIL_OK;
+}
+
+int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, const char *src, vigil_time now) {
   vigil_frame *f = &m->rx;
   m->bytes_in += len;
   int rc = vigil_frame_decode(buf, len, m->kr, f);
+  if (rc == VIGIL_OK) rc = members__admissible(m, f, src, now);
   if (rc != VIGIL_OK) {
     int i = vigil_frame_reason_index(rc);
     if (i >= 0) m->rejected[i]++;
@@ -835,7 +956,7 @@ int vigil_members_receive(vigil_members *m, const uint8_t *buf, size_t len, vigi
    * Re-spreading each entry as a rumour would cost a cluster started at
    * once thousands of transmissions per member for nothing. */
   bool full = f->ndigest > DIGEST_ALIVE + DIGEST_ROUTINE;
-  for (uint32_t i = 0; i < f->ndigest; i++) members__entry_news(m, &f->digest[i], !full, now);
+  for (uint32_t i = 0; i < f->ndigest; i++) members__entry_news(m, &f->digest[i], f->from, !full, now);
   for (uint32_t i = 0; i < f->nalerts; i++) members__alert(m, &f->alerts[i], now);
   return VIGIL_OK;
 }
@@ -902,7 +1023,7 @@ int vigil_members_refused(vigil_members *m, const char *pname, vigil_time now) {
 /* ---- sending ---------------------------------------------------------------- */
 
 /* Fill the tx frame with this agent's fields (no digest, no alerts). */
-static void members__self_frame(vigil_members *m, uint32_t type) {
+static void members__self_frame(vigil_members *m, uint32_t type, vigil_time now) {
   vigil_frame *f = &m->tx;
   const vigil_peer *me = vigil_pool_get(m->pool, m->me);
   memset(f, 0, offsetof(vigil_frame, tokens));
@@ -914,6 +1035,7 @@ static void members__self_frame(vigil_members *m, uint32_t type) {
   f->incarnation = m->incarnation;
   f->members = vigil_pool_count(m->pool);
   f->view = m->view ? m->view : 1;
+  f->sent = members__wall(m, now);
   vigil__copy(f->dc, sizeof f->dc, me->dc);
   vigil__copy(f->rack, sizeof f->rack, me->rack);
   f->has_state = true;
@@ -1077,18 +1199,59 @@ static void members__targets(vigil_members *m, vigil_time now) {
   }
 }
 
+/* A peer we have never heard from ourselves, or hold down: it gets probes
+ * (our bare heartbeat, asking for its), not our gossip, and fewer and
+ * fewer of them -- after 1, 2, 4 ... up to 64 intervals for a peer never
+ * heard, 4 for one that was (so that a healed
+ * partition is seen within a few intervals) -- until it answers. A name a
+ * stranger slipped into the member list costs its address a few small
+ * datagrams, not a stream (docs/SECURITY.md). */
+static bool members__silent(const vigil_peer *p, const member *e) {
+  return !e || !e->direct_at || p->state == VIGIL_STATE_DOWN;
+}
+
+/* May a silent peer be probed now? If so, the probe is counted and the
+ * next one put off. */
+static bool members__probe(vigil_members *m, member *e, vigil_time now) {
+  if (!e || now < e->probe_at) return false;
+  uint32_t most = e->direct_at ? PROBE_CAP_HEARD_SHIFT : PROBE_CAP_SHIFT;
+  uint32_t shift = e->probes < most ? e->probes : most;
+  e->probe_at = now + (m->interval << shift);
+  if (e->probes < UINT8_MAX) e->probes++;
+  m->probes++;
+  return true;
+}
+
 /* Send tx (plus variants) to every target: flag want to our subjects, and
- * a full digest to a target that knows fewer members than we do. */
-static size_t members__broadcast(vigil_members *m, uint32_t type, bool routine, vigil_send_fn send, void *ud) {
+ * a full digest to a target that knows fewer members than we do; silent
+ * targets get a probe when one is due (only on the round: `routine`). */
+static size_t members__broadcast(vigil_members *m, uint32_t type, bool routine, vigil_send_fn send, void *ud,
+                                 vigil_time now) {
   size_t count = 0;
   uint32_t base = m->tx.ndigest, cursor = m->cursor;
-  uint8_t buf[2][2][VIGIL_FRAME_MAX];
-  int len[2][2] = {{-1, -1}, {-1, -1}};
+  uint8_t buf[2][2][VIGIL_FRAME_MAX], probe[VIGIL_FRAME_MAX];
+  int len[2][2] = {{-1, -1}, {-1, -1}}, probe_len = -1;
   for (uint32_t t = 0; t < m->targets.n; t++) {
     uint32_t idx = m->targets.v[t];
     const vigil_peer *p = vigil_pool_get(m->pool, idx);
     if (!p) continue;
-    const member *e = idx < m->table_cap ? &m->table[idx] : NULL;
+    member *e = idx < m->table_cap ? &m->table[idx] : NULL;
+    if (members__silent(p, e)) {
+      if (!routine || !members__probe(m, e, now)) continue;
+      if (probe_len < 0) {
+        vigil_frame *f = &m->tx;
+        uint32_t nd = f->ndigest, na = f->nalerts, flags = f->flags;
+        f->ndigest = f->nalerts = 0;
+        f->flags = VIGIL_FLAG_WANT;
+        probe_len = members__encode(m, probe);
+        f->ndigest = nd;
+        f->nalerts = na;
+        f->flags = flags;
+        if (probe_len < 0) continue;
+      }
+      members__send(m, send, ud, p->pname, probe, (size_t)probe_len, type, &count);
+      continue;
+    }
     int want = !m->small && members__is_subject(m, idx);
     /* Our member lists differ: as many entries as fit, until they agree. */
     int sync = routine && e && e->view && e->view != (m->view ? m->view : 1);
@@ -1130,10 +1293,10 @@ size_t vigil_members_tick(vigil_members *m, vigil_time now, vigil_send_fn send, 
   members__commit(m, now);
   members__targets(m, now);
 
-  members__self_frame(m, VIGIL_FRAME_HEARTBEAT);
+  members__self_frame(m, VIGIL_FRAME_HEARTBEAT, now);
   bool used[RUMOURS_MAX];
   members__rumours(m, used);
-  count = members__broadcast(m, VIGIL_FRAME_HEARTBEAT, true, send, ud);
+  count = members__broadcast(m, VIGIL_FRAME_HEARTBEAT, true, send, ud, now);
   /* Seeds not yet known get the plain frame and are asked to answer. */
   if (m->nseeds) {
     uint8_t buf[VIGIL_FRAME_MAX];
@@ -1156,9 +1319,12 @@ size_t vigil_members_flush(vigil_members *m, vigil_time now, vigil_send_fn send,
   for (uint32_t i = 0; i < m->ntell; i++) {
     uint32_t idx = m->tell[i];
     const vigil_peer *p = vigil_pool_get(m->pool, idx);
-    const member *e = idx < m->table_cap ? &m->table[idx] : NULL;
+    member *e = idx < m->table_cap ? &m->table[idx] : NULL;
     if (!p || !e) continue;
-    members__self_frame(m, VIGIL_FRAME_DIGEST);
+    /* A held-down peer just spoke to us (it is heard); an accused subject
+     * we never heard is probed no faster than any silent peer. */
+    if (p->state != VIGIL_STATE_DOWN && members__silent(p, e) && !members__probe(m, e, now)) continue;
+    members__self_frame(m, VIGIL_FRAME_DIGEST, now);
     if (p->state == VIGIL_STATE_DOWN) {
       vigil_alert_entry *a = &m->tx.alerts[m->tx.nalerts++];
       vigil__copy(a->subject, sizeof a->subject, p->pname);
@@ -1176,11 +1342,11 @@ size_t vigil_members_flush(vigil_members *m, vigil_time now, vigil_send_fn send,
   if (!m->nrumours) return count;
   members__commit(m, now);
   members__targets(m, now);
-  members__self_frame(m, VIGIL_FRAME_DIGEST);
+  members__self_frame(m, VIGIL_FRAME_DIGEST, now);
   bool used[RUMOURS_MAX];
   members__rumours(m, used);
   if (m->tx.nalerts || m->tx.ndigest) {
-    size_t sent = members__broadcast(m, VIGIL_FRAME_DIGEST, false, send, ud);
+    size_t sent = members__broadcast(m, VIGIL_FRAME_DIGEST, false, send, ud, now);
     members__charge(m, used, sent);
     count += sent;
   }
@@ -1191,14 +1357,17 @@ size_t vigil_members_shutdown(vigil_members *m, vigil_time now, vigil_send_fn se
   size_t count = 0;
   m->version++;
   vigil_handler_set_local_state(m->h, VIGIL_STATE_LEAVING, now);
-  members__self_frame(m, VIGIL_FRAME_SHUTDOWN);
+  members__self_frame(m, VIGIL_FRAME_SHUTDOWN, now);
   uint8_t buf[VIGIL_FRAME_MAX];
   int len = members__encode(m, buf);
   if (len < 0) return 0;
   uint32_t slots = vigil_pool_slots(m->pool);
   for (uint32_t i = 0; i < slots; i++) {
     const vigil_peer *p = vigil_pool_get(m->pool, i);
-    if (p && !p->is_local) members__send(m, send, ud, p->pname, buf, (size_t)len, VIGIL_FRAME_SHUTDOWN, &count);
+    /* Everyone believed up hears it (no probes: a peer held down or never
+     * up learns from its observers). */
+    if (p && !p->is_local && p->state == VIGIL_STATE_NORMAL)
+      members__send(m, send, ud, p->pname, buf, (size_t)len, VIGIL_FRAME_SHUTDOWN, &count);
   }
   members__send_seeds(m, send, ud, buf, (size_t)len, VIGIL_FRAME_SHUTDOWN, &count);
   return count;
@@ -1212,7 +1381,8 @@ static void family(vigil__buf *b, const char *name, const char *type, const char
 
 char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *len) {
   static const char *const rx_names[RX_KINDS] = {"heartbeat", "digest", "shutdown", "unknown"};
-  static const char *const ign_names[IGN_KINDS] = {"self", "stale", "unknown_type"};
+  static const char *const ign_names[IGN_KINDS] = {"self",           "stale",     "unknown_type", "generation",
+                                                   "heard_directly", "join_rate", "full"};
   vigil__buf b = {text, len ? *len : strlen(text), len ? *len + 1 : strlen(text) + 1, false};
   family(&b, "frames_received_total", "counter", "Frames decoded, by type.");
   for (int i = 0; i < RX_KINDS; i++)
@@ -1249,6 +1419,12 @@ char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *l
                       (unsigned long long)m->alerts_in[i]);
   family(&b, "gossip_alerts_raised_total", "counter", "Alerts this agent raised about its own subjects.");
   vigil__buf_printf(&b, "gossip_alerts_raised_total %llu\n", (unsigned long long)m->alerts_raised);
+  family(&b, "gossip_probes_total", "counter",
+         "Probes sent to peers not heard from directly (never, or since they were held down).");
+  vigil__buf_printf(&b, "gossip_probes_total %llu\n", (unsigned long long)m->probes);
+  family(&b, "gossip_generations_overruled_total", "counter",
+         "Relayed generations a peer's own frames contradicted (it is the authority on its life).");
+  vigil__buf_printf(&b, "gossip_generations_overruled_total %llu\n", (unsigned long long)m->overruled);
   family(&b, "gossip_refutations_total", "counter", "Times this agent refuted an alert about itself.");
   vigil__buf_printf(&b, "gossip_refutations_total %llu\n", (unsigned long long)m->refutations);
   family(&b, "gossip_rumours_dropped_total", "counter", "Rumours dropped before they were fully spread (queue full).");

@@ -67,6 +67,10 @@ void vigil_node_config_init(vigil_node_config *cfg) {
   cfg->reap_after = 60 * VIGIL_SEC;
   cfg->seed = 0x9e3779b97f4a7c15ull;
   cfg->events = NODE_EVENTS_DEFAULT;
+  cfg->max_peers = VIGIL_MAX_PEERS;
+  cfg->max_skew = VIGIL_MAX_SKEW;
+  cfg->join_rate = VIGIL_JOIN_RATE;
+  cfg->join_burst = VIGIL_JOIN_BURST;
   vigil_detector_config_init(&cfg->detector);
   cfg->detector.first_estimate = 0; /* the interval */
 }
@@ -121,6 +125,7 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   }
   n->h = vigil_handler_new(n->pool);
   n->ev = vigil_events_new(cfg->events ? cfg->events : NODE_EVENTS_DEFAULT);
+  if (n->ev) vigil_events_set_sink(n->ev, cfg->on_event, cfg->on_event_ud);
   n->met = vigil_metrics_new();
   if (!n->h || !n->ev || !n->met) {
     if (why) *why = "out of memory";
@@ -146,6 +151,10 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   mc.reap_after = cfg->reap_after;
   mc.keyring = cfg->keyring;
   mc.seed = cfg->seed;
+  mc.max_peers = cfg->max_peers;
+  mc.max_skew = cfg->max_skew;
+  mc.join_rate = cfg->join_rate;
+  mc.join_burst = cfg->join_burst;
   n->m = vigil_members_new(n->h, &mc, now, &err);
   if (!n->m) {
     if (why) *why = err ? err : "out of memory";
@@ -178,8 +187,7 @@ void vigil_node_free(vigil_node *n) {
 /* ---- the three inputs ------------------------------------------------------ */
 
 int vigil_node_receive(vigil_node *n, const uint8_t *buf, size_t len, const char *from, vigil_time now) {
-  (void)from; /* a source address proves nothing without authentication */
-  int rc = vigil_members_receive(n->m, buf, len, now);
+  int rc = vigil_members_receive(n->m, buf, len, from, now);
   /* News may need spreading at once (an alert, a refutation, a probe):
    * the timer must know. (Judging deadlines only move later on a
    * datagram, and a quorum convicts as the alert arrives.) */

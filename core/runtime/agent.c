@@ -30,6 +30,8 @@ void vigil_agent_config_init(vigil_agent_config *cfg) {
   cfg->interval = 200 * VIGIL_MS;
   cfg->tick = 100 * VIGIL_MS;
   cfg->reap_after = 60 * VIGIL_SEC;
+  cfg->max_peers = VIGIL_MAX_PEERS;
+  cfg->max_skew = VIGIL_MAX_SKEW;
   vigil_detector_config_init(&cfg->detector);
 }
 
@@ -44,12 +46,16 @@ static void agent__publish_snapshot(vigil__agent *a, vigil_time now) {
   if (s) vigil_bridge_publish(a->bridge, s);
 }
 
+/* Every event, as the node publishes it: logged and handed to the policy
+ * bridge there and then, so no burst of transitions in one input (a
+ * partition at scale) can overwrite one before both have seen it. */
+static void agent__on_event(void *ud, const vigil_event *e) {
+  vigil__agent *a = ud;
+  vigil__log_event(e);
+  if (a->bridge && e->type != VIGIL_EVENT_GOSSIP_ROUND) vigil_bridge_push_event(a->bridge, e);
+}
+
 void vigil__agent_settle(vigil__agent *a, vigil_time now) {
-  vigil_event e;
-  while (vigil_subscription_poll(&a->sub, &e)) {
-    vigil__log_event(&e);
-    if (a->bridge && e.type != VIGIL_EVENT_GOSSIP_ROUND) vigil_bridge_push_event(a->bridge, &e);
-  }
   /* Arm the one timer at the node's next due work -- unless it already is:
    * most datagrams leave that time where it was, and this runs for every
    * one. libuv counts whole milliseconds from its cached loop time: round
@@ -76,11 +82,12 @@ static void agent__on_timer(uv_timer_t *t) {
 static void agent__apply(vigil__agent *a, const vigil_command *c, vigil_time now) {
   char note[512];
   int rc = vigil_node_apply(a->node, c, now, note, sizeof note);
-  if (c->type == VIGIL_CMD_MARK_DOWN)
-    vigil__logf(rc ? VIGIL_LOG_WARN : VIGIL_LOG_INFO, "policy marked a peer down", "peer=%s result=\"%s\"", c->pname,
-                note);
+  char qpeer[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)], qnote[VIGIL__LOG_QUOTED(sizeof note)];
+  if (c->type == VIGIL_CMD_MARK_DOWN) /* the pname is whatever the policy gave */
+    vigil__logf(rc ? VIGIL_LOG_WARN : VIGIL_LOG_INFO, "policy marked a peer down", "peer=%s result=%s",
+                vigil__log_quote(qpeer, sizeof qpeer, c->pname), vigil__log_quote(qnote, sizeof qnote, note));
   else if (rc)
-    vigil__logf(VIGIL_LOG_ERROR, "policy configure refused", "error=\"%s\"", note);
+    vigil__logf(VIGIL_LOG_ERROR, "policy configure refused", "error=%s", vigil__log_quote(qnote, sizeof qnote, note));
   else
     vigil__logf(VIGIL_LOG_INFO, "policy configured the detector", "%s", note);
 }
@@ -184,10 +191,13 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   nc.interval = cfg->interval;
   nc.tick = cfg->tick;
   nc.reap_after = cfg->reap_after;
+  nc.max_peers = cfg->max_peers;
+  nc.max_skew = cfg->max_skew;
   nc.keyring = cfg->keyring;
   nc.detector = cfg->detector;
   nc.detector.first_estimate = 0; /* the gossip interval */
-  nc.events = 1024;
+  nc.on_event = agent__on_event;  /* the log and the bridge see every event */
+  nc.on_event_ud = a;
   nc.stopwatch = agent__stopwatch;
   a->started = uv_hrtime();
   const char *why = NULL;
@@ -196,7 +206,6 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
     vigil__logf(VIGIL_LOG_ERROR, "bad agent settings", "error=\"%s\"", why ? why : "out of memory");
     return 1;
   }
-  vigil_events_subscribe(vigil_node_events(a->node), &a->sub);
 
   int rc = vigil__net_start(a, &listen_addr);
   if (rc) return agent__fail(a, "cannot bind the gossip socket", cfg->listen, rc);
@@ -228,6 +237,10 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
               self, cfg->listen, a->http_on ? cfg->http : "off", (unsigned long long)nc.generation, cfg->nseeds,
               (unsigned long long)(cfg->interval / VIGIL_MS), cfg->detector.threshold, cfg->keyring ? "yes" : "no",
               VIGIL_VERSION);
+  if (a->http_on && !cfg->http_token && !vigil__http_addr_loopback((const struct sockaddr *)&http_addr))
+    vigil__logf(VIGIL_LOG_WARN, "http listens beyond loopback: mutating endpoints answer loopback clients only",
+                "http=%s endpoints=\"POST /v1/reload\" hint=\"to allow other clients, add --http-token-file FILE\"",
+                cfg->http);
   if (!cfg->keyring)
     vigil__logf(VIGIL_LOG_WARN, "gossip is unauthenticated: anyone who can reach the gossip port can forge heartbeats",
                 "listen=%s hint=\"start every agent with --keyring FILE\"", cfg->listen);

@@ -17,19 +17,33 @@
 
 #include "runtime.h"
 
-static void api__json_str(vigil__buf *b, const char *s) {
-  vigil__buf_puts(b, "\"");
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      vigil__buf_printf(b, "\\%c", c);
-    else if (c < 0x20)
-      vigil__buf_printf(b, "\\u%04x", c);
-    else
-      vigil__buf_printf(b, "%c", c);
+/* RFC 8259 strings, valid UTF-8 whatever the input: a policy's error
+ * message can hold any bytes, a fixed-size copy can end inside a character.
+ * The escapes are the logs' (vigil__escape_char): '"', '\\' and control
+ * bytes escaped, invalid UTF-8 as \ufffd, and U+2028/2029, C1 and bidi
+ * controls as \uXXXX, which JSON allows and JavaScript needs. Appended in
+ * chunks: an escape never contains a NUL. */
+void vigil__json_str(vigil__buf *b, const char *s, size_t n) {
+  char chunk[256];
+  size_t used = 0;
+  chunk[used++] = '"';
+  for (size_t i = 0; i < n;) {
+    size_t len;
+    bool escaped;
+    i += vigil__escape_char(s + i, n - i, chunk + used, &len, &escaped);
+    used += len;
+    if (used + VIGIL__ESCAPE_MAX + 2 > sizeof chunk) {
+      chunk[used] = '\0';
+      vigil__buf_puts(b, chunk);
+      used = 0;
+    }
   }
-  vigil__buf_puts(b, "\"");
+  chunk[used++] = '"';
+  chunk[used] = '\0';
+  vigil__buf_puts(b, chunk);
 }
+
+static void api__json_str(vigil__buf *b, const char *s) { vigil__json_str(b, s, strlen(s)); }
 
 static void api__json_num(vigil__buf *b, double v) {
   if (isfinite(v))
@@ -213,10 +227,25 @@ static void api__metrics(vigil__agent *a, vigil_time now, vigil__http_response *
   for (int i = 1; i < 4; i++)
     vigil__buf_printf(&b, "http_requests_total{code=\"%s\"} %llu\n", classes[i],
                       (unsigned long long)a->http.requests[i]);
+  const uint64_t *rej = a->http.rejected;
   vigil__buf_printf(&b,
-                    "# HELP http_connections_refused_total Connections turned away (too many open).\n"
+                    "# HELP http_connections_refused_total Connections turned away (too many open, in all or "
+                    "from one address): http_connections_rejected_total's full + per_address.\n"
                     "# TYPE http_connections_refused_total counter\nhttp_connections_refused_total %llu\n",
-                    (unsigned long long)a->http.refused);
+                    (unsigned long long)(rej[VIGIL__HTTP_REJECT_FULL] + rej[VIGIL__HTTP_REJECT_PER_ADDRESS]));
+  vigil__buf_puts(&b, "# HELP http_connections_rejected_total Connections turned away or cut short, by reason: "
+                      "full, per_address (refused), evicted (for an address holding fewer), header_timeout "
+                      "(request not complete in time), timeout (response not taken in time).\n"
+                      "# TYPE http_connections_rejected_total counter\n");
+  for (int i = 0; i < VIGIL__HTTP_REJECT_KINDS; i++)
+    vigil__buf_printf(&b, "http_connections_rejected_total{reason=\"%s\"} %llu\n", vigil__http_reject_name(i),
+                      (unsigned long long)rej[i]);
+  vigil__buf_puts(&b, "# HELP http_mutations_refused_total Requests to mutating endpoints refused, by reason: "
+                      "loopback_only (no token configured), missing_token, wrong_token.\n"
+                      "# TYPE http_mutations_refused_total counter\n");
+  for (int i = 1; i < VIGIL__HTTP_AUTH_KINDS; i++)
+    vigil__buf_printf(&b, "http_mutations_refused_total{reason=\"%s\"} %llu\n", vigil__http_auth_name(i),
+                      (unsigned long long)a->http.mutations_refused[i]);
   vigil__buf_printf(&b,
                     "# HELP frames_unsendable_total Frames for peers whose pname is not an IP address.\n"
                     "# TYPE frames_unsendable_total counter\nframes_unsendable_total %llu\n",
@@ -241,21 +270,52 @@ static void api__metrics(vigil__agent *a, vigil_time now, vigil__http_response *
   r->len = b.len;
 }
 
-void vigil__api_route(void *ud, const char *method, const char *path, const char *query, vigil__http_response *r) {
+/* Whether req may use a mutating endpoint (vigil__http_authorize). When it
+ * may not, *r is the refusal: 403 saying how to enable remote use when no
+ * token is configured, 401 with a Bearer challenge when one is and the
+ * client did not send it. Every mutating endpoint starts with this. */
+static bool api__may_mutate(vigil__agent *a, const vigil__http_request *req, vigil__http_response *r) {
+  vigil__http_auth auth = vigil__http_authorize(req, a->cfg->http_token);
+  if (auth == VIGIL__HTTP_AUTH_OK) return true;
+  a->http.mutations_refused[auth]++;
+  vigil__buf b = {NULL, 0, 0, false};
+  if (auth == VIGIL__HTTP_AUTH_LOOPBACK_ONLY) {
+    vigil__buf_puts(&b, "{\"error\":\"this endpoint answers only clients on loopback (127.0.0.0/8, ::1); to allow "
+                        "others, start the agent with --http-token-file FILE and send 'Authorization: Bearer "
+                        "<token>'\"}\n");
+    r->status = 403;
+  } else {
+    vigil__buf_printf(&b,
+                      "{\"error\":\"%s: send 'Authorization: Bearer <token>' with the token of the agent's "
+                      "--http-token-file\"}\n",
+                      auth == VIGIL__HTTP_AUTH_MISSING ? "no bearer token" : "wrong token");
+    r->status = 401;
+    r->headers = "WWW-Authenticate: Bearer realm=\"vigil\"\r\n";
+  }
+  r->type = "application/json";
+  r->body = b.data;
+  r->len = b.failed ? 0 : b.len;
+  return false;
+}
+
+void vigil__api_route(void *ud, const vigil__http_request *req, vigil__http_response *r) {
   vigil__agent *a = ud;
   vigil_time now = uv_hrtime();
+  const char *method = req->method, *path = req->path, *query = req->query;
   if (strcmp(path, "/v1/reload") == 0) {
     vigil__buf b = {NULL, 0, 0, false};
     r->type = "application/json";
     if (strcmp(method, "POST") != 0) {
       vigil__buf_puts(&b, "{\"error\":\"use POST\"}\n");
       r->status = 405;
+    } else if (!api__may_mutate(a, req, r)) {
+      return;
     } else if (!a->bridge) {
       vigil__buf_puts(&b, "{\"error\":\"this agent runs no policy\"}\n");
       r->status = 409;
     } else {
       vigil_bridge_request(a->bridge, true, false);
-      vigil__logf(VIGIL_LOG_INFO, "policy reload requested", "by=http");
+      vigil__logf(VIGIL_LOG_INFO, "policy reload requested", "by=http from=%s", req->peer);
       vigil__buf_puts(&b, "{\"status\":\"reload requested\"}\n");
       r->status = 202;
     }

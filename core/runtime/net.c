@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <time.h>
 #include <linux/errqueue.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -44,14 +45,22 @@ bool vigil__net_wildcard(const char *pname) {
   return strncmp(pname, "0.0.0.0:", 8) == 0 || strncmp(pname, "[::]:", 5) == 0;
 }
 
-/* A sockaddr as a pname ("ip:port", "[ip6]:port"); "" when not IP. */
+/* A sockaddr as a pname ("ip:port", "[ip6]:port", canonical as pnames
+ * are, so that a frame's sender compares with it as text); "" when not
+ * IP. An IPv4 peer seen through a dual-stack socket (::ffff:a.b.c.d) is
+ * named as IPv4. */
 static void net__pname(const struct sockaddr *sa, char *out, size_t cap) {
   char ip[INET6_ADDRSTRLEN] = "";
   out[0] = '\0';
-  if (sa->sa_family == AF_INET && uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip) == 0)
+  if (sa->sa_family == AF_INET && uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof ip) == 0) {
     snprintf(out, cap, "%s:%u", ip, ntohs(((const struct sockaddr_in *)sa)->sin_port));
-  else if (sa->sa_family == AF_INET6 && uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof ip) == 0)
-    snprintf(out, cap, "[%s]:%u", ip, ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof ip))
+      snprintf(out, cap, "%s:%u", ip, ntohs(s6->sin6_port));
+    else if (uv_ip6_name(s6, ip, sizeof ip) == 0)
+      snprintf(out, cap, "[%s]:%u", ip, ntohs(s6->sin6_port));
+  }
 }
 
 int vigil__net_send(void *ud, const char *pname, const uint8_t *buf, size_t len) {
@@ -113,9 +122,10 @@ static void net__read_errqueue(vigil__agent *a, vigil_time now) {
     char pname[VIGIL_PNAME_MAX];
     net__pname((const struct sockaddr *)&dst, pname, sizeof pname);
     int rc = vigil_node_refused(a->node, pname[0] ? pname : NULL, now);
+    char q[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)];
     if (vigil__log_enabled(VIGIL_LOG_DEBUG))
-      vigil__logf(VIGIL_LOG_DEBUG, "port unreachable", "peer=%s known=%s", pname[0] ? pname : "?",
-                  rc >= 0 ? "yes" : "no");
+      vigil__logf(VIGIL_LOG_DEBUG, "port unreachable", "peer=%s known=%s",
+                  vigil__log_quote(q, sizeof q, pname[0] ? pname : "?"), rc >= 0 ? "yes" : "no");
   }
 }
 
@@ -126,22 +136,51 @@ static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 /* A frame with the wrong key, or none, is what a cluster with mismatched
- * keyrings looks like: agents that never see each other. Say so at warn,
- * with the source, at most once every KEY_WARN_EVERY (a flood of them
- * cannot flood the log); the frames between are counted in the next
+ * keyrings looks like: agents that never see each other; one whose sender
+ * is not its source address is a forgery or an agent behind NAT; one sent
+ * too far from our clock is a replay or a clock out of sync. Say so at
+ * warn, with the source, at most once every TRUST_WARN_EVERY (a flood of
+ * them cannot flood the log); the frames between are counted in the next
  * warning and, all of them, in frames_rejected_total. */
-#define KEY_WARN_EVERY (10 * VIGIL_SEC)
+#define TRUST_WARN_EVERY (10 * VIGIL_SEC)
 
-static void net__key_warning(vigil__agent *a, int rc, const char *src, vigil_time now) {
-  if (a->key_warned_at && now - a->key_warned_at < KEY_WARN_EVERY) {
+static bool net__trust_reason(int rc) {
+  return rc == VIGIL_FRAME_EAUTH || rc == VIGIL_FRAME_EUNSIGNED || rc == VIGIL_FRAME_ESOURCE ||
+         rc == VIGIL_FRAME_ESKEW || rc == VIGIL_FRAME_EGENERATION;
+}
+
+static void net__trust_warning(vigil__agent *a, int rc, const char *src, vigil_time now) {
+  if (a->key_warned_at && now - a->key_warned_at < TRUST_WARN_EVERY) {
     a->key_suppressed++;
     return;
   }
-  vigil__logf(VIGIL_LOG_WARN, rc == VIGIL_FRAME_EAUTH ? "frame signed with a key not in our keyring" : "unsigned frame",
-              "from=%s reason=%s hint=\"%s\" not_logged_since_last=%llu", src, vigil_frame_reason(rc),
-              rc == VIGIL_FRAME_EAUTH ? "the sender's keyring shares no key with ours"
-                                      : "the sender runs without --keyring; every agent needs the same keyring",
-              (unsigned long long)a->key_suppressed);
+  const char *msg, *hint;
+  switch (rc) {
+  case VIGIL_FRAME_EAUTH:
+    msg = "frame signed with a key not in our keyring";
+    hint = "the sender's keyring shares no key with ours";
+    break;
+  case VIGIL_FRAME_EUNSIGNED:
+    msg = "unsigned frame";
+    hint = "the sender runs without --keyring; every agent needs the same keyring";
+    break;
+  case VIGIL_FRAME_ESOURCE:
+    msg = "frame names another sender than its source address";
+    hint = "a forgery, or an agent whose packets leave from another address than it advertises (NAT, "
+           "--advertise): agents must reach each other at the addresses they advertise";
+    break;
+  case VIGIL_FRAME_ESKEW:
+    msg = "frame sent too far from our clock";
+    hint = "a replayed frame, or clocks out of sync: run NTP on every agent, or raise --max-clock-skew";
+    break;
+  default:
+    msg = "frame from a generation ahead of our clock";
+    hint = "a forgery, or the sender's clock is ahead of ours: run NTP on every agent";
+    break;
+  }
+  char q[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)];
+  vigil__logf(VIGIL_LOG_WARN, msg, "from=%s reason=%s hint=\"%s\" not_logged_since_last=%llu",
+              vigil__log_quote(q, sizeof q, src), vigil_frame_reason(rc), hint, (unsigned long long)a->key_suppressed);
   a->key_warned_at = now;
   a->key_suppressed = 0;
 }
@@ -161,11 +200,13 @@ static void net__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct 
   char src[VIGIL_PNAME_MAX];
   net__pname(from, src, sizeof src);
   int rc = vigil_node_receive(a->node, (const uint8_t *)buf->base, len, src[0] ? src : NULL, now);
-  if (rc == VIGIL_FRAME_EAUTH || rc == VIGIL_FRAME_EUNSIGNED)
-    net__key_warning(a, rc, src[0] ? src : "?", now);
-  else if (rc != VIGIL_OK && vigil__log_enabled(VIGIL_LOG_DEBUG))
+  if (net__trust_reason(rc))
+    net__trust_warning(a, rc, src[0] ? src : "?", now);
+  else if (rc != VIGIL_OK && vigil__log_enabled(VIGIL_LOG_DEBUG)) {
+    char q[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)];
     vigil__logf(VIGIL_LOG_DEBUG, "frame rejected", "reason=%s from=%s bytes=%zu", vigil_frame_reason(rc),
-                src[0] ? src : "?", len);
+                vigil__log_quote(q, sizeof q, src[0] ? src : "?"), len);
+  }
   vigil__agent_settle(a, now);
 }
 

@@ -24,28 +24,95 @@ bool vigil__log_enabled(vigil_log_level lvl);
 /* Log one event of the node (peer up / down / joined / left / restarted, lagged). */
 void vigil__log_event(const vigil_event *e);
 
+/* s as one logfmt value, into dst (cap bytes, always terminated): as it is
+ * when it needs no quotes, else quoted and escaped (log.c's rules); cut
+ * between two characters, its quote closed, when it does not fit. Returns
+ * dst. For a string from the network or a policy in a vigil__logf field:
+ *   char q[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)];
+ *   vigil__logf(lvl, "...", "peer=%s", vigil__log_quote(q, sizeof q, pname)); */
+const char *vigil__log_quote(char *dst, size_t cap, const char *s);
+#define VIGIL__LOG_QUOTED(n) ((n)*6 + 3) /* room for any n bytes, quoted */
+
+/* The escaped form of the character that starts str (n > 0 bytes left),
+ * the escapes of a logfmt quoted value and of a JSON string alike (log.c):
+ * writes it to out (*len bytes, not terminated), sets *escaped when it
+ * differs from the input, and returns how many bytes of str it took (>= 1;
+ * an ill-formed UTF-8 sequence is one \ufffd for its maximal subpart). */
+#define VIGIL__ESCAPE_MAX 6
+size_t vigil__escape_char(const char *str, size_t n, char out[VIGIL__ESCAPE_MAX], size_t *len, bool *escaped);
+
 /* ---- http.c --------------------------------------------------------------- */
 
+/* What a route sees of a request. */
+typedef struct vigil__http_request {
+  const char *method;        /* "GET", "HEAD" or "POST" */
+  const char *path;          /* without the query */
+  const char *query;         /* after '?'; "" when none */
+  const char *peer;          /* the client's address, "10.0.0.9" or "::1" (IPv4-mapped IPv6 shown as IPv4) */
+  bool peer_loopback;        /* the client is on this machine's loopback: 127.0.0.0/8 or ::1 */
+  const char *authorization; /* the Authorization header's value; NULL when absent, "" when unusable */
+} vigil__http_request;
+
 typedef struct vigil__http_response {
-  int status;       /* 200, 404, ... */
-  const char *type; /* Content-Type */
-  char *body;       /* malloc'd; the server frees it */
-  size_t len;
+  int status;          /* 200, 404, ... */
+  const char *type;    /* Content-Type */
+  char *body;          /* malloc'd; the server frees it */
+  size_t len;          /* of body */
+  const char *headers; /* extra header lines, each ending in "\r\n"; NULL for none */
 } vigil__http_response;
 
-/* Fill *r for a request (method "GET", "HEAD" or "POST"; POST only reaches
- * the route for paths the server allows). Leaving status 404 and body NULL
- * sends 404. */
-typedef void (*vigil__http_route)(void *ud, const char *method, const char *path, const char *query,
-                                  vigil__http_response *r);
+/* Fill *r for a request (POST only reaches the route for paths the server
+ * allows). Leaving status 404 and body NULL sends 404. */
+typedef void (*vigil__http_route)(void *ud, const vigil__http_request *req, vigil__http_response *r);
+
+/* Why a connection was turned away or closed early, for
+ * http_connections_rejected_total{reason}. */
+typedef enum vigil__http_reject {
+  VIGIL__HTTP_REJECT_FULL,           /* refused: every slot taken, no address holds more than the newcomer's */
+  VIGIL__HTTP_REJECT_PER_ADDRESS,    /* refused: its address already holds the per-address maximum */
+  VIGIL__HTTP_REJECT_EVICTED,        /* closed to make room for a client from an address holding fewer */
+  VIGIL__HTTP_REJECT_HEADER_TIMEOUT, /* request line and headers not complete within the header deadline */
+  VIGIL__HTTP_REJECT_TIMEOUT,        /* response not taken within the connection's deadline */
+  VIGIL__HTTP_REJECT_KINDS
+} vigil__http_reject;
+
+/* "full", "per_address", "evicted", "header_timeout", "timeout". */
+const char *vigil__http_reject_name(int reason);
+
+/* Whether a request may use a mutating endpoint (POST /v1/reload, and any
+ * later one: join, leave). Loopback clients may, with nothing to show; any
+ * other client only with "Authorization: Bearer <token>" matching `token`
+ * (compared in constant time). */
+typedef enum vigil__http_auth {
+  VIGIL__HTTP_AUTH_OK,            /* allowed */
+  VIGIL__HTTP_AUTH_LOOPBACK_ONLY, /* not loopback, and no token configured */
+  VIGIL__HTTP_AUTH_MISSING,       /* not loopback, no bearer token sent */
+  VIGIL__HTTP_AUTH_WRONG,         /* not loopback, a bearer token that does not match */
+  VIGIL__HTTP_AUTH_KINDS
+} vigil__http_auth;
+
+/* token: NULL (or "") when none is configured. */
+vigil__http_auth vigil__http_authorize(const vigil__http_request *req, const char *token);
+
+/* "ok", "loopback_only", "missing_token", "wrong_token". */
+const char *vigil__http_auth_name(int auth);
+
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+bool vigil__http_addr_loopback(const struct sockaddr *sa);
+
+/* The per-connection list (http.c). */
+struct vigil__http_conn;
 
 typedef struct vigil__http {
   uv_tcp_t listener;
   vigil__http_route route;
   void *ud;
-  uint32_t connections; /* open now */
-  uint64_t refused;     /* turned away: too many connections */
-  uint64_t requests[4]; /* answered: 1xx (unused), 2xx, 4xx, 5xx */
+  uint32_t connections;                               /* open now, refused ones still closing included */
+  uint32_t serving;                                   /* of which on the list below: counted against the limits */
+  struct vigil__http_conn *oldest, *newest;           /* the serving connections, in order of arrival */
+  uint64_t rejected[VIGIL__HTTP_REJECT_KINDS];        /* connections turned away or cut short, by reason */
+  uint64_t requests[4];                               /* answered: 1xx (unused), 2xx, 4xx, 5xx */
+  uint64_t mutations_refused[VIGIL__HTTP_AUTH_KINDS]; /* mutating requests refused, by vigil__http_auth */
 } vigil__http;
 
 int vigil__http_start(vigil__http *srv, uv_loop_t *loop, const struct sockaddr *addr);
@@ -62,10 +129,9 @@ typedef struct vigil__agent {
   vigil__http http;
   bool http_on;
   const vigil_agent_config *cfg;
-  vigil_node *node;       /* every decision */
-  vigil_subscription sub; /* the agent's own: it logs every event */
-  vigil_bridge *bridge;   /* to the script thread; NULL without a policy */
-  uv_async_t core_wake;   /* the script thread has commands for us */
+  vigil_node *node;     /* every decision */
+  vigil_bridge *bridge; /* to the script thread; NULL without a policy */
+  uv_async_t core_wake; /* the script thread has commands for us */
   bool policy_on;
   vigil_time started;
   vigil_time snapshot_at;     /* when the policy's snapshot was last published */
@@ -98,8 +164,14 @@ int vigil__net_send(void *ud, const char *pname, const uint8_t *buf, size_t len)
 
 /* ---- api.c: the HTTP API ------------------------------------------------- */
 
+/* Append s[0..n) to b as a JSON string literal (RFC 8259): quoted, escaped
+ * by vigil__escape_char, valid UTF-8 whatever s holds. */
+void vigil__json_str(vigil__buf *b, const char *s, size_t n);
+
 /* The route of the agent's HTTP server: /metrics, /v1/members, /health,
- * POST /v1/reload. ud is the agent. */
-void vigil__api_route(void *ud, const char *method, const char *path, const char *query, vigil__http_response *r);
+ * POST /v1/reload. ud is the agent. Mutating endpoints answer loopback
+ * clients, and others only with the agent's --http-token-file token
+ * (vigil__http_authorize). */
+void vigil__api_route(void *ud, const vigil__http_request *req, vigil__http_response *r);
 
 #endif

@@ -36,8 +36,9 @@
 
 enum { IT_START, IT_TIMER, IT_DELIVER, IT_REFUSAL, IT_RESUME, IT_CHECK };
 
-/* The first generation of an agent, as the runtime makes them: wall-clock
- * milliseconds (here a fixed 2023 instant, plus a second per agent). Their
+/* The generation of an agent, as the runtime makes them: wall-clock
+ * milliseconds when the process starts (here a fixed 2023 instant plus
+ * the virtual time: agents' clocks agree, as NTP makes them). Their
  * size on the wire is what real frames carry -- with generation 1 every
  * digest entry was 8 bytes shorter than a real one, and bytes per agent
  * ~20 % too low beside real agents (bench/README.md, the cross-check). */
@@ -381,7 +382,9 @@ static int sim__start(vigil_sim *s, uint32_t i) {
   for (uint32_t k = 0; k < nseeds; k++) s->seeds[k] = s->a[k].pname;
   nc.seeds = s->seeds;
   nc.nseeds = nseeds;
-  nc.generation = ++a->generation;
+  uint64_t wall = SIM_GENERATION + s->now / VIGIL_MS;
+  a->generation = wall > a->generation ? wall : a->generation + 1;
+  nc.generation = a->generation;
   nc.seed = sim__rand(s) | 1;
   nc.interval = s->cfg.interval;
   nc.tick = s->cfg.tick;
@@ -653,7 +656,6 @@ static int64_t sim__add(vigil_sim *s, const vigil_sim_agent *spec, vigil_time st
   a->st = VIGIL_SIM_PENDING;
   a->sched = UINT64_MAX;
   a->fault = -1;
-  a->generation = SIM_GENERATION + (uint64_t)i * 1000u;
   s->n++;
   uint32_t h = sim__hash(a->pname) & (s->index_cap - 1);
   while (s->index[h] >= 0) h = (h + 1) & (s->index_cap - 1);

@@ -5,13 +5,7 @@ local agents = require("helpers.agents")
 
 local function keyfile(b64) return agents.tmpfile(b64 .. "\n") end
 
-local function count(lines, pattern)
-  local n = 0
-  for _, l in ipairs(lines) do
-    if l:find(pattern, 1, true) then n = n + 1 end
-  end
-  return n
-end
+local count = agents.count
 
 describe("mismatched keys", function()
   local files = {}

@@ -4,20 +4,11 @@
 -- is rejected and counted. Real agent on loopback, bounded.
 local agents = require("helpers.agents")
 
--- A heartbeat frame (protocol 2, unsigned) from `from` with rack `rack`:
--- just enough msgpack, by hand.
-local function str(s)
-  if #s < 32 then return string.char(0xa0 + #s) .. s end
-  return string.char(0xd9, #s) .. s
-end
+local wire = require("helpers.wire")
+
+-- A heartbeat (protocol 2, unsigned) from `from` with rack `rack`.
 local function heartbeat(from, rack)
-  local body = string.char(0x85) -- map of 5
-    .. string.char(0x01, 0x01) -- type: heartbeat
-    .. string.char(0x02) .. str(from) -- from
-    .. string.char(0x03, 0xce, 0x00, 0x00, 0x03, 0xe8) -- generation 1000
-    .. string.char(0x04, 0x01) -- version 1
-    .. string.char(0x06) .. str(rack) -- rack
-  return string.char(0x92, 0x02, 0xc4, #body) .. body
+  return wire.frame({ from = from, generation = 1000, version = 1, rack = rack })
 end
 
 describe("a name from the wire", function()
@@ -25,17 +16,20 @@ describe("a name from the wire", function()
 
   it("with characters that need quoting is rejected and counted, and never reaches the log", function()
     local a = agents.start({})
+    -- sent from the address it names: a frame counts only from there
+    local s = wire.socket("127.0.0.1:" .. agents.ports())
     local evil = "r msg=\"disk wiped\" level=error"
-    assert.are.equal(1, agents.send_datagrams(a, { heartbeat("127.0.0.1:9", evil) }, 1))
+    assert.is_true(s:send(a.pname, heartbeat(s.pname, evil)))
     agents.wait(function()
       return (agents.metric(a, 'frames_rejected_total{reason="value"}') or 0) >= 1
     end, 5, "the frame to be rejected for its value")
-    assert.is_nil(agents.members(a)["127.0.0.1:9"])
+    assert.is_nil(agents.members(a)[s.pname])
     -- The same frame with a plain rack is accepted: the rack was the reason.
-    assert.are.equal(1, agents.send_datagrams(a, { heartbeat("127.0.0.1:9", "rack-1.b_2") }, 1))
-    agents.wait(function() return agents.members(a)["127.0.0.1:9"] ~= nil end, 5, "the plain frame's peer to join")
-    assert.are.equal("rack-1.b_2", agents.members(a)["127.0.0.1:9"].rack)
+    assert.is_true(s:send(a.pname, heartbeat(s.pname, "rack-1.b_2")))
+    agents.wait(function() return agents.members(a)[s.pname] ~= nil end, 5, "the plain frame's peer to join")
+    assert.are.equal("rack-1.b_2", agents.members(a)[s.pname].rack)
     assert.is_nil(agents.log(a):find("disk wiped", 1, true))
+    s:close()
   end)
 
   it("is refused as a flag too, so an agent cannot announce what its peers would reject", function()

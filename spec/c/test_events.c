@@ -10,7 +10,8 @@ static void publish_up(vigil_events *ev, int i) {
   memset(&e, 0, sizeof e);
   e.type = VIGIL_EVENT_PEER_UP;
   e.at = (vigil_time)i;
-  snprintf(e.peer, sizeof e.peer, "h:%d", i);
+  /* one loopback name per event, up to 2^24 of them: 127.0.0.2:7946 for i = 2 */
+  snprintf(e.peer, sizeof e.peer, "127.%d.%d.%d:7946", (i >> 16) & 255, (i >> 8) & 255, i & 255);
   vigil_events_publish(ev, &e);
 }
 
@@ -39,7 +40,7 @@ TEST(a_subscription_starts_at_the_next_event) {
   CHECK(!vigil_subscription_poll(&s, &e));
   publish_up(ev, 2);
   CHECK(vigil_subscription_poll(&s, &e));
-  CHECK_STR(e.peer, "h:2");
+  CHECK_STR(e.peer, "127.0.0.2:7946");
   vigil_events_free(ev);
 }
 
@@ -110,6 +111,23 @@ TEST(a_million_events_through_a_small_ring_lose_none_for_a_keeping_up_reader) {
   vigil_events_free(ev);
 }
 
+static void sink_count(void *ud, const vigil_event *e) {
+  vigil_time *last = ud;
+  if (e->at == last[0] + 1 && e->seq == (uint64_t)e->at) last[0] = e->at; /* in order, numbered */
+}
+
+TEST(the_sink_sees_every_event_in_order_whatever_the_ring_holds) {
+  vigil_events *ev = vigil_events_new(2);
+  vigil_time last[1] = {0};
+  vigil_events_set_sink(ev, sink_count, last);
+  for (int i = 1; i <= 1000; i++) publish_up(ev, i); /* no reader: the ring keeps 2 */
+  CHECK_INT(last[0], 1000);
+  vigil_events_set_sink(ev, NULL, NULL);
+  publish_up(ev, 1001);
+  CHECK_INT(last[0], 1000);
+  vigil_events_free(ev);
+}
+
 int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(subscribers_see_events_in_publish_order);
@@ -118,5 +136,6 @@ int main(int argc, char **argv) {
   RUN(a_subscriber_that_falls_behind_gets_lagged_then_the_oldest_kept);
   RUN(capacity_defaults_to_256);
   RUN(a_million_events_through_a_small_ring_lose_none_for_a_keeping_up_reader);
+  RUN(the_sink_sees_every_event_in_order_whatever_the_ring_holds);
   return CHECK_DONE();
 }

@@ -170,13 +170,17 @@ static int decode_hex(const char *hex, const vigil_keyring *kr) {
   return rc;
 }
 
-/* Wrap a body (hex, at most 255 bytes) in a version-2 envelope and decode
- * it into *f. */
+/* Wrap a body (hex, at most 1400 bytes) in a version-2 envelope, a bin 8
+ * or a bin 16, and decode it into *f. */
 static int decode_body_into(const char *body_hex, vigil_frame *f) {
   char hex[4096];
   size_t len = 0;
   for (const char *p = body_hex; *p; p++) len += *p != ' ';
-  snprintf(hex, sizeof hex, "92 02 c4 %02zx %s", len / 2, body_hex);
+  len /= 2;
+  if (len <= 255)
+    snprintf(hex, sizeof hex, "92 02 c4 %02zx %s", len, body_hex);
+  else
+    snprintf(hex, sizeof hex, "92 02 c5 %02zx %02zx %s", len >> 8, len & 255, body_hex);
   return decode_hex_into(hex, NULL, f);
 }
 
@@ -187,9 +191,16 @@ static int decode_body(const char *body_hex) {
   return rc;
 }
 
-/* "from" = "a:1" is a2... no: "a:1" is 3 bytes: a3 61 3a 31. */
-#define FROM "02 a3 61 3a 31"
-#define REQ  "01 01 " FROM " 03 01 04 01" /* type 1, from a:1, gen 1, ver 1 */
+/* Pnames in hand-written bytes: PXN is "127.0.0.X:N", an 11-byte str. */
+#define P10 "ab 31 32 37 2e 30 2e 30 2e 31 3a 30" /* 127.0.0.1:0, a bad port */
+#define P11 "ab 31 32 37 2e 30 2e 30 2e 31 3a 31"
+#define P12 "ab 31 32 37 2e 30 2e 30 2e 31 3a 32"
+#define P13 "ab 31 32 37 2e 30 2e 30 2e 31 3a 33"
+#define P22 "ab 31 32 37 2e 30 2e 30 2e 32 3a 32"
+#define P23 "ab 31 32 37 2e 30 2e 30 2e 32 3a 33"
+/* "from" = 127.0.0.1:1; a body of 84 and REQ is 20 (0x14) bytes. */
+#define FROM "02 " P11
+#define REQ  "01 01 " FROM " 03 01 04 01" /* type 1, from 127.0.0.1:1, gen 1, ver 1 */
 
 TEST(every_rejection_has_its_reason) {
   uint8_t big[VIGIL_FRAME_MAX + 1] = {0};
@@ -221,27 +232,30 @@ TEST(every_rejection_has_its_reason) {
                         "41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41"),
             VIGIL_FRAME_ELENGTH);
   CHECK_INT(decode_body("83 01 01 " FROM " 03 01"), VIGIL_FRAME_EMISSING);
-  CHECK_INT(decode_body("84 01 01 02 a3 61 3a 30 03 01 04 01"), VIGIL_FRAME_EVALUE); /* port 0 */
-  CHECK_INT(decode_body("85 " REQ " 08 07"), VIGIL_FRAME_EVALUE);                    /* state 7 */
-  CHECK_INT(decode_body("85 " REQ " 07 91 a2 31 78"), VIGIL_FRAME_EVALUE);           /* token "1x" */
-  CHECK_INT(decode_body("85 " REQ " 05 a2 61 0a"), VIGIL_FRAME_EVALUE);              /* newline in dc */
+  CHECK_INT(decode_body("84 01 01 02 " P10 " 03 01 04 01"), VIGIL_FRAME_EVALUE); /* port 0 */
+  CHECK_INT(decode_body("85 " REQ " 08 07"), VIGIL_FRAME_EVALUE);                /* state 7 */
+  CHECK_INT(decode_body("85 " REQ " 07 91 a2 31 78"), VIGIL_FRAME_EVALUE);       /* token "1x" */
+  CHECK_INT(decode_body("85 " REQ " 05 a2 61 0a"), VIGIL_FRAME_EVALUE);          /* newline in dc */
   CHECK_INT(decode_body("85 " REQ " 04 02"), VIGIL_FRAME_EDUPLICATE);
   CHECK_INT(decode_body("86 " REQ " 0e 01 0e 02"), VIGIL_FRAME_EDUPLICATE); /* view twice */
   CHECK_INT(decode_body("84 " REQ " c0"), VIGIL_FRAME_ETRAILING);
-  CHECK_INT(decode_hex("92 02 c4 0c 84 " REQ " 00", NULL), VIGIL_FRAME_ETRAILING);
+  CHECK_INT(decode_hex("92 02 c4 14 84 " REQ " 00", NULL), VIGIL_FRAME_ETRAILING);
   vigil_keyring kr = {0};
   vigil_keyring_add_base64(&kr, TEST_KEY);
-  CHECK_INT(decode_hex("92 02 c4 0c 84 " REQ, &kr), VIGIL_FRAME_EUNSIGNED);
-  CHECK_INT(decode_hex("93 02 c4 0c 84 " REQ " c0", &kr), VIGIL_FRAME_EUNSIGNED);
-  CHECK_INT(decode_hex("93 02 c4 0c 84 " REQ " c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", &kr),
+  CHECK_INT(decode_hex("92 02 c4 14 84 " REQ, &kr), VIGIL_FRAME_EUNSIGNED);
+  CHECK_INT(decode_hex("93 02 c4 14 84 " REQ " c0", &kr), VIGIL_FRAME_EUNSIGNED);
+  CHECK_INT(decode_hex("93 02 c4 14 84 " REQ " c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", &kr),
             VIGIL_FRAME_EAUTH);
-  CHECK_INT(decode_hex("93 02 c4 0c 84 " REQ " c4 01 00", &kr), VIGIL_FRAME_EAUTH);
+  CHECK_INT(decode_hex("93 02 c4 14 84 " REQ " c4 01 00", &kr), VIGIL_FRAME_EAUTH);
   /* Reason names are the metric labels. */
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ETOOBIG), "too_big");
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EAUTH), "auth");
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EUNSIGNED), "unauthenticated");
   CHECK_STR(vigil_frame_reason(0), "unknown");
-  CHECK_INT(vigil_frame_reason_index(VIGIL_FRAME_EAUTH), VIGIL_FRAME_REASONS - 1);
+  CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ESOURCE), "source");
+  CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ESKEW), "skew");
+  CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EGENERATION), "generation");
+  CHECK_INT(vigil_frame_reason_index(VIGIL_FRAME_EGENERATION), VIGIL_FRAME_REASONS - 1);
 }
 
 TEST(unknown_fields_types_and_keys_are_skipped) {
@@ -251,27 +265,27 @@ TEST(unknown_fields_types_and_keys_are_skipped) {
             VIGIL_OK);
   /* An unknown frame type decodes; the receiver decides to skip it. */
   vigil_frame *f = new_frame();
-  uint8_t buf[] = {0x92, 0x02, 0xc4, 0x0c, 0x84, 0x01, 0x63, 0x02, 0xa3,
-                   0x61, 0x3a, 0x31, 0x03, 0x01, 0x04, 0x01, 0x00};
+  uint8_t buf[] = {0x92, 0x02, 0xc4, 0x14, 0x84, 0x01, 0x63, 0x02, 0xab, '1',  '2',  '7', '.',
+                   '0',  '.',  '0',  '.',  '1',  ':',  '1',  0x03, 0x01, 0x04, 0x01, 0x00};
   CHECK_INT(vigil_frame_decode(buf, sizeof buf - 1, NULL, f), VIGIL_OK);
   CHECK_INT(f->type, 99);
   /* Extra envelope elements after the tag slot are skipped too. */
-  CHECK_INT(decode_hex("94 02 c4 0c 84 " REQ " c0 a1 78", NULL), VIGIL_OK);
+  CHECK_INT(decode_hex("94 02 c4 14 84 " REQ " c0 a1 78", NULL), VIGIL_OK);
   /* Digest entries longer than six elements keep their first six, alerts
    * longer than four their first four. */
-  CHECK_INT(decode_body_into("85 " REQ " 09 91 97 a3 62 3a 32 05 06 a1 78 a1 79 07 c3", f), VIGIL_OK);
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 97 " P22 " 05 06 a1 78 a1 79 07 c3", f), VIGIL_OK);
   CHECK_STR(f->digest[0].rack, "y");
   CHECK_INT(f->digest[0].version, 7);
-  CHECK_INT(decode_body_into("85 " REQ " 0c 91 95 a3 62 3a 32 05 06 a3 62 3a 33 81 01 c3", f), VIGIL_OK);
+  CHECK_INT(decode_body_into("85 " REQ " 0c 91 95 " P22 " 05 06 " P23 " 81 01 c3", f), VIGIL_OK);
   CHECK_INT(f->nalerts, 1);
-  CHECK_STR(f->alerts[0].observer, "b:3");
+  CHECK_STR(f->alerts[0].observer, "127.0.0.2:3");
   free(f);
 }
 
 TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   vigil_frame *f = new_frame(), *g = new_frame();
   f->type = VIGIL_FRAME_HEARTBEAT;
-  snprintf(f->from, sizeof f->from, "[2001:db8::1]:7000");
+  snprintf(f->from, sizeof f->from, "[::1]:7000");
   f->generation = UINT64_MAX;
   f->version = 1ull << 40;
   snprintf(f->dc, sizeof f->dc, "eu-west-1");
@@ -284,7 +298,7 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   vigil_token_from_u32(&f->tokens[2], 4294967295u);
   f->ndigest = 20;
   for (uint32_t i = 0; i < f->ndigest; i++) {
-    snprintf(f->digest[i].pname, sizeof f->digest[i].pname, "10.1.%u.%u:7000", i, i * 3);
+    snprintf(f->digest[i].pname, sizeof f->digest[i].pname, "127.1.%u.%u:7000", i, i * 3);
     f->digest[i].generation = 1764151200u + i;
     f->digest[i].incarnation = i * 1000003u;
     if (i % 2) snprintf(f->digest[i].dc, sizeof f->digest[i].dc, "dc%u", i);
@@ -303,18 +317,24 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   CHECK_INT(g->ntokens, 3);
   CHECK_INT(vigil_token_cmp(&g->tokens[0], &f->tokens[0]), 0);
   CHECK_INT(g->ndigest, 20);
-  CHECK_STR(g->digest[19].pname, "10.1.19.57:7000");
+  CHECK_STR(g->digest[19].pname, "127.1.19.57:7000");
   CHECK_STR(g->digest[19].dc, "dc19");
   CHECK_STR(g->digest[18].dc, "");
   CHECK_INT(g->digest[19].incarnation, 19 * 1000003u);
   /* A tampered byte fails authentication. */
   buf[10] ^= 1;
   CHECK_INT(vigil_frame_decode(buf, (size_t)n, &kr, g), VIGIL_FRAME_EAUTH);
-  /* The largest frame allowed (32 digest entries of the longest pnames)
-   * does not fit: the encoder says so instead of writing a bad datagram. */
+  /* The largest frame allowed (32 digest entries of the longest loopback
+   * pnames, the largest numbers and the longest dc and rack) does not fit:
+   * the encoder says so instead of writing a bad datagram. */
   f->ndigest = VIGIL_DIGEST_MAX;
-  for (uint32_t i = 0; i < f->ndigest; i++)
-    memset(f->digest[i].pname, 'h', 120), memcpy(f->digest[i].pname + 120, ":7000", 6);
+  for (uint32_t i = 0; i < f->ndigest; i++) {
+    vigil_digest_entry *e = &f->digest[i];
+    snprintf(e->pname, sizeof e->pname, "127.255.255.255:65535");
+    e->generation = e->incarnation = e->version = UINT64_MAX;
+    memset(e->dc, 'd', sizeof e->dc - 1), e->dc[sizeof e->dc - 1] = '\0';
+    memset(e->rack, 'r', sizeof e->rack - 1), e->rack[sizeof e->rack - 1] = '\0';
+  }
   CHECK_INT(vigil_frame_encode(f, &kr, buf, sizeof buf), VIGIL_FRAME_ETOOBIG);
   f->ndigest = VIGIL_DIGEST_MAX + 1;
   CHECK_INT(vigil_frame_encode(f, &kr, buf, sizeof buf), VIGIL_EINVAL);
@@ -334,7 +354,7 @@ TEST(keys_rotate_the_first_signs_and_all_verify) {
   CHECK_INT(vigil_keyring_add_base64(&other, k2), VIGIL_OK);
   vigil_frame *f = new_frame();
   f->type = 1;
-  snprintf(f->from, sizeof f->from, "a:1");
+  snprintf(f->from, sizeof f->from, "127.0.0.1:1");
   uint8_t buf[VIGIL_FRAME_MAX];
   int n = vigil_frame_encode(f, &old, buf, sizeof buf);
   CHECK_INT(vigil_frame_decode(buf, (size_t)n, &both, f), VIGIL_OK); /* verified by the 2nd key */
@@ -474,7 +494,7 @@ TEST(version_1_frames_are_rejected_as_version) {
 TEST(the_sender_fields_incarnation_flags_members_and_view_round_trip) {
   vigil_frame *f = new_frame(), *g = new_frame();
   f->type = VIGIL_FRAME_HEARTBEAT;
-  snprintf(f->from, sizeof f->from, "10.0.0.1:7000");
+  snprintf(f->from, sizeof f->from, "127.0.0.1:7000");
   f->generation = 1764151200;
   f->version = 42;
   f->incarnation = 1ull << 40;
@@ -520,40 +540,40 @@ TEST(the_sender_fields_incarnation_flags_members_and_view_round_trip) {
 TEST(digest_entries_carry_the_heartbeat_version_in_their_fourth_or_sixth_element) {
   vigil_frame *f = new_frame(), *g = new_frame();
   /* [pname, generation, incarnation, version] */
-  CHECK_INT(decode_body_into("85 " REQ " 09 91 94 a3 62 3a 32 05 06 07", f), VIGIL_OK);
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 94 " P22 " 05 06 07", f), VIGIL_OK);
   CHECK_INT(f->ndigest, 1);
-  CHECK_STR(f->digest[0].pname, "b:2");
+  CHECK_STR(f->digest[0].pname, "127.0.0.2:2");
   CHECK_INT(f->digest[0].generation, 5);
   CHECK_INT(f->digest[0].incarnation, 6);
   CHECK_INT(f->digest[0].version, 7);
   CHECK_STR(f->digest[0].dc, "");
   CHECK_STR(f->digest[0].rack, "");
   /* [pname, generation, incarnation, dc, rack, version] */
-  CHECK_INT(decode_body_into("85 " REQ " 09 91 96 a3 62 3a 32 05 06 a1 78 a1 79 cd 01 2c", f), VIGIL_OK);
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 96 " P22 " 05 06 a1 78 a1 79 cd 01 2c", f), VIGIL_OK);
   CHECK_INT(f->digest[0].incarnation, 6);
   CHECK_STR(f->digest[0].dc, "x");
   CHECK_STR(f->digest[0].rack, "y");
   CHECK_INT(f->digest[0].version, 300);
   /* Three and five elements: no version. */
-  CHECK_INT(decode_body_into("85 " REQ " 09 92 93 a3 62 3a 32 05 06 95 a3 62 3a 33 05 06 a1 78 a1 79", f), VIGIL_OK);
+  CHECK_INT(decode_body_into("85 " REQ " 09 92 93 " P22 " 05 06 95 " P23 " 05 06 a1 78 a1 79", f), VIGIL_OK);
   CHECK_INT(f->digest[0].version, 0);
   CHECK_INT(f->digest[1].version, 0);
   CHECK_STR(f->digest[1].dc, "x");
   /* The version is a uint; fewer than three elements is no entry. */
-  CHECK_INT(decode_body("85 " REQ " 09 91 94 a3 62 3a 32 05 06 a1 78"), VIGIL_FRAME_EMALFORMED);
-  CHECK_INT(decode_body("85 " REQ " 09 91 96 a3 62 3a 32 05 06 a1 78 a1 79 c3"), VIGIL_FRAME_EMALFORMED);
-  CHECK_INT(decode_body("85 " REQ " 09 91 92 a3 62 3a 32 05"), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_body("85 " REQ " 09 91 94 " P22 " 05 06 a1 78"), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_body("85 " REQ " 09 91 96 " P22 " 05 06 a1 78 a1 79 c3"), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_body("85 " REQ " 09 91 92 " P22 " 05"), VIGIL_FRAME_EMALFORMED);
   /* The encoder picks the form: 4 elements without placement, 6 with. */
   memset(f, 0, sizeof *f);
   f->type = VIGIL_FRAME_HEARTBEAT;
-  snprintf(f->from, sizeof f->from, "a:1");
+  snprintf(f->from, sizeof f->from, "127.0.0.1:1");
   f->generation = f->version = 1;
   f->ndigest = 2;
-  snprintf(f->digest[0].pname, sizeof f->digest[0].pname, "b:2");
+  snprintf(f->digest[0].pname, sizeof f->digest[0].pname, "127.0.0.2:2");
   f->digest[0].generation = 5;
   f->digest[0].incarnation = 6;
   f->digest[0].version = 977;
-  snprintf(f->digest[1].pname, sizeof f->digest[1].pname, "b:3");
+  snprintf(f->digest[1].pname, sizeof f->digest[1].pname, "127.0.0.2:3");
   f->digest[1].generation = 5;
   f->digest[1].incarnation = 6;
   snprintf(f->digest[1].dc, sizeof f->digest[1].dc, "dc2");
@@ -562,12 +582,14 @@ TEST(digest_entries_carry_the_heartbeat_version_in_their_fourth_or_sixth_element
   uint8_t buf[VIGIL_FRAME_MAX];
   int n = vigil_frame_encode(f, NULL, buf, sizeof buf);
   /* The body after the required fields, byte for byte. */
-  static const uint8_t tail[] = {0x09, 0x92, 0x94, 0xa3, 'b',  ':',  '2',  0x05, 0x06, 0xcd, 0x03, 0xd1,
-                                 0x96, 0xa3, 'b',  ':',  '3',  0x05, 0x06, 0xa3, 'd',  'c',  '2',  0xa2,
-                                 'r',  '9',  0xcf, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00};
+  static const uint8_t tail[] = {0x09, 0x92, 0x94, 0xab, '1',  '2',  '7',  '.',  '0',  '.',  '0',  '.', '2',
+                                 ':',  '2',  0x05, 0x06, 0xcd, 0x03, 0xd1, 0x96, 0xab, '1',  '2',  '7', '.',
+                                 '0',  '.',  '0',  '.',  '2',  ':',  '3',  0x05, 0x06, 0xa3, 'd',  'c', '2',
+                                 0xa2, 'r',  '9',  0xcf, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00};
   CHECK(n > (int)sizeof tail);
   if (n > (int)sizeof tail && memcmp(buf + n - sizeof tail, tail, sizeof tail) != 0)
-    CHECK_FAIL_("digest entries encode to other bytes than [b:2, 5, 6, 977], [b:3, 5, 6, dc2, r9, 2^33]");
+    CHECK_FAIL_(
+        "digest entries encode to other bytes than [127.0.0.2:2, 5, 6, 977], [127.0.0.2:3, 5, 6, dc2, r9, 2^33]");
   CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, g), VIGIL_OK);
   CHECK_INT(g->digest[0].version, 977);
   CHECK_STR(g->digest[0].dc, "");
@@ -579,22 +601,23 @@ TEST(digest_entries_carry_the_heartbeat_version_in_their_fourth_or_sixth_element
   free(g);
 }
 
-/* One alert entry in hex: subject a:2, generation 1, incarnation 0, observer a:3. */
-#define ALERT " 94 a3 61 3a 32 01 00 a3 61 3a 33"
+/* One alert entry in hex: subject 127.0.0.1:2, generation 1, incarnation 0,
+ * observer 127.0.0.1:3. */
+#define ALERT " 94 " P12 " 01 00 " P13
 
 TEST(alerts_round_trip_with_subject_generation_incarnation_and_observer) {
   vigil_frame *f = new_frame(), *g = new_frame();
   f->type = VIGIL_FRAME_DIGEST;
-  snprintf(f->from, sizeof f->from, "10.0.0.1:7000");
+  snprintf(f->from, sizeof f->from, "127.0.0.1:7000");
   f->generation = 1764151200;
   f->version = 42;
   f->nalerts = VIGIL_ALERTS_MAX;
   for (uint32_t i = 0; i < f->nalerts; i++) {
     vigil_alert_entry *a = &f->alerts[i];
-    snprintf(a->subject, sizeof a->subject, "[2001:db8::%u]:7000", i + 1);
+    snprintf(a->subject, sizeof a->subject, "[::1]:%u", 7001 + i);
     a->generation = 1764151100u + i;
     a->incarnation = i == 0 ? 0 : 1ull << (i * 4);
-    snprintf(a->observer, sizeof a->observer, "10.0.0.%u:7000", 100 + i);
+    snprintf(a->observer, sizeof a->observer, "127.0.0.%u:7000", 100 + i);
   }
   uint8_t buf[VIGIL_FRAME_MAX];
   int n = vigil_frame_encode(f, NULL, buf, sizeof buf);
@@ -609,13 +632,13 @@ TEST(alerts_round_trip_with_subject_generation_incarnation_and_observer) {
     CHECK(g->alerts[i].incarnation == f->alerts[i].incarnation);
     CHECK_STR(g->alerts[i].observer, f->alerts[i].observer);
   }
-  /* And from hand-written bytes: [a:2, 1, 0, a:3]. */
+  /* And from hand-written bytes: [127.0.0.1:2, 1, 0, 127.0.0.1:3]. */
   CHECK_INT(decode_body_into("85 " REQ " 0c 91" ALERT, g), VIGIL_OK);
   CHECK_INT(g->nalerts, 1);
-  CHECK_STR(g->alerts[0].subject, "a:2");
+  CHECK_STR(g->alerts[0].subject, "127.0.0.1:2");
   CHECK_INT(g->alerts[0].generation, 1);
   CHECK_INT(g->alerts[0].incarnation, 0);
-  CHECK_STR(g->alerts[0].observer, "a:3");
+  CHECK_STR(g->alerts[0].observer, "127.0.0.1:3");
   /* A frame without alerts decodes none, even into a frame that had some. */
   CHECK_INT(decode_body_into("84 " REQ, g), VIGIL_OK);
   CHECK_INT(g->nalerts, 0);
@@ -624,7 +647,7 @@ TEST(alerts_round_trip_with_subject_generation_incarnation_and_observer) {
 }
 
 TEST(more_than_sixteen_alerts_is_a_count_rejection) {
-  char body[1024] = "85 " REQ " 0c dc 00 10";
+  char body[2048] = "85 " REQ " 0c dc 00 10";
   for (int i = 0; i < 16; i++) strcat(body, ALERT);
   CHECK_INT(decode_body(body), VIGIL_OK);
   strcpy(body, "85 " REQ " 0c dc 00 11");
@@ -633,13 +656,13 @@ TEST(more_than_sixteen_alerts_is_a_count_rejection) {
 }
 
 TEST(a_short_alert_is_malformed_and_a_bad_pname_in_one_is_a_value) {
-  CHECK_INT(decode_body("85 " REQ " 0c 91 93 a3 61 3a 32 01 00"), VIGIL_FRAME_EMALFORMED); /* 3 elements */
-  CHECK_INT(decode_body("85 " REQ " 0c 91 90"), VIGIL_FRAME_EMALFORMED);                   /* none */
-  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 a1 31 00 a3 61 3a 33"), VIGIL_FRAME_EMALFORMED); /* gen */
-  CHECK_INT(decode_body("85 " REQ " 0c 81 01 02"), VIGIL_FRAME_EMALFORMED);                        /* not an array */
-  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 30 01 00 a3 61 3a 33"), VIGIL_FRAME_EVALUE); /* subject port 0 */
-  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 01 00 a1 61"), VIGIL_FRAME_EVALUE);       /* observer "a" */
-  CHECK_INT(decode_body("85 " REQ " 0c 91 94 a3 61 3a 32 01 00 a4 3a 3a 3a 31"), VIGIL_FRAME_EVALUE); /* ":::1" */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 93 " P12 " 01 00"), VIGIL_FRAME_EMALFORMED);            /* 3 elements */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 90"), VIGIL_FRAME_EMALFORMED);                          /* none */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 " P12 " a1 31 00 " P13), VIGIL_FRAME_EMALFORMED);    /* gen */
+  CHECK_INT(decode_body("85 " REQ " 0c 81 01 02"), VIGIL_FRAME_EMALFORMED);                       /* not an array */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 " P10 " 01 00 " P13), VIGIL_FRAME_EVALUE);           /* subject port 0 */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 " P12 " 01 00 a1 61"), VIGIL_FRAME_EVALUE);          /* observer "a" */
+  CHECK_INT(decode_body("85 " REQ " 0c 91 94 " P12 " 01 00 a4 3a 3a 3a 31"), VIGIL_FRAME_EVALUE); /* ":::1" */
 }
 
 /* dc and rack reach logs, JSON, metric labels and commands' environments:

@@ -29,9 +29,37 @@ TEST(pnames_parse_into_host_and_port) {
   CHECK_INT(vigil_pname_parse("[::1]:7000", &hl, &port), VIGIL_OK);
   CHECK_INT(hl, 5);
   CHECK_INT(port, 7000);
-  CHECK_INT(vigil_pname_parse("cache-1.example.com:1", &hl, &port), VIGIL_OK);
-  static const char *const bad[] = {"",        "host",     ":80",       "host:",  "host:0",      "host:65536",
-                                    "host:8x", "::1:7000", "[::1:7000", "a b:80", "host:123456", "h\"q:80"};
+  CHECK_INT(vigil_pname_parse("127.255.0.10:65535", &hl, &port), VIGIL_OK);
+  /* An IP literal in the one form a datagram's source prints as: host
+   * names (nothing on the wire is resolved), leading zeros, short or long
+   * quads and IPv6 written any other way than RFC 5952 are not pnames. */
+  static const char *const bad[] = {"",
+                                    "host",
+                                    ":80",
+                                    "host:",
+                                    "host:0",
+                                    "host:65536",
+                                    "host:8x",
+                                    "::1:7000",
+                                    "[::1:7000",
+                                    "a b:80",
+                                    "host:123456",
+                                    "h\"q:80",
+                                    "localhost:80",
+                                    "cache-1.example.com:1",
+                                    "127.0.0.1:0",
+                                    "127.0.0.1:080",
+                                    "010.0.0.1:80",
+                                    "1.2.3:80",
+                                    "1.2.3.4.5:80",
+                                    "256.0.0.1:80",
+                                    "1.2.3.4 :80",
+                                    "[::0001]:80",
+                                    "[0:0:0:0:0:0:0:1]:80",
+                                    "[::1%lo]:80",
+                                    "[127.0.0.1]:80",
+                                    "1.2.3.-4:80",
+                                    "127.0.0.1:-1"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECK_INT(vigil_pname_parse(bad[i], &hl, &port), VIGIL_EINVAL);
   char longname[200];
@@ -73,12 +101,12 @@ TEST(peers_carry_endpoint_placement_and_tokens) {
   vigil_token toks[2];
   vigil_token_from_u32(&toks[0], 100);
   vigil_token_parse(&toks[1], "340282366920938463463374607431768211455", 39);
-  vigil_peer_spec s = {"10.1.2.3:8101", "dc2", "r7", toks, 2, false, true};
+  vigil_peer_spec s = {"127.1.2.3:8101", "dc2", "r7", toks, 2, false, true};
   uint32_t idx;
   CHECK_INT(vigil_pool_add(pool, &s, 42, &idx), VIGIL_OK);
   vigil_peer *p = vigil_pool_get(pool, idx);
-  CHECK_STR(p->pname, "10.1.2.3:8101");
-  CHECK_INT(p->host_len, 8);
+  CHECK_STR(p->pname, "127.1.2.3:8101");
+  CHECK_INT(p->host_len, 9);
   CHECK_INT(p->port, 8101);
   CHECK_STR(p->dc, "dc2");
   CHECK_STR(p->rack, "r7");
@@ -91,7 +119,7 @@ TEST(peers_carry_endpoint_placement_and_tokens) {
   CHECK_INT(p->idx, idx);
   /* Defaults: the pool's dc and rack "default". */
   uint32_t j;
-  add(pool, "10.1.2.4:8101", false, &j);
+  add(pool, "127.1.2.4:8101", false, &j);
   CHECK_STR(vigil_pool_get(pool, j)->dc, "dc1");
   CHECK_STR(vigil_pool_get(pool, j)->rack, "default");
   CHECK_INT(vigil_pool_get(pool, j)->is_same_dc, 1);
@@ -101,18 +129,18 @@ TEST(peers_carry_endpoint_placement_and_tokens) {
 TEST(add_rejects_duplicates_and_bad_specs) {
   vigil_pool *pool = new_pool(NULL);
   CHECK_STR(vigil_pool_dc(pool), "default");
-  CHECK_INT(add(pool, "h:1", false, NULL), VIGIL_OK);
-  CHECK_INT(add(pool, "h:1", false, NULL), VIGIL_EEXIST);
+  CHECK_INT(add(pool, "127.0.0.1:1", false, NULL), VIGIL_OK);
+  CHECK_INT(add(pool, "127.0.0.1:1", false, NULL), VIGIL_EEXIST);
   CHECK_INT(add(pool, "nope", false, NULL), VIGIL_EINVAL);
   char dc[100];
   memset(dc, 'x', 99);
   dc[99] = 0;
-  vigil_peer_spec s = {"h:2", dc, NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:2", dc, NULL, NULL, 0, false, false};
   CHECK_INT(vigil_pool_add(pool, &s, 0, NULL), VIGIL_ENAMETOOLONG);
-  vigil_peer_spec t = {"h:3", NULL, NULL, NULL, VIGIL_TOKENS_MAX + 1, false, false};
+  vigil_peer_spec t = {"127.0.0.1:3", NULL, NULL, NULL, VIGIL_TOKENS_MAX + 1, false, false};
   CHECK_INT(vigil_pool_add(pool, &t, 0, NULL), VIGIL_EINVAL);
   CHECK_INT(vigil_pool_count(pool), 1);
-  CHECK(vigil_pool_find(pool, "h:2") == NULL);
+  CHECK(vigil_pool_find(pool, "127.0.0.1:2") == NULL);
   vigil_pool_free(pool);
 }
 
@@ -129,18 +157,18 @@ TEST(lookup_by_pname_survives_growth_and_removal) {
   vigil_pool *pool = new_pool("dc1");
   char name[32];
   for (int i = 0; i < 5000; i++) {
-    snprintf(name, sizeof name, "10.0.%d.%d:%d", i / 256, i % 256, 7000 + i % 7);
+    snprintf(name, sizeof name, "127.0.%d.%d:%d", i / 250, i % 250 + 1, 7000 + i % 7);
     CHECK_INT(add(pool, name, false, NULL), VIGIL_OK);
   }
   CHECK_INT(vigil_pool_count(pool), 5000);
   /* Remove every third peer, then every remaining one must still be found. */
   for (int i = 0; i < 5000; i += 3) {
-    snprintf(name, sizeof name, "10.0.%d.%d:%d", i / 256, i % 256, 7000 + i % 7);
+    snprintf(name, sizeof name, "127.0.%d.%d:%d", i / 250, i % 250 + 1, 7000 + i % 7);
     CHECK_INT(vigil_pool_remove(pool, name), VIGIL_OK);
   }
   int found = 0, missing = 0;
   for (int i = 0; i < 5000; i++) {
-    snprintf(name, sizeof name, "10.0.%d.%d:%d", i / 256, i % 256, 7000 + i % 7);
+    snprintf(name, sizeof name, "127.0.%d.%d:%d", i / 250, i % 250 + 1, 7000 + i % 7);
     vigil_peer *p = vigil_pool_find(pool, name);
     if (i % 3 == 0) {
       missing += p == NULL;
@@ -151,21 +179,21 @@ TEST(lookup_by_pname_survives_growth_and_removal) {
   CHECK_INT(found, 3333);
   CHECK_INT(missing, 1667);
   CHECK_INT(vigil_pool_count(pool), 3333);
-  CHECK_INT(vigil_pool_remove(pool, "10.0.0.0:7000"), VIGIL_ENOENT);
+  CHECK_INT(vigil_pool_remove(pool, "127.0.0.1:7000"), VIGIL_ENOENT);
   vigil_pool_free(pool);
 }
 
 TEST(a_removed_and_readded_peer_gets_a_fresh_detector) {
   vigil_pool *pool = new_pool("dc1");
   uint32_t a, b;
-  add(pool, "h:1", false, &a);
-  add(pool, "h:2", false, NULL);
+  add(pool, "127.0.0.1:1", false, &a);
+  add(pool, "127.0.0.1:2", false, NULL);
   vigil_peer *p = vigil_pool_get(pool, a);
   for (int i = 1; i <= 10; i++) vigil_detector_heartbeat(&p->detector, (vigil_time)i * VIGIL_SEC);
   CHECK(vigil_detector_is_monitoring(&p->detector));
-  CHECK_INT(vigil_pool_remove(pool, "h:1"), VIGIL_OK);
+  CHECK_INT(vigil_pool_remove(pool, "127.0.0.1:1"), VIGIL_OK);
   CHECK(vigil_pool_get(pool, a) == NULL);
-  CHECK_INT(add(pool, "h:1", false, &b), VIGIL_OK);
+  CHECK_INT(add(pool, "127.0.0.1:1", false, &b), VIGIL_OK);
   CHECK_INT(b, a); /* the freed slot is reused */
   p = vigil_pool_get(pool, b);
   CHECK_INT(vigil_detector_is_monitoring(&p->detector), 0);
@@ -177,18 +205,18 @@ TEST(a_removed_and_readded_peer_gets_a_fresh_detector) {
 
 TEST(removing_the_last_slots_shrinks_the_high_water_mark) {
   vigil_pool *pool = new_pool("dc1");
-  add(pool, "h:1", false, NULL);
-  add(pool, "h:2", false, NULL);
-  add(pool, "h:3", false, NULL);
-  vigil_pool_remove(pool, "h:2");
-  vigil_pool_remove(pool, "h:3");
+  add(pool, "127.0.0.1:1", false, NULL);
+  add(pool, "127.0.0.1:2", false, NULL);
+  add(pool, "127.0.0.1:3", false, NULL);
+  vigil_pool_remove(pool, "127.0.0.1:2");
+  vigil_pool_remove(pool, "127.0.0.1:3");
   CHECK_INT(vigil_pool_slots(pool), 1);
   uint32_t idx;
-  add(pool, "h:4", false, &idx);
+  add(pool, "127.0.0.1:4", false, &idx);
   CHECK_INT(idx, 1);
   CHECK_INT(vigil_pool_slots(pool), 2);
-  vigil_pool_remove(pool, "h:1");
-  add(pool, "h:5", false, &idx);
+  vigil_pool_remove(pool, "127.0.0.1:1");
+  add(pool, "127.0.0.1:5", false, &idx);
   CHECK_INT(idx, 0);
   vigil_pool_free(pool);
 }
@@ -228,9 +256,9 @@ TEST(ring_owner_is_the_smallest_token_not_below_wrapping_around) {
   vigil_token_from_u32(&tb, 200);
   vigil_token_parse(&tc, "100000000000000000000", 21);
   uint32_t a, b, c;
-  vigil_peer_spec sa = {"a:1", NULL, NULL, &ta, 1, false, false};
-  vigil_peer_spec sb = {"b:1", NULL, NULL, &tb, 1, false, false};
-  vigil_peer_spec sc = {"c:1", NULL, NULL, &tc, 1, false, false};
+  vigil_peer_spec sa = {"127.0.0.1:1", NULL, NULL, &ta, 1, false, false};
+  vigil_peer_spec sb = {"127.0.0.2:1", NULL, NULL, &tb, 1, false, false};
+  vigil_peer_spec sc = {"127.0.0.3:1", NULL, NULL, &tc, 1, false, false};
   vigil_pool_add(pool, &sc, 0, &c);
   vigil_pool_add(pool, &sa, 0, &a);
   vigil_pool_add(pool, &sb, 0, &b);

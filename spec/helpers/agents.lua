@@ -107,6 +107,24 @@ function M.cpu_seconds(a)
   return total / 1e9
 end
 
+--- How many of `lines` hold `pattern` (plain text).
+function M.count(lines, pattern)
+  local n = 0
+  for _, l in ipairs(lines) do
+    if l:find(pattern, 1, true) then n = n + 1 end
+  end
+  return n
+end
+
+--- Resident memory of the agent's process in KiB (VmRSS), 0 when gone.
+function M.rss_kib(a)
+  local f = io.open("/proc/" .. a.pid .. "/status", "r")
+  if not f then return 0 end
+  local text = f:read("*a")
+  f:close()
+  return tonumber(text:match("VmRSS:%s*(%d+)")) or 0
+end
+
 --- Whether this machine has an IPv6 loopback (::1) to test on.
 function M.has_ipv6_loopback()
   local f = io.open("/proc/net/if_inet6")
