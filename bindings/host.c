@@ -51,7 +51,9 @@ extern char **environ;
 typedef struct host {
   uv_thread_t thread;
   uv_loop_t loop;
-  uv_async_t wake;     /* events, reload or stop requests from the core */
+  uv_async_t wake;                /* events, reload or stop requests from the core */
+  vigil_event batch[EVENT_BATCH]; /* events taken from the bridge, dispatched from batch_at */
+  size_t batch_n, batch_at;
   uv_fs_event_t watch; /* the policy file's directory */
   uv_timer_t debounce; /* a burst of file changes -> one reload */
   uv_sem_t ready;      /* posted by the thread once host__vm has run */
@@ -798,26 +800,6 @@ static bool host__load(host *h, char *err, size_t errlen) {
   return ok;
 }
 
-static void host__dispatch(host *h) {
-  static vigil_event batch[EVENT_BATCH];
-  lua_State *L = h->L;
-  size_t n;
-  while (!h->stopping && (n = vigil_bridge_take_events(h->b, batch, EVENT_BATCH)) > 0) {
-    for (size_t i = 0; i < n; i++) {
-      lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
-      lua_getfield(L, -1, "dispatch");
-      lua_insert(L, -2);
-      vigil_lua_push_event(L, &batch[i]);
-      if (lua_pcall(L, 2, 0, 0) != 0) { /* a runtime bug, not a policy error */
-        host__log_error("policy runtime failed to dispatch", L);
-        lua_pop(L, 1);
-      }
-      h->st.delivered++;
-    }
-    host__publish_status(h);
-  }
-}
-
 static void host__reload(host *h, const char *why) {
   vigil_log_field f[] = {HOST__F("policy", h->path), HOST__F("by", why)};
   vigil_log_fields(VIGIL_LOG_INFO, "policy reloading", f, 2);
@@ -825,17 +807,55 @@ static void host__reload(host *h, const char *why) {
   host__load(h, err, sizeof err);
 }
 
-static void host__on_wake(uv_async_t *a) {
-  host *h = a->data;
+/* A stop or a reload asked for: acted on at once, between two events, never
+ * behind the backlog (issue 12, item 7). Returns false to stop. */
+static bool host__requests(host *h) {
   bool reload, stop;
   vigil_bridge_take_requests(h->b, &reload, &stop);
   if (stop) {
     h->stopping = true;
     uv_stop(&h->loop);
-    return;
+    return false;
   }
   if (reload) host__reload(h, "request");
-  host__dispatch(h);
+  return true;
+}
+
+/* Events for at most DISPATCH_SLICE, a request check between every two;
+ * then back to the loop (a file change's reload, timers) and, if more
+ * wait, here again at its next turn. */
+#define DISPATCH_SLICE (50 * VIGIL_MS)
+
+static void host__dispatch(host *h) {
+  lua_State *L = h->L;
+  uint64_t t0 = uv_hrtime();
+  while (!h->stopping) {
+    if (h->batch_at == h->batch_n) {
+      h->batch_n = vigil_bridge_take_events(h->b, h->batch, EVENT_BATCH);
+      h->batch_at = 0;
+      if (!h->batch_n) break;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->rt_ref);
+    lua_getfield(L, -1, "dispatch");
+    lua_insert(L, -2);
+    vigil_lua_push_event(L, &h->batch[h->batch_at++]);
+    if (lua_pcall(L, 2, 0, 0) != 0) { /* a runtime bug, not a policy error */
+      host__log_error("policy runtime failed to dispatch", L);
+      lua_pop(L, 1);
+    }
+    h->st.delivered++;
+    if (!host__requests(h)) return;
+    if (uv_hrtime() - t0 >= DISPATCH_SLICE) {
+      uv_async_send(&h->wake); /* the rest after the loop's other work */
+      break;
+    }
+  }
+  host__publish_status(h);
+}
+
+static void host__on_wake(uv_async_t *a) {
+  host *h = a->data;
+  if (host__requests(h)) host__dispatch(h);
 }
 
 static void host__on_debounce(uv_timer_t *t) { host__reload(t->data, "file change"); }

@@ -117,10 +117,13 @@ static void api__members_text(vigil__agent *a, vigil_time now, vigil__buf *b) {
   if (a->bridge) {
     vigil_policy_status st;
     vigil_bridge_status(a->bridge, &st);
-    if (st.error[0])
+    if (st.error[0]) {
+      /* The error quotes the policy's text: escaped, so no byte of it can
+       * drive the terminal `vigil members` prints to. */
+      char q[VIGIL__LOG_QUOTED(sizeof st.error)];
       vigil__buf_printf(b, "\npolicy: %s, generation %llu, LAST LOAD FAILED: %s\n", a->cfg->policy,
-                        (unsigned long long)st.generation, st.error);
-    else
+                        (unsigned long long)st.generation, vigil__log_quote(q, sizeof q, st.error));
+    } else
       vigil__buf_printf(b, "\npolicy: %s, generation %llu, %s\n", a->cfg->policy, (unsigned long long)st.generation,
                         st.loaded ? "ok" : "not loaded");
   }

@@ -54,6 +54,40 @@ end)
     agents.wait(function() return running(tag) == 0 end, 3, "the grandchild to be gone")
   end)
 
+  it("backlog of slow events does not hold up a reload", function()
+    -- Each event keeps the policy busy 0.4 s (within its budget); six
+    -- agents joining queue a dozen of them: ~5 s of work. A reload asked
+    -- for meanwhile runs between two events, not after the last.
+    local path = agents.tmpfile([[
+vigil.configure({ budget = 2 })
+local n = 0
+local function slow(e)
+  local t = os.clock() + 0.4
+  while os.clock() < t do end
+  n = n + 1
+  vigil.log.info("handled", { n = n })
+end
+vigil.on("peer_joined", slow)
+vigil.on("peer_up", slow)
+]])
+    files = { path }
+    local a = agents.start({ args = path })
+    for _ = 1, 6 do agents.start({ seeds = { a } }) end
+    local function handled() return agents.count(agents.lines(a.log), 'msg="handled"') end
+    agents.wait(function() return handled() >= 1 end, 5, "the backlog to start")
+    local out, rc = agents.run(string.format("%s reload --http 127.0.0.1:%d 2>&1", agents.VIGIL, a.http))
+    assert.are.equal(0, rc, out)
+    agents.wait(function() return handled() >= 12 end, 15, "the backlog to end")
+    local log = agents.lines(a.log)
+    local reloaded, last
+    for i, l in ipairs(log) do
+      if l:find('msg="policy reloading"', 1, true) and not reloaded then reloaded = i end
+      if l:find('msg="handled"', 1, true) then last = i end
+    end
+    assert.truthy(reloaded, table.concat(log, "\n"))
+    assert.is_true(reloaded < last, "the reload waited for the whole backlog:\n" .. table.concat(log, "\n"))
+  end)
+
   it("does not outlive the agent", function()
     local tag = string.format("121.%06d", math.random(1e6 - 1))
     local path = agents.tmpfile(string.format([[
