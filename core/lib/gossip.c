@@ -17,6 +17,14 @@
  *     at least once and phi(now) <= threshold, and down otherwise;
  *   - mark_down convicts without asking the detector (announced shutdown).
  *
+ * Every peer_up also says why the peer came up (vigil_up_reason), from what
+ * the handler remembers of the peer since it was added: never up before
+ * (joined), restarted while it was down (restarted), or neither
+ * (recovered). A restart while the peer is up brings no peer_up: the peer
+ * never went down, and peer_restarted says what happened. The peer keeps
+ * the cause and reason of its latest up or down (last_cause, last_reason)
+ * for `vigil members` and the policy's snapshot.
+ *
  * The local-pause guard (see vigil_handler_evaluate in vigil.h) is what
  * keeps a stopped or starved agent from convicting everybody when it wakes
  * up: silence is only evidence if we were awake to hear it.
@@ -43,7 +51,8 @@ struct vigil_handler {
   bool evaluated;         /* evaluate() has run at least once */
   vigil_transition *out;  /* evaluate() results, reused across calls */
   uint32_t out_cap;
-  bool peer_counters; /* count transitions per peer (with metrics) */
+  bool peer_counters;              /* count transitions per peer (with metrics) */
+  vigil_peer_metrics peer_metrics; /* which per-peer families render_metrics renders */
 };
 
 vigil_handler *vigil_handler_new(vigil_pool *pool) {
@@ -58,6 +67,10 @@ vigil_handler *vigil_handler_new(vigil_pool *pool) {
 }
 
 void vigil_handler_set_peer_counters(vigil_handler *h, bool on) { h->peer_counters = on; }
+
+void vigil_handler_set_peer_metrics(vigil_handler *h, vigil_peer_metrics mode) { h->peer_metrics = mode; }
+
+vigil_peer_metrics vigil_handler_peer_metrics(const vigil_handler *h) { return h->peer_metrics; }
 
 void vigil_handler_free(vigil_handler *h) {
   if (!h) return;
@@ -94,9 +107,14 @@ vigil_pool *vigil_handler_pool(const vigil_handler *h) { return h->pool; }
 vigil_events *vigil_handler_events(const vigil_handler *h) { return h->events; }
 vigil_metrics *vigil_handler_metrics(const vigil_handler *h) { return h->metrics; }
 
+const char *vigil_up_reason_name(vigil_up_reason r) {
+  static const char *const names[VIGIL_UP_REASONS] = {"", "joined", "recovered", "restarted"};
+  return (unsigned)r < VIGIL_UP_REASONS ? names[r] : "";
+}
+
 /* Publish a peer event (and count it) when events / metrics are attached. */
 static void handler__publish(vigil_handler *h, vigil_event_type type, const vigil_peer *p, vigil_peer_state previous,
-                             double phi, vigil_cause cause, vigil_time now) {
+                             double phi, vigil_cause cause, vigil_up_reason reason, vigil_time now) {
   if (h->metrics) vigil__metrics_event(h->metrics, type);
   if (!h->events) return;
   vigil_event e;
@@ -106,10 +124,12 @@ static void handler__publish(vigil_handler *h, vigil_event_type type, const vigi
   vigil__copy(e.peer, sizeof e.peer, p->pname);
   vigil__copy(e.dc, sizeof e.dc, p->dc);
   vigil__copy(e.rack, sizeof e.rack, p->rack);
+  if (p->tags) vigil__copy(e.tags, sizeof e.tags, p->tags);
   e.state = p->state;
   e.previous = previous;
   e.phi = phi;
   e.cause = cause;
+  e.reason = reason;
   vigil_events_publish(h->events, &e);
 }
 
@@ -131,9 +151,16 @@ static bool handler__apply(vigil_handler *h, vigil_peer *p, vigil_peer_state to,
   p->state = to;
   p->since = now;
   handler__count(h, p, from, to);
-  vigil_event_type type = to == VIGIL_STATE_NORMAL ? VIGIL_EVENT_PEER_UP : VIGIL_EVENT_PEER_DOWN;
+  bool up = to == VIGIL_STATE_NORMAL;
+  vigil_up_reason reason = !up            ? VIGIL_UP_NONE
+                           : !p->ever_up  ? VIGIL_UP_JOINED
+                           : p->restarted ? VIGIL_UP_RESTARTED
+                                          : VIGIL_UP_RECOVERED;
+  if (up) p->ever_up = true, p->restarted = false;
+  p->last_cause = (uint8_t)cause;
+  p->last_reason = (uint8_t)reason;
   if (h->metrics && to == VIGIL_STATE_DOWN) vigil__metrics_conviction(h->metrics, cause);
-  handler__publish(h, type, p, from, phi, cause, now);
+  handler__publish(h, up ? VIGIL_EVENT_PEER_UP : VIGIL_EVENT_PEER_DOWN, p, from, phi, cause, reason, now);
   return true;
 }
 
@@ -398,7 +425,7 @@ int vigil_handler_add_peer(vigil_handler *h, const vigil_peer_spec *spec, vigil_
   int rc = vigil_pool_add(h->pool, spec, now, &i);
   if (rc) return rc;
   const vigil_peer *p = vigil_pool_get(h->pool, i);
-  handler__publish(h, VIGIL_EVENT_PEER_JOINED, p, VIGIL_STATE_UNKNOWN, 0.0, VIGIL_CAUSE_NONE, now);
+  handler__publish(h, VIGIL_EVENT_PEER_JOINED, p, VIGIL_STATE_UNKNOWN, 0.0, VIGIL_CAUSE_NONE, VIGIL_UP_NONE, now);
   if (idx) *idx = i;
   return VIGIL_OK;
 }
@@ -410,7 +437,7 @@ int vigil_handler_peer_left(vigil_handler *h, const char *pname, vigil_time now)
   vigil_peer_state before = p->state;
   int rc = vigil_handler_mark_down_pname(h, pname, now);
   if (rc) return rc;
-  handler__publish(h, VIGIL_EVENT_PEER_LEFT, p, before, 0.0, VIGIL_CAUSE_NONE, now);
+  handler__publish(h, VIGIL_EVENT_PEER_LEFT, p, before, 0.0, VIGIL_CAUSE_NONE, VIGIL_UP_NONE, now);
   return VIGIL_OK;
 }
 
@@ -419,7 +446,10 @@ int vigil_handler_peer_restarted(vigil_handler *h, uint32_t idx, vigil_time now)
   if (!p) return VIGIL_ENOENT;
   if (p->is_local) return VIGIL_ELOCAL;
   vigil_detector_reset(&p->detector);
-  handler__publish(h, VIGIL_EVENT_PEER_RESTARTED, p, p->state, 0.0, VIGIL_CAUSE_NONE, now);
+  /* Down, its next up is the new process's; up, it never went down, and
+   * a later down and up happen at the new generation (recovered). */
+  if (p->state != VIGIL_STATE_NORMAL) p->restarted = true;
+  handler__publish(h, VIGIL_EVENT_PEER_RESTARTED, p, p->state, 0.0, VIGIL_CAUSE_NONE, VIGIL_UP_NONE, now);
   return VIGIL_OK;
 }
 

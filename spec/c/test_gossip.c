@@ -35,7 +35,7 @@ static void setup(fixture *f) {
   vigil_handler_attach_metrics(f->h, f->m);
   vigil_handler_set_interval(f->h, MS(100));
   vigil_events_subscribe(f->ev, &f->sub);
-  vigil_peer_spec s = {"127.0.0.1:7000", NULL, NULL, NULL, 0, true, false};
+  vigil_peer_spec s = {"127.0.0.1:7000", NULL, NULL, NULL, 0, true, false, NULL};
   vigil_pool_add(f->pool, &s, 0, &f->local);
   s.is_local = false;
   s.pname = "127.0.0.1:7001";
@@ -325,7 +325,7 @@ TEST(membership_changes_publish_their_events) {
   fixture f;
   setup(&f);
   uint32_t d;
-  vigil_peer_spec s = {"127.0.0.1:7004", "dc3", "r9", NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:7004", "dc3", "r9", NULL, 0, false, false, NULL};
   CHECK_INT(vigil_handler_add_peer(f.h, &s, MS(5), &d), VIGIL_OK);
   vigil_event e = next_event(&f);
   CHECK_INT(e.type, VIGIL_EVENT_PEER_JOINED);
@@ -369,7 +369,7 @@ TEST(a_handler_without_events_or_metrics_still_judges) {
   vigil_pool *pool = vigil_pool_new(NULL, NULL);
   vigil_handler *h = vigil_handler_new(pool);
   uint32_t a;
-  vigil_peer_spec s = {"127.0.0.1:1", NULL, NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:1", NULL, NULL, NULL, 0, false, false, NULL};
   vigil_pool_add(pool, &s, 0, &a);
   CHECK_INT(vigil_handler_record_heartbeat_idx(h, a, MS(0)), 1);
   CHECK_INT(vigil_handler_evaluate(h, MS(60000), NULL), 1);
@@ -386,7 +386,7 @@ TEST(evaluate_over_a_growing_pool_reports_every_transition) {
   char name[32];
   for (int i = 0; i < 1000; i++) {
     snprintf(name, sizeof name, "127.0.%d.%d:7000", i / 250, i % 250 + 1);
-    vigil_peer_spec s = {name, NULL, NULL, NULL, 0, false, false};
+    vigil_peer_spec s = {name, NULL, NULL, NULL, 0, false, false, NULL};
     vigil_pool_add(pool, &s, 0, NULL);
     vigil_handler_record_heartbeat_pname(h, name, MS(1));
   }
@@ -405,7 +405,7 @@ TEST(the_exponential_model_works_through_the_handler) {
   vigil_pool *pool = vigil_pool_new(&cfg, NULL);
   vigil_handler *h = vigil_handler_new(pool);
   uint32_t a;
-  vigil_peer_spec s = {"127.0.0.1:1", NULL, NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:1", NULL, NULL, NULL, 0, false, false, NULL};
   vigil_pool_add(pool, &s, 0, &a);
   for (int i = 0; i < 20; i++) vigil_handler_record_heartbeat_idx(h, a, MS(200 * i));
   /* phi = elapsed / (0.2 s ln 10) crosses 8 after 3.68 s. */
@@ -488,7 +488,7 @@ TEST(per_dc_and_per_peer_thresholds_apply_live) {
   CHECK_INT(state(&f, f.b), VIGIL_STATE_DOWN);
   CHECK_INT(state(&f, f.c), VIGIL_STATE_NORMAL);
   /* A peer added later in dc2 follows the dc2 override. */
-  vigil_peer_spec s = {"127.0.0.1:7009", "dc2", NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:7009", "dc2", NULL, NULL, 0, false, false, NULL};
   uint32_t d;
   vigil_pool_add(f.pool, &s, MS(4000), &d);
   CHECK_NEAR(vigil_pool_threshold_of(f.pool, d), 30.0, 0);

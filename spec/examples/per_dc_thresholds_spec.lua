@@ -1,7 +1,7 @@
 local testing = require("vigil.testing")
 
 describe("examples/policies/per_dc_thresholds.lua", function()
-  it("gives the far dc and the flaky host higher thresholds, each convicted at its own", function()
+  it("gives the far dc a longer acceptable pause and the flaky host a higher threshold", function()
     local near, far, flaky = "127.0.0.2:7946", "127.0.9.2:7946", "127.0.9.7:7946"
     local s = testing.cluster({ self = "127.0.0.1:7946", dc = "us-east", interval = 1.0, tick = 0.05, jitter = 0.2,
       peers = { { pname = near, dc = "us-east" }, { pname = far, dc = "us-west" },
@@ -19,15 +19,19 @@ describe("examples/policies/per_dc_thresholds.lua", function()
         if not down_at[p] and s:state(p) == "down" then down_at[p] = s:now() end
       end
     end
-    local th = {}
-    for _, p in ipairs(s:peers()) do th[p.pname] = p.threshold end
-    assert.are.same({ 8, 12, 16 }, { th[near], th[far], th[flaky] })
-    -- each was convicted when its phi crossed its own threshold (their
-    -- windows differ, so the order of the convictions proves nothing)
+    local th, pause = {}, {}
+    for _, p in ipairs(s:peers()) do
+      th[p.pname] = p.threshold
+      pause[p.pname] = p.acceptable_pause
+    end
+    assert.are.same({ 8, 8, 16 }, { th[near], th[far], th[flaky] })
+    assert.are.same({ 2, 3, 3 }, { pause[near], pause[far], pause[flaky] })
+    -- the far dc's extra second of pause is a second more before conviction
+    assert.truthy(down_at[near] and down_at[far] and down_at[flaky])
+    assert.is_true(down_at[far] - down_at[near] > 0.5, "far convicted later than near")
     local phi = {}
     for _, ev in ipairs(s:delivered("peer_down")) do phi[ev.peer] = ev.phi end
     assert.is_true(phi[near] >= 8 and phi[near] < 8.5, "near: " .. tostring(phi[near]))
-    assert.is_true(phi[far] >= 12 and phi[far] < 12.5, "far: " .. tostring(phi[far]))
     assert.is_true(phi[flaky] >= 16 and phi[flaky] < 16.5, "flaky: " .. tostring(phi[flaky]))
     assert.logged(s, "peer down", "warn")
   end)
