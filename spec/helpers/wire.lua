@@ -1,7 +1,7 @@
 -- spec/helpers/wire.lua - what an attacker on the network can do: build
--- vigil frames (docs/PROTOCOL.md, "Frames") byte by byte, sign them when
--- it holds a key, and send them from any loopback address it can bind --
--- or catch what agents send to an address it holds.
+-- vigil frames (docs/PROTOCOL.md, "Frames") byte by byte, seal them when
+-- it holds a key (and open sealed ones), and send them from any loopback
+-- address it can bind -- or catch what agents send to an address it holds.
 --
 -- The encoder is written here, apart from the C one, on purpose: a spec
 -- that used frame.c to forge frames would share its mistakes.
@@ -21,11 +21,16 @@ ffi.cdef([[
   int close(int fd);
   uint16_t htons(uint16_t v);
   uint32_t htonl(uint32_t v);
-  typedef struct { unsigned char opaque[384]; } wire_hash_state;
   int sodium_init(void);
-  int crypto_generichash_init(wire_hash_state *st, const unsigned char *key, size_t keylen, size_t outlen);
-  int crypto_generichash_update(wire_hash_state *st, const unsigned char *in, unsigned long long inlen);
-  int crypto_generichash_final(wire_hash_state *st, unsigned char *out, size_t outlen);
+  int crypto_generichash(unsigned char *out, size_t outlen, const unsigned char *in, unsigned long long inlen,
+                         const unsigned char *key, size_t keylen);
+  void randombytes_buf(void *buf, size_t size);
+  int crypto_aead_xchacha20poly1305_ietf_encrypt(unsigned char *c, unsigned long long *clen, const unsigned char *m,
+    unsigned long long mlen, const unsigned char *ad, unsigned long long adlen, const unsigned char *nsec,
+    const unsigned char *npub, const unsigned char *k);
+  int crypto_aead_xchacha20poly1305_ietf_decrypt(unsigned char *m, unsigned long long *mlen, unsigned char *nsec,
+    const unsigned char *c, unsigned long long clen, const unsigned char *ad, unsigned long long adlen,
+    const unsigned char *npub, const unsigned char *k);
 ]])
 
 local AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_REUSEADDR = 2, 2, 1, 2
@@ -113,24 +118,71 @@ function M.body(f)
 end
 
 local sodium
-local function tag(key, body)
+local function lib()
   sodium = sodium or ffi.load("sodium")
   assert(sodium.sodium_init() >= 0)
-  local st = ffi.new("wire_hash_state")
-  local out = ffi.new("unsigned char[16]")
-  sodium.crypto_generichash_init(st, key, #key, 16)
-  local domain = "vigil-frame-v2"
-  sodium.crypto_generichash_update(st, domain, #domain)
-  sodium.crypto_generichash_update(st, body, #body)
-  sodium.crypto_generichash_final(st, out, 16)
-  return ffi.string(out, 16)
+  return sodium
 end
 
---- A whole datagram: [2, body, tag] (the tag when `key`, 32 raw bytes, is given).
-function M.frame(f, key)
+--- A key's fingerprint (8 hex digits: the first 4 bytes of BLAKE2b-256 of
+--- its 32 raw bytes) and its hint (the first of those bytes, a number).
+function M.fingerprint(key)
+  local out = ffi.new("unsigned char[32]")
+  lib().crypto_generichash(out, 32, key, #key, nil, 0)
+  return string.format("%02x%02x%02x%02x", out[0], out[1], out[2], out[3]), out[0]
+end
+
+-- The associated data of a sealed frame: "vigil-frame", version, hint.
+local function aad(hint) return "vigil-frame" .. string.char(2, hint) end
+
+--- Seal a body with `key` (32 raw bytes): hint ‖ nonce ‖ ciphertext ‖ tag.
+--- `nonce` (24 bytes) is drawn at random unless given.
+function M.seal(body, key, nonce)
+  local s = lib()
+  if not nonce then
+    local n = ffi.new("unsigned char[24]")
+    s.randombytes_buf(n, 24)
+    nonce = ffi.string(n, 24)
+  end
+  assert(#nonce == 24 and #key == 32)
+  local _, hint = M.fingerprint(key)
+  local out = ffi.new("unsigned char[?]", #body + 16)
+  local ad = aad(hint)
+  s.crypto_aead_xchacha20poly1305_ietf_encrypt(out, nil, body, #body, ad, #ad, nil, nonce, key)
+  return string.char(hint) .. nonce .. ffi.string(out, #body + 16)
+end
+
+--- A whole datagram: [2, body], or [2, nil, sealed] when `key` (32 raw
+--- bytes) is given; `nonce` as for seal.
+function M.frame(f, key, nonce)
   local body = M.body(f)
-  if key then return array({ uint(2), bin(body), bin(tag(key, body)) }) end
+  if key then return array({ uint(2), "\xc0", bin(M.seal(body, key, nonce)) }) end
   return array({ uint(2), bin(body) })
+end
+
+--- Open a datagram sealed as M.frame seals: its body, or nil and why
+--- ("plaintext", "auth"). Reads only the shapes M.frame writes.
+function M.open(datagram, key)
+  local sealed
+  if datagram:sub(1, 3) == "\x93\x02\xc0" then
+    local t = datagram:byte(4)
+    if t == 0xc4 then
+      sealed = datagram:sub(6, 5 + datagram:byte(5))
+    elseif t == 0xc5 then
+      sealed = datagram:sub(7, 6 + datagram:byte(5) * 256 + datagram:byte(6))
+    end
+  end
+  if not sealed then return nil, "plaintext" end
+  if #sealed < 41 then return nil, "auth" end
+  local ct = sealed:sub(26)
+  local out = ffi.new("unsigned char[?]", #ct)
+  local ad = aad(sealed:byte(1))
+  local mlen = ffi.new("unsigned long long[1]")
+  local nonce = sealed:sub(2, 25)
+  if lib().crypto_aead_xchacha20poly1305_ietf_decrypt(out, mlen, nil, ct, #ct, ad, #ad, nonce, key) ~= 0 then
+    return nil, "auth"
+  end
+  return ffi.string(out, tonumber(mlen[0]))
 end
 
 --- 32 raw bytes from a keyring line (base64).
