@@ -1,12 +1,32 @@
 /*
  * http.c - the agent's small HTTP/1.1 server (GET /metrics, /v1/members,
- * /health, POST /v1/reload), on the core thread's libuv loop.
+ * /v1/info, /health, /v1/monitor; POST /v1/reload, /v1/join, /v1/leave,
+ * /v1/force-leave), on the core thread's libuv loop.
  *
  * Owns: accepting connections, parsing requests with the nodejs
  * http-parser (Debian's libhttp-parser: small, battle-tested, no
  * allocation), enforcing the limits, and writing one response per
  * connection (Connection: close keeps the state machine trivial; scrapers
- * and the CLI open a connection per request anyway).
+ * and the CLI open a connection per request anyway) -- or one stream.
+ *
+ * Streams (GET /v1/monitor). A route may answer with a stream: the head
+ * goes out without a Content-Length, and the connection stays open for
+ * its owner (api.c) to write lines to as events happen, until the client
+ * closes it. The core thread must never wait on a reader, and a reader
+ * must never make the agent hold memory without bound, so:
+ *   - at most VIGIL__HTTP_STREAMS_MAX (8) streams are open; the next one
+ *     gets a 503 (reason streams_full). Streams leave the list the
+ *     per-address and total limits count: eight monitors on loopback do
+ *     not keep a local Prometheus from scraping;
+ *   - each stream holds at most VIGIL__HTTP_STREAM_QUEUE (64 KiB) written
+ *     by us and not yet taken by the kernel, whose send buffer for it is
+ *     set to as much: a write that does not fit is refused whole -- its owner
+ *     counts what its reader missed and says so (`lagged`) once there is
+ *     room again -- never buffered, never waited for;
+ *   - a stream whose writes are being refused and whose reader takes
+ *     nothing for VIGIL__HTTP_STREAM_STALL_MS (10 s) is closed (reason
+ *     slow_reader): a reader that stopped reading does not keep its place.
+ *   - no deadline otherwise: a monitor may wait hours for an event.
  *
  * Who gets a connection. A slowloris -- connections opened and fed their
  * headers a byte at a time, or never -- must not keep a local Prometheus
@@ -90,8 +110,21 @@ struct vigil__http_conn {
   bool responded;
   int closing; /* handles still to close */
   char *out;   /* the response, freed after the write */
+  /* Streams only: */
+  bool streaming;                  /* a stream's head went out; its owner writes */
+  vigil__http_stream_fn on_stream; /* told when it opens and when it closes */
+  void *stream_ud;
+  size_t queued; /* bytes handed to uv_write and not yet written */
   char inbuf[4096];
 };
+
+/* One write on a stream, the bytes after it. */
+typedef struct stream__write {
+  uv_write_t req;
+  conn *c;
+  size_t len;
+  char data[];
+} stream__write;
 
 static void conn__timeout(uv_timer_t *t);
 
@@ -104,21 +137,32 @@ static void conn__closed(uv_handle_t *h) {
   }
 }
 
+/* Take c off the serving list (it closes, or becomes a stream). */
+static void conn__unlist(conn *c) {
+  if (!c->listed) return;
+  vigil__http *srv = c->server;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    srv->oldest = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    srv->newest = c->prev;
+  c->prev = c->next = NULL;
+  c->listed = false;
+  srv->serving--;
+}
+
 static void conn__close(conn *c) {
-  if (c->closing) return;
+  /* Closing already; or the agent closing every handle as it exits (its
+   * uv_walk), which cancels a stream's writes: their callbacks land here. */
+  if (c->closing || uv_is_closing((uv_handle_t *)&c->tcp)) return;
   c->closing = 2;
-  if (c->listed) {
-    vigil__http *srv = c->server;
-    if (c->prev)
-      c->prev->next = c->next;
-    else
-      srv->oldest = c->next;
-    if (c->next)
-      c->next->prev = c->prev;
-    else
-      srv->newest = c->prev;
-    c->listed = false;
-    srv->serving--;
+  conn__unlist(c);
+  if (c->streaming) {
+    c->server->streams--;
+    if (c->on_stream) c->on_stream(c->stream_ud, c, false);
   }
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_timer_stop(&c->deadline);
@@ -207,6 +251,110 @@ static void conn__error(conn *c, int status) {
   conn__respond(c, status, "text/plain; charset=utf-8", NULL, msg, len, false);
 }
 
+/* ---- streams --------------------------------------------------------------------- */
+
+static size_t stream__cap(const vigil__http *srv) {
+  return srv->stream_queue ? srv->stream_queue : VIGIL__HTTP_STREAM_QUEUE;
+}
+
+static void stream__written(uv_write_t *req, int status) {
+  stream__write *w = req->data;
+  conn *c = w->c;
+  c->queued -= w->len;
+  free(w);
+  if (status < 0) { /* the reader is gone (or the stream is closing: canceled) */
+    conn__close(c);
+    return;
+  }
+  /* The reader took something: not stalled. */
+  if (!c->closing) uv_timer_stop(&c->deadline);
+}
+
+/* Queue bytes on a stream, within its bound unless `head`. */
+static int stream__queue(conn *c, const char *data, size_t len, bool head) {
+  if (c->closing || !c->streaming) return VIGIL_ENOENT;
+  size_t cap = stream__cap(c->server);
+  if (!head && (c->queued > cap || len > cap - c->queued)) {
+    /* Refused: the reader has until the stall deadline to take something. */
+    if (!uv_is_active((uv_handle_t *)&c->deadline)) {
+      uint32_t ms = c->server->stream_stall_ms ? c->server->stream_stall_ms : VIGIL__HTTP_STREAM_STALL_MS;
+      uv_timer_start(&c->deadline, conn__timeout, ms, 0);
+    }
+    return VIGIL_ERANGE;
+  }
+  stream__write *w = malloc(sizeof *w + len);
+  if (!w) return VIGIL_ENOMEM;
+  w->c = c;
+  w->len = len;
+  w->req.data = w;
+  memcpy(w->data, data, len);
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+  c->queued += len;
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, stream__written) != 0) {
+    c->queued -= len;
+    free(w);
+    conn__close(c);
+    return VIGIL_ENOENT;
+  }
+  return VIGIL_OK;
+}
+
+int vigil__http_stream_write(vigil__http_stream *s, const char *data, size_t len) {
+  return stream__queue(s, data, len, false);
+}
+
+size_t vigil__http_stream_room(const vigil__http_stream *s) {
+  size_t cap = stream__cap(s->server);
+  return s->closing || !s->streaming || s->queued >= cap ? 0 : cap - s->queued;
+}
+
+const char *vigil__http_stream_peer(const vigil__http_stream *s) { return s->peer; }
+
+/* Turn c into a stream: its head (and the route's first bytes) out, off
+ * the serving list, no deadline; or a 503 when enough are open. */
+static void conn__stream(conn *c, vigil__http_response *r) {
+  vigil__http *srv = c->server;
+  if (srv->streams >= VIGIL__HTTP_STREAMS_MAX) {
+    free(r->body);
+    srv->rejected[VIGIL__HTTP_REJECT_STREAMS_FULL]++;
+    vigil__buf b = {NULL, 0, 0, false};
+    vigil__buf_printf(&b,
+                      "{\"error\":\"%d streams are open already, the most this agent serves; close one (a "
+                      "`vigil monitor` elsewhere) and retry\"}\n",
+                      VIGIL__HTTP_STREAMS_MAX);
+    conn__respond(c, 503, "application/json", NULL, b.failed ? NULL : b.data, b.failed ? 0 : b.len, false);
+    if (b.failed) free(b.data);
+    return;
+  }
+  c->responded = true;
+  c->streaming = true;
+  conn__unlist(c);
+  srv->streams++;
+  srv->requests[1]++;
+  uv_timer_stop(&c->deadline);
+  /* The kernel's buffer for the stream no larger than ours (Linux doubles
+   * it): a reader that stops reading shows as refused writes after a few
+   * hundred KiB, not after the megabytes TCP autotuning would let pile up. */
+  int sndbuf = (int)stream__cap(srv);
+  uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
+  vigil__buf b = {NULL, 0, 0, false};
+  vigil__buf_printf(&b,
+                    "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nConnection: close\r\nCache-Control: no-store\r\n"
+                    "X-Content-Type-Options: nosniff\r\n%s\r\n",
+                    r->type, r->headers ? r->headers : "");
+  int rc = b.failed ? VIGIL_ENOMEM : stream__queue(c, b.data, b.len, true);
+  free(b.data);
+  if (rc == VIGIL_OK && r->body && r->len) rc = stream__queue(c, r->body, r->len, true);
+  free(r->body);
+  if (rc != VIGIL_OK) {
+    conn__close(c); /* its owner never hears of it */
+    return;
+  }
+  c->on_stream = r->stream;
+  c->stream_ud = r->stream_ud;
+  c->on_stream(c->stream_ud, c, true);
+}
+
 static int on_url(http_parser *p, const char *at, size_t len) {
   conn *c = p->data;
   if (c->url_len + len > URL_MAX) {
@@ -261,7 +409,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 
 /* The paths POST reaches; the route decides who may use them. */
 static bool http__post_path(const char *url) {
-  static const char *const paths[] = {"/v1/reload"};
+  static const char *const paths[] = {"/v1/reload",       "/v1/join",     "/v1/leave",      "/v1/force-leave",
+                                      "/v1/keys/install", "/v1/keys/use", "/v1/keys/remove"};
   size_t n = strcspn(url, "?");
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
     if (strlen(paths[i]) == n && strncmp(url, paths[i], n) == 0) return true;
@@ -305,10 +454,12 @@ static int on_message_complete(http_parser *p) {
       .peer_loopback = c->peer_loopback,
       .authorization = auth,
   };
-  vigil__http_response r = {404, "text/plain; charset=utf-8", NULL, 0, NULL};
+  vigil__http_response r = {404, "text/plain; charset=utf-8", NULL, 0, NULL, NULL, NULL};
   c->server->route(c->server->ud, &req, &r);
   if (r.status == 404 && !r.body) {
     conn__error(c, 404);
+  } else if (r.stream && p->method != HTTP_HEAD) {
+    conn__stream(c, &r);
   } else {
     conn__respond(c, r.status, r.type, r.headers, r.body, r.len, p->method == HTTP_HEAD);
   }
@@ -332,7 +483,8 @@ static void conn__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void conn__read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn *c = s->data;
   if (n < 0) {
-    if (!c->responded) conn__close(c); /* EOF or error before a full request */
+    /* EOF or an error before a full request; or a stream's reader left. */
+    if (!c->responded || c->streaming) conn__close(c);
     return;
   }
   if (n == 0 || c->responded) return;
@@ -349,7 +501,10 @@ static void conn__read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
  * connection's (the response not taken: just close). */
 static void conn__timeout(uv_timer_t *t) {
   conn *c = t->data;
-  if (c->responded) {
+  if (c->streaming) { /* writes refused, and its reader took nothing since */
+    c->server->rejected[VIGIL__HTTP_REJECT_SLOW_READER]++;
+    conn__close(c);
+  } else if (c->responded) {
     c->server->rejected[VIGIL__HTTP_REJECT_TIMEOUT]++;
     conn__close(c);
   } else {
@@ -466,7 +621,7 @@ static void server__accept(uv_stream_t *listener, int status) {
   if (reject >= 0) {
     srv->rejected[reject]++;
     /* A 503 says why, unless too many refusals are being written already. */
-    if (srv->connections - srv->serving > REFUSING_MAX)
+    if (srv->connections - srv->serving - srv->streams > REFUSING_MAX)
       conn__close(c);
     else
       conn__error(c, 503);
@@ -518,8 +673,8 @@ const char *vigil__http_auth_name(int auth) {
 }
 
 const char *vigil__http_reject_name(int reason) {
-  static const char *const names[VIGIL__HTTP_REJECT_KINDS] = {"full", "per_address", "evicted", "header_timeout",
-                                                              "timeout"};
+  static const char *const names[VIGIL__HTTP_REJECT_KINDS] = {"full",    "per_address",  "evicted",    "header_timeout",
+                                                              "timeout", "streams_full", "slow_reader"};
   return reason >= 0 && reason < VIGIL__HTTP_REJECT_KINDS ? names[reason] : "?";
 }
 

@@ -104,7 +104,20 @@ typedef struct served {
   bool loopback;
   char authorization[600];
   bool has_authorization;
+  vigil__http_stream *stream; /* the latest stream opened and not closed */
+  int opened, closed;         /* streams its owner was told of */
 } served;
+
+static void stub_stream(void *ud, vigil__http_stream *st, bool open) {
+  served *s = ud;
+  if (open) {
+    s->opened++;
+    s->stream = st;
+  } else {
+    s->closed++;
+    if (s->stream == st) s->stream = NULL;
+  }
+}
 
 static void stub_route(void *ud, const vigil__http_request *req, vigil__http_response *r) {
   served *s = ud;
@@ -114,6 +127,13 @@ static void stub_route(void *ud, const vigil__http_request *req, vigil__http_res
   s->has_authorization = req->authorization != NULL;
   snprintf(s->authorization, sizeof s->authorization, "%s", req->authorization ? req->authorization : "");
   r->status = 200;
+  if (strcmp(req->path, "/stream") == 0) { /* a stream, with its first line */
+    r->stream = stub_stream;
+    r->stream_ud = s;
+    r->body = strdup("hello\n");
+    r->len = 6;
+    return;
+  }
   r->body = strdup("ok\n");
   r->len = 3;
 }
@@ -309,6 +329,286 @@ TEST(the_route_gets_the_authorization_header_however_it_is_split) {
   free(t);
 }
 
+/* ---- streams ------------------------------------------------------------------------ */
+
+/* Open a stream from `from` (its receive buffer as small as the kernel
+ * allows when `small`); returns the client's socket. */
+static int open_stream(rig *t, const char *from, bool small) {
+  int opened = t->seen.opened;
+  int fd = rig_connect(t, from);
+  if (fd < 0) return fd;
+  if (small) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof one);
+  }
+  const char *req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+  send(fd, req, strlen(req), MSG_NOSIGNAL);
+  RIG_UNTIL(t, t->seen.opened == opened + 1);
+  return fd;
+}
+
+/* Read what the server sent so far (up to cap - 1 bytes), without waiting. */
+static size_t read_now(int fd, char *buf, size_t cap) {
+  size_t len = 0;
+  ssize_t n;
+  while (len + 1 < cap && (n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT)) > 0) len += (size_t)n;
+  buf[len] = '\0';
+  return len;
+}
+
+TEST(a_stream_gets_a_head_without_length_then_what_its_owner_writes) {
+  rig *t = calloc(1, sizeof *t);
+  rig_start(t);
+  int fd = open_stream(t, "127.0.0.1", false);
+  CHECK_INT(t->srv.streams, 1);
+  CHECK_INT(t->srv.serving, 0); /* off the list the connection limits count */
+  CHECK_INT(vigil__http_stream_write(t->seen.stream, "one\n", 4), VIGIL_OK);
+  CHECK_INT(vigil__http_stream_write(t->seen.stream, "two\n", 4), VIGIL_OK);
+  char buf[1024] = "";
+  size_t len = 0;
+  for (int i = 0; i < 2000 && !strstr(buf, "two\n"); i++) {
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+    len += read_now(fd, buf + len, sizeof buf - len);
+  }
+  CHECK(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  CHECK(strstr(buf, "Content-Length") == NULL); /* the body ends when the connection does */
+  CHECK(strstr(buf, "Connection: close\r\n") != NULL);
+  const char *body = strstr(buf, "\r\n\r\n");
+  CHECK(body && strcmp(body + 4, "hello\none\ntwo\n") == 0);
+  /* No deadline: the 5 s a response has do not apply. Its reader leaves:
+   * the owner is told, the connection freed. */
+  CHECK(!rig_closed(fd));
+  close(fd);
+  t->nfds--;
+  RIG_UNTIL(t, t->seen.closed == 1);
+  CHECK_INT(t->srv.streams, 0);
+  CHECK(t->seen.stream == NULL);
+  rig_stop(t);
+  free(t);
+}
+
+TEST(a_stream_holds_at_most_its_bound_and_a_stalled_reader_is_dropped) {
+  rig *t = calloc(1, sizeof *t);
+  rig_start(t);
+  t->srv.stream_queue = 8192;
+  t->srv.stream_stall_ms = 300;
+  int fd = open_stream(t, "127.0.0.1", true);
+  vigil__http_stream *st = t->seen.stream;
+  /* The reader reads nothing: write 1 KiB lines, letting the loop run, until
+   * the kernel's buffers are full and the stream's own bound refuses. */
+  char line[1024];
+  memset(line, 'x', sizeof line - 1);
+  line[sizeof line - 1] = '\n';
+  size_t accepted = 0;
+  int refused = 0;
+  for (int i = 0; i < 65536 && refused < 50; i++) {
+    int rc = vigil__http_stream_write(st, line, sizeof line);
+    if (rc == VIGIL_OK) {
+      accepted += sizeof line;
+      refused = 0;
+    } else {
+      CHECK_INT(rc, VIGIL_ERANGE);
+      refused++;
+    }
+    CHECK(vigil__http_stream_room(st) <= 8192);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+  }
+  CHECK_INT(refused, 50); /* the writes stopped fitting, and nothing grew past the bound */
+  CHECK(accepted < (64u << 20));
+  CHECK(vigil__http_stream_room(st) < sizeof line);
+  CHECK_INT(t->srv.rejected[VIGIL__HTTP_REJECT_SLOW_READER], 0);
+  /* Refused, and its reader takes nothing: closed at the stall deadline. */
+  RIG_UNTIL(t, t->seen.closed == 1);
+  CHECK_INT(t->srv.rejected[VIGIL__HTTP_REJECT_SLOW_READER], 1);
+  CHECK_INT(t->srv.streams, 0);
+  CHECK_STR(vigil__http_reject_name(VIGIL__HTTP_REJECT_SLOW_READER), "slow_reader");
+  (void)fd;
+  rig_stop(t);
+  free(t);
+}
+
+TEST(a_reader_that_catches_up_keeps_its_stream) {
+  rig *t = calloc(1, sizeof *t);
+  rig_start(t);
+  t->srv.stream_queue = 4096;
+  t->srv.stream_stall_ms = 200;
+  /* A reader with the kernel's usual buffer: one that can hardly hold a
+   * segment gets its window updates late (TCP's silly-window avoidance),
+   * which is the kernel's pace, not the reader's. */
+  int fd = open_stream(t, "127.0.0.1", false);
+  vigil__http_stream *st = t->seen.stream;
+  char line[1024], sink[65536];
+  memset(line, 'y', sizeof line);
+  int refused = 0;
+  for (int i = 0; i < 65536 && !refused; i++) {
+    refused = vigil__http_stream_write(st, line, sizeof line) == VIGIL_ERANGE;
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+  }
+  CHECK(refused); /* the stall clock runs */
+  /* The reader catches up and goes on reading for longer than the stall
+   * time: the writes it took stopped the clock, so it stays. */
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do {
+    while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < 600);
+  CHECK_INT(t->srv.rejected[VIGIL__HTTP_REJECT_SLOW_READER], 0);
+  CHECK_INT(t->seen.closed, 0);
+  if (!t->seen.closed) CHECK_INT(vigil__http_stream_write(st, "z\n", 2), VIGIL_OK);
+  rig_stop(t);
+  free(t);
+}
+
+TEST(at_most_8_streams_and_they_leave_room_for_requests) {
+  rig *t = calloc(1, sizeof *t);
+  rig_start(t);
+  for (int i = 0; i < VIGIL__HTTP_STREAMS_MAX; i++) open_stream(t, "127.0.0.1", false);
+  CHECK_INT(t->srv.streams, 8);
+  CHECK_INT(t->srv.serving, 0);
+  /* A ninth: 503, its owner never told. */
+  int fd = rig_connect(t, "127.0.0.1");
+  const char *req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+  send(fd, req, strlen(req), MSG_NOSIGNAL);
+  RIG_UNTIL(t, rig_closed(fd));
+  CHECK_INT(t->srv.rejected[VIGIL__HTTP_REJECT_STREAMS_FULL], 1);
+  CHECK_INT(t->seen.opened, 8);
+  CHECK_INT(t->srv.requests[3], 1);
+  /* The eight streams hold none of the address's 8 places: a scrape from
+   * the same address is served. */
+  int calls = t->seen.calls;
+  fd = rig_connect(t, "127.0.0.1");
+  req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  send(fd, req, strlen(req), MSG_NOSIGNAL);
+  RIG_UNTIL(t, t->seen.calls == calls + 1 && rig_closed(fd));
+  CHECK_INT(t->srv.rejected[VIGIL__HTTP_REJECT_PER_ADDRESS], 0);
+  /* HEAD gets the head alone, never a stream. */
+  fd = rig_connect(t, "127.0.0.2");
+  req = "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+  send(fd, req, strlen(req), MSG_NOSIGNAL);
+  RIG_UNTIL(t, rig_closed(fd));
+  CHECK_INT(t->seen.opened, 8);
+  CHECK_INT(t->srv.rejected[VIGIL__HTTP_REJECT_STREAMS_FULL], 1);
+  rig_stop(t);
+  CHECK_INT(t->seen.closed, 8);
+  free(t);
+}
+
+/* ---- the monitor (api.c) over a stream ----------------------------------------------- */
+
+/* An event as the node would publish it. */
+static vigil_event monitor_event(vigil_event_type type, int n) {
+  vigil_event e;
+  memset(&e, 0, sizeof e);
+  e.type = type;
+  snprintf(e.peer, sizeof e.peer, "127.0.%d.%d:7946", n / 250, n % 250 + 1);
+  snprintf(e.dc, sizeof e.dc, "default");
+  snprintf(e.rack, sizeof e.rack, "r\"1"); /* escaped in JSON */
+  e.state = type == VIGIL_EVENT_PEER_DOWN ? VIGIL_STATE_DOWN : VIGIL_STATE_NORMAL;
+  e.previous = type == VIGIL_EVENT_PEER_DOWN ? VIGIL_STATE_NORMAL : VIGIL_STATE_DOWN;
+  e.cause = type == VIGIL_EVENT_PEER_DOWN ? VIGIL_CAUSE_REFUSED : VIGIL_CAUSE_HEARTBEAT;
+  return e;
+}
+
+TEST(a_monitor_that_fell_behind_is_told_how_many_events_it_missed) {
+  /* The agent's API over a real server: only what GET /v1/monitor uses. */
+  vigil__agent *a = calloc(1, sizeof *a);
+  vigil_agent_config cfg;
+  vigil_agent_config_init(&cfg);
+  a->cfg = &cfg;
+  uv_loop_init(&a->loop);
+  a->http.route = vigil__api_route;
+  a->http.ud = a;
+  a->http.stream_queue = 4096;
+  struct sockaddr_in lo = {.sin_family = AF_INET};
+  inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr);
+  CHECK_INT(vigil__http_start(&a->http, &a->loop, (const struct sockaddr *)&lo), 0);
+  struct sockaddr_in bound;
+  int blen = (int)sizeof bound;
+  uv_tcp_getsockname(&a->http.listener, (struct sockaddr *)&bound, &blen);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_INT(connect(fd, (struct sockaddr *)&bound, sizeof bound), 0);
+  const char *req = "GET /v1/monitor?format=json HTTP/1.1\r\nHost: x\r\n\r\n";
+  send(fd, req, strlen(req), MSG_NOSIGNAL);
+  for (int i = 0; i < 2000 && !a->monitors[0].s; i++) {
+    uv_run(&a->loop, UV_RUN_NOWAIT);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  CHECK(a->monitors[0].s != NULL);
+  CHECK_INT(a->http.streams, 1);
+  /* The reader reads nothing: events until some are dropped for it. */
+  int sent = 0;
+  for (; sent < 100000 && a->monitor_dropped < 5; sent++) {
+    vigil_event e = monitor_event(VIGIL_EVENT_PEER_UP, sent);
+    vigil__api_monitor_event(a, &e);
+    uv_run(&a->loop, UV_RUN_NOWAIT);
+  }
+  CHECK_INT(a->monitor_dropped, 5);
+  CHECK_INT(a->monitors[0].missed, 5);
+  /* gossip_round is not for this reader (no all=1): not counted missed. */
+  vigil_event round = monitor_event(VIGIL_EVENT_GOSSIP_ROUND, 0);
+  vigil__api_monitor_event(a, &round);
+  CHECK_INT(a->monitors[0].missed, 5);
+  /* It catches up; the next event comes after a lagged line. */
+  size_t cap = 8u << 20, len = 0;
+  char *got = malloc(cap);
+  for (int i = 0; i < 4000 && vigil__http_stream_room(a->monitors[0].s) < 4096; i++) {
+    len += read_now(fd, got + len, cap - len);
+    uv_run(&a->loop, UV_RUN_NOWAIT);
+    struct timespec ms = {0, 500000};
+    nanosleep(&ms, NULL);
+  }
+  CHECK_INT(vigil__http_stream_room(a->monitors[0].s), 4096);
+  vigil_event down = monitor_event(VIGIL_EVENT_PEER_DOWN, 7);
+  vigil__api_monitor_event(a, &down);
+  CHECK_INT(a->monitors[0].missed, 0);
+  for (int i = 0; i < 2000 && !strstr(got, "\"peer_down\""); i++) {
+    uv_run(&a->loop, UV_RUN_NOWAIT);
+    len += read_now(fd, got + len, cap - len);
+  }
+  const char *body = strstr(got, "\r\n\r\n");
+  CHECK(body != NULL);
+  /* Whole lines only, each one JSON object; the last two: lagged, then the event. */
+  int lines = 0;
+  const char *last = NULL, *before = NULL;
+  for (const char *l = body ? body + 4 : got; *l;) {
+    const char *nl = strchr(l, '\n');
+    if (!nl) {
+      CHECK_FAIL_("a line cut short: %.60s", l);
+      break;
+    }
+    CHECK(strncmp(l, "{\"type\":\"", 9) == 0 && nl[-1] == '}');
+    lines++;
+    before = last;
+    last = l;
+    l = nl + 1;
+  }
+  CHECK_INT(lines, sent - 5 + 2);
+  CHECK(before && strncmp(before, "{\"type\":\"lagged\",", 17) == 0);
+  CHECK(before && strstr(before, "\"missed\":5}\n") != NULL);
+  CHECK(last && strncmp(last, "{\"type\":\"peer_down\",", 20) == 0);
+  CHECK(last && strstr(last, "\"peer\":\"127.0.0.8:7946\",\"dc\":\"default\",\"rack\":\"r\\\"1\"") != NULL);
+  CHECK(last && strstr(last, "\"state\":\"down\",\"previous\":\"normal\",\"phi\":0,\"cause\":\"refused\"}") != NULL);
+  free(got);
+  close(fd);
+  for (int i = 0; i < 2000 && a->http.connections; i++) {
+    uv_run(&a->loop, UV_RUN_NOWAIT);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  CHECK_INT(a->http.connections, 0);
+  CHECK(a->monitors[0].s == NULL); /* told it closed */
+  vigil__http_stop(&a->http);
+  uv_run(&a->loop, UV_RUN_DEFAULT);
+  CHECK_INT(uv_loop_close(&a->loop), 0);
+  free(a);
+}
+
 int main(int argc, char **argv) {
   CHECK_ARGS(argc, argv);
   RUN(loopback_clients_may_mutate_with_nothing_to_show);
@@ -319,5 +619,10 @@ int main(int argc, char **argv) {
   RUN(when_full_a_newcomer_evicts_the_oldest_of_the_address_holding_most);
   RUN(when_full_of_equals_a_newcomer_from_a_present_address_is_refused);
   RUN(the_route_gets_the_authorization_header_however_it_is_split);
+  RUN(a_stream_gets_a_head_without_length_then_what_its_owner_writes);
+  RUN(a_stream_holds_at_most_its_bound_and_a_stalled_reader_is_dropped);
+  RUN(a_reader_that_catches_up_keeps_its_stream);
+  RUN(at_most_8_streams_and_they_leave_room_for_requests);
+  RUN(a_monitor_that_fell_behind_is_told_how_many_events_it_missed);
   return CHECK_DONE();
 }
