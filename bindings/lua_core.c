@@ -99,6 +99,45 @@ static int opt_field(lua_State *L, int idx, int arg, const char *key, int type) 
   return 1;
 }
 
+/* A tags table {key = "value", ...} at idx as a canonical set in out
+ * (tags.c); raises naming the tag that is wrong. Numbers are values too
+ * (shard = 7). */
+static void check_tags(lua_State *L, int arg, int idx, char out[VIGIL_TAGS_TEXT]) {
+  char text[VIGIL_TAGS_MAX * (VIGIL_TAG_KEY_MAX + VIGIL_TAG_VALUE_MAX + 2) + 1];
+  size_t n = 0;
+  int count = 0;
+  if (lua_type(L, idx) != LUA_TTABLE) argfail(L, arg, "tags must be a table of key = \"value\"");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int vt = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER))
+      argfail(L, arg, "tags must be a table of key = \"value\", got a %s = %s", luaL_typename(L, -2),
+              luaL_typename(L, -1));
+    size_t kl, vl;
+    const char *k = lua_tolstring(L, -2, &kl);
+    lua_pushvalue(L, -1); /* converting a number in place would confuse lua_next: convert a copy */
+    const char *v = lua_tolstring(L, -1, &vl);
+    if (++count > VIGIL_TAGS_MAX) argfail(L, arg, "at most %d tags", VIGIL_TAGS_MAX);
+    if (!vigil_tag_key_valid(k, kl))
+      argfail(L, arg, "tag key '%s': 1 to 32 of a-z, 0-9 and '_', starting with a letter", k);
+    if (!vigil_tag_value_valid(v, vl))
+      argfail(L, arg,
+              "tag %s = '%s': a value is 0 to 63 of A-Z, a-z, 0-9, '.', '_', ':', '@', '+' and '-', not "
+              "starting with '-'",
+              k, v);
+    memcpy(text + n, k, kl);
+    n += kl;
+    text[n++] = '=';
+    memcpy(text + n, v, vl);
+    n += vl;
+    text[n++] = ',';
+    lua_pop(L, 2);
+  }
+  text[n] = '\0';
+  const char *why = NULL;
+  if (vigil_tags_parse(text, out, &why) != VIGIL_OK) argfail(L, arg, "tags: %s", why ? why : "bad tags");
+}
+
 /* Reject keys that are not in `known` (NULL-terminated): typos in an
  * options table must not pass silently. */
 static void check_keys(lua_State *L, int idx, int arg, const char *const *known) {
@@ -287,7 +326,7 @@ static void push_state(lua_State *L, vigil_peer_state s) { lua_pushstring(L, vig
 
 /* A snapshot table of one peer. */
 static void push_peer(lua_State *L, const vigil_pool *pool, const vigil_peer *p) {
-  lua_createtable(L, 0, 14);
+  lua_createtable(L, 0, 17);
   lua_pushinteger(L, p->idx);
   lua_setfield(L, -2, "idx");
   lua_pushstring(L, p->pname);
@@ -300,6 +339,8 @@ static void push_peer(lua_State *L, const vigil_pool *pool, const vigil_peer *p)
   lua_setfield(L, -2, "dc");
   lua_pushstring(L, p->rack);
   lua_setfield(L, -2, "rack");
+  vigil_lua_push_tags(L, p->tags, VIGIL_TAGS_TEXT);
+  lua_setfield(L, -2, "tags");
   push_state(L, p->state);
   lua_setfield(L, -2, "state");
   lua_pushnumber(L, ns_to_seconds(p->since));
@@ -318,6 +359,16 @@ static void push_peer(lua_State *L, const vigil_pool *pool, const vigil_peer *p)
   }
   lua_pushnumber(L, vigil_pool_threshold_of(pool, p->idx)); /* its dc's or its own override, else the base */
   lua_setfield(L, -2, "threshold");
+  lua_pushnumber(L, ns_to_seconds(vigil_pool_acceptable_pause_of(pool, p->idx))); /* likewise */
+  lua_setfield(L, -2, "acceptable_pause");
+  if (p->last_cause != VIGIL_CAUSE_NONE) { /* its latest up or down: the evidence, and why it came up */
+    lua_pushstring(L, vigil_cause_name((vigil_cause)p->last_cause));
+    lua_setfield(L, -2, "cause");
+  }
+  if (p->state == VIGIL_STATE_NORMAL && p->last_reason != VIGIL_UP_NONE) {
+    lua_pushstring(L, vigil_up_reason_name((vigil_up_reason)p->last_reason));
+    lua_setfield(L, -2, "reason");
+  }
   lua_createtable(L, (int)p->ntokens, 0);
   for (uint32_t i = 0; i < p->ntokens; i++) {
     char buf[VIGIL_TOKEN_STRLEN];
@@ -872,6 +923,31 @@ static int l_handler_set_thresholds(lua_State *L) {
   return 0;
 }
 
+/* h:set_acceptable_pauses{[dc or pname] = seconds, ...} (an empty table
+ * clears; thresholds set apart stay). */
+static int l_handler_set_acceptable_pauses(lua_State *L) {
+  lhandler *ud = check_handler(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  vigil_pause_override ov[VIGIL_CMD_THRESHOLDS_MAX];
+  uint32_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (n == VIGIL_CMD_THRESHOLDS_MAX) argfail(L, 2, "at most %d acceptable pauses", VIGIL_CMD_THRESHOLDS_MAX);
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER)
+      argfail(L, 2, "acceptable pauses are [\"dc or pname\"] = seconds");
+    double v = lua_tonumber(L, -1);
+    if (!(v >= 0 && v <= 3600))
+      argfail(L, 2, "acceptable pause of '%s' must be 0 to 3600 seconds", lua_tostring(L, -2));
+    ov[n].key = lua_tostring(L, -2);
+    ov[n].acceptable_pause = (vigil_time)(v * 1e9 + 0.5);
+    n++;
+    lua_pop(L, 1);
+  }
+  int rc = vigil_pool_set_acceptable_pauses(vigil_handler_pool(ud->h), ov, n);
+  if (rc != VIGIL_OK) argfail(L, 2, "%s", rc == VIGIL_ENOMEM ? "out of memory" : "every key must be a dc or pname");
+  return 0;
+}
+
 /* h:set_local_state("normal") -- the local peer's own state. */
 static int l_handler_set_local_state(lua_State *L) {
   lhandler *ud = check_handler(L);
@@ -883,6 +959,7 @@ static int l_handler_set_local_state(lua_State *L) {
 static const luaL_Reg handler_methods[] = {
     {"configure", l_handler_configure},
     {"set_thresholds", l_handler_set_thresholds},
+    {"set_acceptable_pauses", l_handler_set_acceptable_pauses},
     {"set_local_state", l_handler_set_local_state},
     {"threshold", l_handler_threshold},
     {"set_threshold", l_handler_set_threshold},
@@ -973,16 +1050,17 @@ static double check_fraction(lua_State *L, int arg, const char *what) {
   return x;
 }
 
-/* Read one agent spec (a pname string or {pname=, dc=, rack=}) at `idx`. */
-static void read_sim_agent(lua_State *L, int arg, int idx, vigil_sim_agent *a) {
+/* Read one agent spec (a pname string or {pname=, dc=, rack=, tags=}) at
+ * `idx`; its tags go into `tags`, which must outlive the spec. */
+static void read_sim_agent(lua_State *L, int arg, int idx, vigil_sim_agent *a, char tags[VIGIL_TAGS_TEXT]) {
   memset(a, 0, sizeof *a);
   if (lua_type(L, idx) == LUA_TSTRING) {
     a->pname = lua_tostring(L, idx);
     return;
   }
   if (lua_type(L, idx) != LUA_TTABLE)
-    argfail(L, arg, "an agent must be a pname or {pname=, dc=, rack=}, got %s", luaL_typename(L, idx));
-  static const char *const keys[] = {"pname", "dc", "rack", NULL};
+    argfail(L, arg, "an agent must be a pname or {pname=, dc=, rack=, tags=}, got %s", luaL_typename(L, idx));
+  static const char *const keys[] = {"pname", "dc", "rack", "tags", NULL};
   check_keys(L, idx, arg, keys);
   if (opt_field(L, idx, arg, "pname", LUA_TSTRING)) {
     a->pname = lua_tostring(L, -1); /* kept alive by the spec table */
@@ -994,6 +1072,11 @@ static void read_sim_agent(lua_State *L, int arg, int idx, vigil_sim_agent *a) {
   }
   if (opt_field(L, idx, arg, "rack", LUA_TSTRING)) {
     a->rack = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  if (opt_field(L, idx, arg, "tags", LUA_TTABLE)) {
+    check_tags(L, arg, lua_gettop(L), tags);
+    a->tags = tags;
     lua_pop(L, 1);
   }
 }
@@ -1038,11 +1121,12 @@ static int l_sim(lua_State *L) {
   } else if (lua_type(L, agents_idx) == LUA_TTABLE) {
     int n = (int)lua_objlen(L, agents_idx);
     if (n < 1) argfail(L, 1, "option 'agents' must list at least one agent");
-    /* a userdata, so that a Lua error below frees it */
+    /* userdata, so that a Lua error below frees them */
     names = lua_newuserdata(L, (size_t)n * sizeof *names);
+    char(*tags)[VIGIL_TAGS_TEXT] = lua_newuserdata(L, (size_t)n * sizeof *tags);
     for (int i = 1; i <= n; i++) {
       lua_rawgeti(L, agents_idx, i);
-      read_sim_agent(L, 1, lua_gettop(L), &names[i - 1]);
+      read_sim_agent(L, 1, lua_gettop(L), &names[i - 1], tags[i - 1]);
       lua_pop(L, 1); /* the string or table stays referenced by opts.agents */
     }
     cfg.agents = (uint32_t)n;
@@ -1166,10 +1250,11 @@ static int l_sim_status(lua_State *L) {
 static int l_sim_add(lua_State *L) {
   lsim *ud = check_sim(L);
   vigil_sim_agent a;
+  char tags[VIGIL_TAGS_TEXT];
   if (lua_isnoneornil(L, 2))
     memset(&a, 0, sizeof a);
   else
-    read_sim_agent(L, 2, 2, &a);
+    read_sim_agent(L, 2, 2, &a, tags);
   int64_t i = vigil_sim_add(ud->s, &a);
   if (i < 0) {
     const char *why = i == VIGIL_EEXIST         ? "is already an agent"
@@ -1180,6 +1265,17 @@ static int l_sim_add(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)i + 1);
   return 1;
+}
+
+/* sim:set_tags(i, {key = "value"}): the tags agent i starts with from its
+ * next start (a running process keeps its own until restarted). */
+static int l_sim_set_tags(lua_State *L) {
+  lsim *ud = check_sim(L);
+  uint32_t i = check_agent(L, ud, 2);
+  char tags[VIGIL_TAGS_TEXT];
+  check_tags(L, 3, 3, tags);
+  vigil_sim_set_tags(ud->s, i, tags);
+  return 0;
 }
 
 /* A fault's result: true, or nil and why. */
@@ -1339,8 +1435,8 @@ static int sim_apply(lua_State *L, lsim *ud, uint32_t i, const vigil_command *c)
   return 2;
 }
 
-static const char *const apply_keys[] = {
-    "threshold", "model", "min_std_dev", "acceptable_pause", "interval", "refused", "thresholds", "budget", NULL};
+static const char *const apply_keys[] = {"threshold", "model",      "min_std_dev",       "acceptable_pause", "interval",
+                                         "refused",   "thresholds", "acceptable_pauses", "budget",           NULL};
 
 /* sim:apply(i, settings): vigil.configure's settings (already checked by
  * lua/vigil/init.lua in a policy; checked for type here), as the agent's
@@ -1458,6 +1554,7 @@ static const luaL_Reg sim_methods[] = {
     {"state", l_sim_state},
     {"phi", l_sim_phi},
     {"snapshot", l_sim_snapshot},
+    {"set_tags", l_sim_set_tags},
     {"apply", l_sim_apply},
     {"mark_down", l_sim_mark_down},
     {"stats", l_sim_stats},

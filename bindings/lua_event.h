@@ -6,9 +6,11 @@
  * Included by both the agent's policy host (host.c) and the vigil.core
  * binding (lua_core.c), which vigil.testing uses: an event, a snapshot and
  * a configure look the same to a policy in the agent and in a spec. Fields: type, at (seconds), and
- * for peer events peer, dc, rack, state, previous, phi, and for peer_up and
- * peer_down cause ("heartbeat", "phi", "refused", "marked"); lagged: missed;
- * gossip_round: duration, peers_seen; seq when the event came from a ring.
+ * for peer events peer, dc, rack, tags ({key = "value"}, {} for none), state, previous, phi, and for peer_up and
+ * peer_down cause ("heartbeat", "phi", "refused", "marked", "observers",
+ * "membership"), for peer_up reason ("joined", "recovered", "restarted");
+ * lagged: missed; gossip_round: duration, peers_seen; seq when the event
+ * came from a ring.
  */
 #ifndef VIGIL_LUA_EVENT_H
 #define VIGIL_LUA_EVENT_H
@@ -18,6 +20,25 @@
 #include <string.h>
 
 #include "vigil.h"
+
+/* A tag set (canonical text, tags.c) as a table {key = "value", ...}: an
+ * empty table for none, so a policy can read ev.tags.role without a nil
+ * check. */
+static inline void vigil_lua_push_tags(lua_State *L, const char *tags, size_t cap) {
+  char text[VIGIL_TAGS_TEXT];
+  size_t n = 0;
+  while (n < cap && n < sizeof text - 1 && tags && tags[n]) n++;
+  if (tags) memcpy(text, tags, n);
+  text[n] = '\0';
+  lua_createtable(L, 0, (int)vigil_tags_count(text));
+  size_t pos = 0;
+  vigil_tag t;
+  while (vigil_tags_next(text, &pos, &t)) {
+    lua_pushlstring(L, t.key, t.key_len);
+    lua_pushlstring(L, t.value, t.value_len);
+    lua_rawset(L, -3);
+  }
+}
 
 static inline void vigil_lua_push_event(lua_State *L, const vigil_event *e) {
   lua_createtable(L, 0, 10);
@@ -43,6 +64,8 @@ static inline void vigil_lua_push_event(lua_State *L, const vigil_event *e) {
     lua_setfield(L, -2, "dc");
     lua_pushstring(L, e->rack);
     lua_setfield(L, -2, "rack");
+    vigil_lua_push_tags(L, e->tags, sizeof e->tags);
+    lua_setfield(L, -2, "tags");
     lua_pushstring(L, vigil_state_name(e->state));
     lua_setfield(L, -2, "state");
     lua_pushstring(L, vigil_state_name(e->previous));
@@ -53,6 +76,10 @@ static inline void vigil_lua_push_event(lua_State *L, const vigil_event *e) {
       lua_pushstring(L, vigil_cause_name(e->cause));
       lua_setfield(L, -2, "cause");
     }
+    if (e->reason != VIGIL_UP_NONE) {
+      lua_pushstring(L, vigil_up_reason_name(e->reason));
+      lua_setfield(L, -2, "reason");
+    }
     break;
   }
   if (e->seq) {
@@ -62,8 +89,10 @@ static inline void vigil_lua_push_event(lua_State *L, const vigil_event *e) {
 }
 
 /* The snapshot as a policy reads it: {self, threshold, interval, at,
- * peers = {{pname, dc, rack, state, phi, threshold, since, generation,
- * is_local}, ...}} (times in seconds). */
+ * peers = {{pname, dc, rack, tags, state, phi, threshold, acceptable_pause,
+ * since, generation, is_local, cause, reason}, ...}} (times in seconds;
+ * cause and reason of the peer's latest up or down, nil before any, reason
+ * only while it is up). */
 static inline void vigil_lua_push_snapshot(lua_State *L, const vigil_snapshot *s) {
   lua_createtable(L, 0, 6);
   lua_pushstring(L, s->self);
@@ -77,19 +106,31 @@ static inline void vigil_lua_push_snapshot(lua_State *L, const vigil_snapshot *s
   lua_createtable(L, (int)s->npeers, 0);
   for (uint32_t i = 0; i < s->npeers; i++) {
     const vigil_snapshot_peer *p = &s->peers[i];
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 13);
     lua_pushstring(L, p->pname);
     lua_setfield(L, -2, "pname");
     lua_pushstring(L, p->dc);
     lua_setfield(L, -2, "dc");
     lua_pushstring(L, p->rack);
     lua_setfield(L, -2, "rack");
+    vigil_lua_push_tags(L, p->tags, VIGIL_TAGS_TEXT);
+    lua_setfield(L, -2, "tags");
     lua_pushstring(L, vigil_state_name(p->state));
     lua_setfield(L, -2, "state");
     lua_pushnumber(L, p->phi);
     lua_setfield(L, -2, "phi");
     lua_pushnumber(L, p->threshold);
     lua_setfield(L, -2, "threshold");
+    lua_pushnumber(L, (double)p->acceptable_pause / 1e9);
+    lua_setfield(L, -2, "acceptable_pause");
+    if (p->cause != VIGIL_CAUSE_NONE) {
+      lua_pushstring(L, vigil_cause_name(p->cause));
+      lua_setfield(L, -2, "cause");
+    }
+    if (p->reason != VIGIL_UP_NONE) {
+      lua_pushstring(L, vigil_up_reason_name(p->reason));
+      lua_setfield(L, -2, "reason");
+    }
     lua_pushnumber(L, (double)p->since / 1e9);
     lua_setfield(L, -2, "since");
     lua_pushnumber(L, (double)p->generation);
@@ -122,7 +163,8 @@ static inline int vigil_lua__setting(lua_State *L, int idx, const char *key, int
  * A vigil.configure settings table (at idx) as the command the node
  * applies: threshold, model ("normal" / "exponential"), min_std_dev,
  * acceptable_pause, interval (seconds), refused, thresholds
- * ({["dc or pname"] = number}). Other keys (budget) are the runtime's and
+ * ({["dc or pname"] = number}), acceptable_pauses ({["dc or pname"] =
+ * seconds}). Other keys (budget) are the runtime's and
  * ignored here. Returns NULL, or the name of the first setting whose type
  * or value is wrong (the node checks the ranges).
  */
@@ -175,6 +217,27 @@ static inline const char *vigil_lua_to_configure(lua_State *L, int idx, vigil_co
       memcpy(c->thresholds[c->nthresholds].key, key, len + 1);
       c->thresholds[c->nthresholds].threshold = lua_tonumber(L, -1);
       c->nthresholds++;
+      lua_pop(L, 1);
+    }
+    lua_settop(L, t - 1);
+  }
+  if (vigil_lua__setting(L, idx, "acceptable_pauses", LUA_TTABLE, &why)) {
+    int t = lua_gettop(L);
+    c->has_acceptable_pauses = true;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      size_t len = 0;
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+      double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+      if (!key || len == 0 || len >= VIGIL_PNAME_MAX || !(v >= 0 && v <= 3600) ||
+          c->nacceptable_pauses == VIGIL_CMD_THRESHOLDS_MAX) {
+        why = "acceptable_pauses";
+        lua_pop(L, 2);
+        break;
+      }
+      memcpy(c->acceptable_pauses[c->nacceptable_pauses].key, key, len + 1);
+      c->acceptable_pauses[c->nacceptable_pauses].acceptable_pause = (vigil_time)(v * 1e9 + 0.5);
+      c->nacceptable_pauses++;
       lua_pop(L, 1);
     }
     lua_settop(L, t - 1);

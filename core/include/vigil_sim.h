@@ -38,6 +38,7 @@ typedef struct vigil_sim_agent {
   const char *pname; /* "host:port"; a loopback address by default */
   const char *dc;    /* NULL = "default" */
   const char *rack;  /* NULL = "default" */
+  const char *tags;  /* its tag set, "k=v,k2=v2" (vigil_tags_parse); NULL = none */
 } vigil_sim_agent;
 
 typedef struct vigil_sim_config {
@@ -120,6 +121,12 @@ int vigil_sim_resume(vigil_sim *s, uint32_t i);              /* SIGCONT after a 
 int vigil_sim_stall(vigil_sim *s, uint32_t i, vigil_time d); /* frozen for d, then resumes */
 int vigil_sim_restart(vigil_sim *s, uint32_t i);             /* a new process: generation + 1 */
 int vigil_sim_leave(vigil_sim *s, uint32_t i);               /* graceful: shutdown frames, then gone */
+
+/* The tags agent i starts with from its next start on (as an agent reads
+ * --tag when it starts: a running process keeps its own until restarted).
+ * VIGIL_ENOENT, or VIGIL_EINVAL when tags is not a tag set
+ * (vigil_tags_parse); NULL or "" = none. */
+int vigil_sim_set_tags(vigil_sim *s, uint32_t i, const char *tags);
 
 /* A policy's command, applied to agent i's node (vigil_node_apply).
  * VIGIL_ENOENT: no such agent; VIGIL_EINVAL (with a note): its process is

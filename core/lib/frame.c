@@ -19,6 +19,16 @@
  * against the bytes that remain (every element takes at least one), caps
  * nesting at VIGIL_FRAME_DEPTH_MAX, and copies strings into the fixed
  * fields of vigil_frame.
+ *
+ * With a keyring the body is sealed: encrypted and authenticated with
+ * XChaCha20-Poly1305 (libsodium's crypto_aead_xchacha20poly1305_ietf_*),
+ * the primary key and a random 24-byte nonce per frame -- random nonces of
+ * that size never repeat in practice, so senders keep no counter. The
+ * associated data binds the protocol version and the key hint. A receiver
+ * opens a frame with the keys its hint names first, then with the others:
+ * at most VIGIL_KEYRING_MAX attempts, each a Poly1305 check that fails
+ * before anything is decrypted. Only what opens is decoded; a sealed
+ * frame is never half-trusted.
  */
 #include <msgpack.h>
 #include <sodium.h>
@@ -45,12 +55,13 @@ enum {
   KEY_MEMBERS = 13,
   KEY_VIEW = 14,
   KEY_SENT = 15,
-  KEY_MAX = 15
+  KEY_TAGS = 16,
+  KEY_MAX = 16
 };
 
 static const char *const reasons[VIGIL_FRAME_REASONS] = {
-    "too_big", "truncated", "malformed", "version",         "depth", "count",  "length", "missing",
-    "value",   "duplicate", "trailing",  "unauthenticated", "auth",  "source", "skew",   "generation",
+    "too_big",   "truncated", "malformed",       "version", "depth",  "count", "length",     "missing",   "value",
+    "duplicate", "trailing",  "unauthenticated", "auth",    "source", "skew",  "generation", "encrypted",
 };
 
 int vigil_frame_reason_index(int rc) {
@@ -63,18 +74,58 @@ const char *vigil_frame_reason(int rc) {
   return i < 0 ? "unknown" : reasons[i];
 }
 
-/* ---- authentication tag ------------------------------------------------- */
+/* ---- sealing: the envelope's encryption ------------------------------------ */
 
-static const char tag_domain[] = "vigil-frame-v2";
+/* The associated data of a sealed frame: "vigil-frame", the protocol
+ * version and the key hint, one byte each (docs/PROTOCOL.md). */
+static const char aad_domain[] = "vigil-frame";
+#define AAD_BYTES (sizeof aad_domain - 1 + 2)
 
-static void frame__tag(const uint8_t key[VIGIL_KEY_BYTES], const uint8_t *body, size_t len,
-                       uint8_t tag[VIGIL_TAG_BYTES]) {
-  crypto_generichash_state st;
+static void frame__aad(uint8_t aad[AAD_BYTES], uint8_t hint) {
+  memcpy(aad, aad_domain, sizeof aad_domain - 1);
+  aad[AAD_BYTES - 2] = VIGIL_PROTOCOL_VERSION;
+  aad[AAD_BYTES - 1] = hint;
+}
+
+static void frame__sodium(void) {
   if (sodium_init() < 0) abort(); /* idempotent; fails only without entropy */
-  crypto_generichash_init(&st, key, VIGIL_KEY_BYTES, VIGIL_TAG_BYTES);
-  crypto_generichash_update(&st, (const unsigned char *)tag_domain, sizeof tag_domain - 1);
-  crypto_generichash_update(&st, body, len);
-  crypto_generichash_final(&st, tag, VIGIL_TAG_BYTES);
+}
+
+/* Seal body (len bytes) into out: hint, nonce, ciphertext and tag, len +
+ * VIGIL_SEAL_OVERHEAD bytes. */
+static void frame__seal(const vigil_keyring *kr, const uint8_t nonce[VIGIL_NONCE_BYTES], const uint8_t *body,
+                        size_t len, uint8_t *out) {
+  uint8_t aad[AAD_BYTES];
+  frame__aad(aad, kr->hints[0]);
+  out[0] = kr->hints[0];
+  memcpy(out + 1, nonce, VIGIL_NONCE_BYTES);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + VIGIL_NONCE_BYTES, NULL, body, len, aad, sizeof aad, NULL, nonce,
+                                             kr->keys[0]);
+}
+
+/* Open a sealed frame (len bytes: hint, nonce, ciphertext, tag) into plain
+ * (room for len - VIGIL_SEAL_OVERHEAD bytes): the keys whose hint it
+ * names first, then the others, each once. false when none opens it. */
+static bool frame__open(const vigil_keyring *kr, const uint8_t *sealed, size_t len, uint8_t *plain, size_t *plain_len) {
+  if (len < VIGIL_SEAL_OVERHEAD) return false;
+  uint8_t aad[AAD_BYTES];
+  frame__aad(aad, sealed[0]);
+  const uint8_t *nonce = sealed + 1, *ct = sealed + 1 + VIGIL_NONCE_BYTES;
+  size_t ct_len = len - 1 - VIGIL_NONCE_BYTES;
+  uint32_t n = kr->nkeys < VIGIL_KEYRING_MAX ? kr->nkeys : VIGIL_KEYRING_MAX;
+  frame__sodium();
+  for (int hinted = 1; hinted >= 0; hinted--) {
+    for (uint32_t k = 0; k < n; k++) {
+      if ((kr->hints[k] == sealed[0]) != hinted) continue;
+      unsigned long long m = 0;
+      if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &m, NULL, ct, ct_len, aad, sizeof aad, nonce,
+                                                     kr->keys[k]) == 0) {
+        *plain_len = (size_t)m;
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -102,17 +153,42 @@ static void pack_text(msgpack_packer *pk, const char *s) {
   msgpack_pack_str_body(pk, s, n);
 }
 
+/* A canonical tag set as a map of str -> str, keys in its (sorted) order. */
+static void pack_tags(msgpack_packer *pk, const char *tags) {
+  msgpack_pack_map(pk, vigil_tags_count(tags));
+  size_t pos = 0;
+  vigil_tag t;
+  while (vigil_tags_next(tags, &pos, &t)) {
+    msgpack_pack_str(pk, t.key_len);
+    msgpack_pack_str_body(pk, t.key, t.key_len);
+    msgpack_pack_str(pk, t.value_len);
+    msgpack_pack_str_body(pk, t.value, t.value_len);
+  }
+}
+
+/* Tags as the decoder would rebuild them (or a peer would reject the frame). */
+static bool frame__tags_ok(const char *tags, size_t cap) {
+  char canon[VIGIL_TAGS_TEXT];
+  if (!memchr(tags, 0, cap)) return false;
+  return !tags[0] || (vigil_tags_parse(tags, canon, NULL) == VIGIL_OK && strcmp(canon, tags) == 0);
+}
+
 static bool frame__encodable(const vigil_frame *f) {
   if (f->ntokens > VIGIL_FRAME_TOKENS_MAX || f->ndigest > VIGIL_DIGEST_MAX || f->nalerts > VIGIL_ALERTS_MAX)
     return false;
   if (f->has_state && f->state >= VIGIL_STATE_COUNT) return false;
-  return memchr(f->from, 0, sizeof f->from) && memchr(f->dc, 0, sizeof f->dc) && memchr(f->rack, 0, sizeof f->rack);
+  if (!memchr(f->from, 0, sizeof f->from) || !memchr(f->dc, 0, sizeof f->dc) || !memchr(f->rack, 0, sizeof f->rack))
+    return false;
+  for (uint32_t i = 0; i < f->ndigest; i++)
+    if (!frame__tags_ok(f->digest[i].tags, sizeof f->digest[i].tags)) return false;
+  return frame__tags_ok(f->tags, sizeof f->tags);
 }
 
 static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
+  uint32_t ntags = vigil_tags_count(f->tags);
   size_t n = 4 + (f->dc[0] != 0) + (f->rack[0] != 0) + (f->ntokens > 0) + f->has_state + (f->ndigest > 0) +
              (f->incarnation > 0) + (f->flags > 0) + (f->nalerts > 0) + (f->members > 0) + (f->view > 0) +
-             (f->sent > 0);
+             (f->sent > 0) + (ntags > 0);
   msgpack_pack_map(pk, n);
   msgpack_pack_uint8(pk, KEY_TYPE);
   msgpack_pack_uint32(pk, f->type);
@@ -148,8 +224,9 @@ static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
     msgpack_pack_array(pk, f->ndigest);
     for (uint32_t i = 0; i < f->ndigest; i++) {
       const vigil_digest_entry *e = &f->digest[i];
-      bool placed = e->dc[0] || e->rack[0];
-      msgpack_pack_array(pk, (placed ? 5 : 3) + (e->version > 0));
+      /* [pname, gen, inc] (+ dc, rack) (+ version), or all seven with tags */
+      bool tagged = e->tags[0] != '\0', placed = tagged || e->dc[0] || e->rack[0];
+      msgpack_pack_array(pk, tagged ? 7 : (placed ? 5 : 3) + (e->version > 0));
       pack_text(pk, e->pname);
       msgpack_pack_uint64(pk, e->generation);
       msgpack_pack_uint64(pk, e->incarnation);
@@ -157,7 +234,8 @@ static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
         pack_text(pk, e->dc);
         pack_text(pk, e->rack);
       }
-      if (e->version) msgpack_pack_uint64(pk, e->version);
+      if (e->version || tagged) msgpack_pack_uint64(pk, e->version);
+      if (tagged) pack_tags(pk, e->tags);
     }
   }
   if (f->incarnation) {
@@ -192,9 +270,18 @@ static void frame__pack_body(msgpack_packer *pk, const vigil_frame *f) {
     msgpack_pack_uint8(pk, KEY_SENT);
     msgpack_pack_uint64(pk, f->sent);
   }
+  if (ntags) {
+    msgpack_pack_uint8(pk, KEY_TAGS);
+    pack_tags(pk, f->tags);
+  }
 }
 
-int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *buf, size_t cap) {
+/* The envelope: [version, body] in plaintext, [version, nil, sealed] with
+ * a keyring. The nonce is an argument so that test vectors can fix it
+ * (internal.h); every frame the agent sends goes through
+ * vigil_frame_encode, which draws it at random. */
+int vigil__frame_encode_nonce(const vigil_frame *f, const vigil_keyring *kr, const uint8_t nonce[VIGIL_NONCE_BYTES],
+                              uint8_t *buf, size_t cap) {
   if (!frame__encodable(f)) return VIGIL_EINVAL;
   uint8_t body[VIGIL_FRAME_MAX];
   wbuf bw = {body, 0, sizeof body, false};
@@ -203,21 +290,31 @@ int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *b
   frame__pack_body(&pk, f);
   if (bw.overflow) return VIGIL_FRAME_ETOOBIG;
 
-  bool sign = kr && kr->nkeys > 0;
+  bool seal = kr && kr->nkeys > 0;
   wbuf out = {buf, 0, cap < VIGIL_FRAME_MAX ? cap : VIGIL_FRAME_MAX, false};
   msgpack_packer_init(&pk, &out, wbuf_write);
-  msgpack_pack_array(&pk, sign ? 3 : 2);
+  msgpack_pack_array(&pk, seal ? 3 : 2);
   msgpack_pack_uint8(&pk, VIGIL_PROTOCOL_VERSION);
-  msgpack_pack_bin(&pk, bw.len);
-  msgpack_pack_bin_body(&pk, body, bw.len);
-  if (sign) {
-    uint8_t tag[VIGIL_TAG_BYTES];
-    frame__tag(kr->keys[0], body, bw.len, tag);
-    msgpack_pack_bin(&pk, sizeof tag);
-    msgpack_pack_bin_body(&pk, tag, sizeof tag);
+  if (!seal) {
+    msgpack_pack_bin(&pk, bw.len);
+    msgpack_pack_bin_body(&pk, body, bw.len);
+    return out.overflow ? VIGIL_FRAME_ETOOBIG : (int)out.len;
   }
-  if (out.overflow) return VIGIL_FRAME_ETOOBIG;
-  return (int)out.len;
+  size_t sealed_len = bw.len + VIGIL_SEAL_OVERHEAD;
+  msgpack_pack_nil(&pk);
+  msgpack_pack_bin(&pk, sealed_len);
+  if (out.overflow || sealed_len > out.cap - out.len) return VIGIL_FRAME_ETOOBIG;
+  frame__seal(kr, nonce, body, bw.len, buf + out.len);
+  return (int)(out.len + sealed_len);
+}
+
+int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *buf, size_t cap) {
+  uint8_t nonce[VIGIL_NONCE_BYTES] = {0};
+  if (kr && kr->nkeys > 0) {
+    frame__sodium();
+    randombytes_buf(nonce, sizeof nonce);
+  }
+  return vigil__frame_encode_nonce(f, kr, nonce, buf, cap);
 }
 
 /* ---- decoding: a bounded msgpack reader ----------------------------------- */
@@ -438,6 +535,8 @@ static bool rd_tokens(rd *r, vigil_frame *f) {
   return true;
 }
 
+static bool rd_tags(rd *r, char out[VIGIL_TAGS_TEXT]);
+
 static bool rd_digest(rd *r, vigil_frame *f) {
   uint32_t n;
   if (!rd_container(r, false, &n)) return false;
@@ -448,13 +547,15 @@ static bool rd_digest(rd *r, vigil_frame *f) {
     if (!rd_container(r, false, &m)) return false;
     if (m < 3) return rd_fail(r, VIGIL_FRAME_EMALFORMED);
     if (!rd_pname(r, e->pname) || !rd_uint(r, &e->generation) || !rd_uint(r, &e->incarnation)) return false;
-    e->dc[0] = e->rack[0] = '\0';
+    e->dc[0] = e->rack[0] = e->tags[0] = '\0';
     e->version = 0;
-    /* [pname, gen, inc], + version, or + dc, rack, or + dc, rack, version */
+    /* [pname, gen, inc], + version, or + dc, rack, or + dc, rack, version,
+     * or + dc, rack, version, tags */
     if (m == 4 && !rd_uint(r, &e->version)) return false;
     if (m >= 5 && (!rd_text(r, e->dc, sizeof e->dc) || !rd_text(r, e->rack, sizeof e->rack))) return false;
     if (m >= 6 && !rd_uint(r, &e->version)) return false;
-    for (uint32_t k = 6; k < m; k++) /* later protocol versions may add more */
+    if (m >= 7 && !rd_tags(r, e->tags)) return false;
+    for (uint32_t k = 7; k < m; k++) /* later protocol versions may add more */
       if (!rd_skip(r, 2)) return false;
   }
   f->ndigest = n;
@@ -478,6 +579,32 @@ static bool rd_alerts(rd *r, vigil_frame *f) {
   }
   f->nalerts = n;
   return true;
+}
+
+/* The sender's tags: a map of at most VIGIL_TAGS_MAX str -> str, each key
+ * and value checked against the alphabets of tags.c (a stranger's bytes
+ * end up in logs, JSON and commands' environments), the whole set no
+ * longer than VIGIL_TAGS_TEXT - 1 bytes as text, no key twice; then
+ * stored sorted, in the text form the rest of the core uses. */
+static bool rd_tags(rd *r, char out[VIGIL_TAGS_TEXT]) {
+  uint32_t n;
+  if (!rd_container(r, true, &n)) return false;
+  if (n > VIGIL_TAGS_MAX) return rd_fail(r, VIGIL_FRAME_ECOUNT);
+  vigil_tag t[VIGIL_TAGS_MAX];
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *k, *v;
+    uint32_t klen, vlen;
+    if (!rd_bytes(r, false, &k, &klen)) return false;
+    if (klen > VIGIL_TAG_KEY_MAX) return rd_fail(r, VIGIL_FRAME_ELENGTH);
+    if (!vigil_tag_key_valid((const char *)k, klen)) return rd_fail(r, VIGIL_FRAME_EVALUE);
+    if (!rd_bytes(r, false, &v, &vlen)) return false;
+    if (vlen > VIGIL_TAG_VALUE_MAX) return rd_fail(r, VIGIL_FRAME_ELENGTH);
+    if (!vigil_tag_value_valid((const char *)v, vlen)) return rd_fail(r, VIGIL_FRAME_EVALUE);
+    t[i] = (vigil_tag){(const char *)k, klen, (const char *)v, vlen};
+  }
+  int rc = vigil__tags_build(t, n, out);
+  if (rc == VIGIL_ENAMETOOLONG) return rd_fail(r, VIGIL_FRAME_ELENGTH);
+  return rc == VIGIL_OK || rd_fail(r, VIGIL_FRAME_EVALUE); /* a key twice */
 }
 
 static bool rd_field(rd *r, uint64_t key, vigil_frame *f) {
@@ -509,6 +636,7 @@ static bool rd_field(rd *r, uint64_t key, vigil_frame *f) {
   case KEY_ALERTS: return rd_alerts(r, f);
   case KEY_VIEW: return rd_uint(r, &f->view);
   case KEY_SENT: return rd_uint(r, &f->sent);
+  case KEY_TAGS: return rd_tags(r, f->tags);
   case KEY_MEMBERS:
     if (!rd_uint(r, &v)) return false;
     f->members = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
@@ -554,37 +682,44 @@ int vigil_frame_decode(const uint8_t *buf, size_t len, const vigil_keyring *kr, 
   rd r = {buf, buf + len, VIGIL_OK};
   uint32_t n;
   uint64_t version;
-  const uint8_t *body, *tag = NULL;
-  uint32_t body_len, tag_len = 0;
+  const uint8_t *body = NULL, *sealed = NULL, *other;
+  uint32_t body_len = 0, sealed_len = 0, other_len;
   if (!rd_container(&r, false, &n)) return r.err;
   if (n < 2) return VIGIL_FRAME_EMALFORMED;
   if (!rd_uint(&r, &version)) return r.err;
   if (version != VIGIL_PROTOCOL_VERSION) return VIGIL_FRAME_EVERSION;
-  if (!rd_bytes(&r, true, &body, &body_len)) return r.err;
-  if (n >= 3) {
-    if (rd_need(&r, 1) && *r.p == 0xc0) {
-      r.p++; /* nil: no tag */
-    } else if (!rd_bytes(&r, true, &tag, &tag_len)) {
-      return r.err;
+  if (rd_need(&r, 1) && *r.p == 0xc0) { /* nil body: [version, nil, sealed] */
+    r.p++;
+    if (n < 3) return VIGIL_FRAME_EMALFORMED;
+    if (!rd_bytes(&r, true, &sealed, &sealed_len)) return r.err;
+  } else {
+    if (!rd_bytes(&r, true, &body, &body_len)) return r.err;
+    /* A third element beside a plaintext body is nil, or the BLAKE2b tag
+     * of an earlier release: either way the frame is plaintext. */
+    if (n >= 3) {
+      if (rd_need(&r, 1) && *r.p == 0xc0)
+        r.p++;
+      else if (!rd_bytes(&r, true, &other, &other_len))
+        return r.err;
     }
   }
   for (uint32_t i = 3; i < n; i++)
     if (!rd_skip(&r, 1)) return r.err;
   if (r.p != r.end) return VIGIL_FRAME_ETRAILING;
 
-  if (kr && kr->nkeys > 0) {
-    if (!tag) return VIGIL_FRAME_EUNSIGNED;
-    if (tag_len != VIGIL_TAG_BYTES) return VIGIL_FRAME_EAUTH;
-    bool ok = false;
-    for (uint32_t k = 0; k < kr->nkeys && !ok; k++) {
-      uint8_t want[VIGIL_TAG_BYTES];
-      frame__tag(kr->keys[k], body, body_len, want);
-      ok = sodium_memcmp(want, tag, VIGIL_TAG_BYTES) == 0;
-    }
-    if (!ok) return VIGIL_FRAME_EAUTH;
+  bool keyed = kr && kr->nkeys > 0;
+  uint8_t plain[VIGIL_FRAME_MAX];
+  size_t plain_len = 0;
+  if (sealed) {
+    if (!keyed) return VIGIL_FRAME_EENCRYPTED;
+    if (!frame__open(kr, sealed, sealed_len, plain, &plain_len)) return VIGIL_FRAME_EAUTH;
+    body = plain;
+    body_len = (uint32_t)plain_len;
+  } else if (keyed) {
+    return VIGIL_FRAME_EUNSIGNED;
   }
   int rc = frame__decode_body(body, body_len, f);
   if (rc != VIGIL_OK) return rc;
-  f->authenticated = kr && kr->nkeys > 0;
+  f->authenticated = sealed != NULL;
   return VIGIL_OK;
 }

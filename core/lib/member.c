@@ -288,11 +288,15 @@ vigil_members *vigil_members_new(vigil_handler *h, const vigil_members_config *c
   m->view = members__term(m->self_h0, m->generation, m->incarnation);
   m->roles_stale = true;
   m->rings = vigil__rings_new(k);
-  vigil_peer_spec me = {cfg->self, cfg->dc, cfg->rack, cfg->tokens, cfg->ntokens, true, cfg->keyring != NULL};
+  vigil_peer_spec me = {cfg->self, cfg->dc, cfg->rack, cfg->tokens, cfg->ntokens, true, cfg->keyring != NULL,
+                        cfg->tags};
   int rc = m->rings ? vigil_pool_add(pool, &me, now, &m->me) : VIGIL_ENOMEM;
   if (rc == VIGIL_OK && vigil__rings_add(m->rings, m->me, m->self_h0) != VIGIL_OK) rc = VIGIL_ENOMEM;
   if (rc != VIGIL_OK) {
-    if (why) *why = rc == VIGIL_ENAMETOOLONG ? "dc or rack name too long" : vigil_strerror(rc);
+    if (why)
+      *why = rc == VIGIL_ENAMETOOLONG ? "dc or rack name too long"
+             : rc == VIGIL_EINVAL     ? "bad tags (vigil_tags_parse says which)"
+                                      : vigil_strerror(rc);
     vigil__rings_free(m->rings);
     free(m);
     return NULL;
@@ -322,6 +326,7 @@ int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer
   if (strcmp(pname, m->self) == 0) return VIGIL_OK; /* listed as its own seed: fine */
   for (uint32_t i = 0; i < m->nseeds; i++)
     if (strcmp(m->seeds[i].pname, pname) == 0) return VIGIL_OK;
+  if (m->nseeds >= VIGIL_SEEDS_MAX) return VIGIL_ERANGE;
   if (m->nseeds == m->seeds_cap) {
     uint32_t cap = m->seeds_cap ? m->seeds_cap * 2 : 4;
     seed *s = realloc(m->seeds, (size_t)cap * sizeof *s);
@@ -613,7 +618,9 @@ static member *members__join(vigil_members *m, const char *pname, const char *dc
     m->ignored[IGN_FULL]++; /* a bound, not a guess: who is left out is whoever came last */
     return NULL;
   }
-  vigil_peer_spec spec = {pname, dc, rack, f ? f->tokens : NULL, f ? f->ntokens : 0, false, m->kr != NULL};
+  /* Tags only from the peer's own frame: relayed news never says what they are. */
+  vigil_peer_spec spec = {
+      pname, dc, rack, f ? f->tokens : NULL, f ? f->ntokens : 0, false, m->kr != NULL, f ? f->tags : NULL};
   if (vigil_handler_add_peer(m->h, &spec, now, idx) != VIGIL_OK) return NULL;
   member *e = members__entry(m, *idx);
   uint64_t h0 = vigil__ring_hash(pname);
@@ -694,6 +701,11 @@ static void members__direct(vigil_members *m, const vigil_frame *f, vigil_time n
     e->direct_at = now;
     e->probes = 0;
     bool restart = !e->known || f->generation != e->generation;
+    /* Its tags are those of its newest frame: a new process may carry a
+     * new set (and peer_restarted, published next, already has it); within
+     * one process a newer heartbeat may change them too. A frame that
+     * brings nothing newer (a digest frame, a duplicate) changes nothing. */
+    if (restart || f->version > e->version) vigil__pool_set_tags(m->pool, idx, f->tags);
     int c = restart || f->incarnation > e->incarnation ? 1 : 0;
     if (c > 0) {
       members__advance(m, idx, e, f->generation, f->incarnation, now);
@@ -807,7 +819,9 @@ static void members__alert(vigil_members *m, const vigil_alert_entry *a, vigil_t
 static void members__bury(vigil_members *m, const member *e, vigil_time now) {
   if (!e->known) return;
   if (!m->tombs && !(m->tombs = calloc(TOMBS_MAX, sizeof *m->tombs))) return;
-  m->tombs[m->tomb_next] = (tomb){e->h0, e->generation, e->incarnation, now + 2 * m->reap_after};
+  /* A forced leave (vigil_members_forget) buries with reaping off too. */
+  vigil_time ttl = 2 * (m->reap_after ? m->reap_after : 60 * VIGIL_SEC);
+  m->tombs[m->tomb_next] = (tomb){e->h0, e->generation, e->incarnation, now + ttl};
   m->tomb_next = (m->tomb_next + 1) % TOMBS_MAX;
   if (m->ntombs < TOMBS_MAX) m->ntombs++;
 }
@@ -821,6 +835,16 @@ static bool members__buried(const vigil_members *m, const char *pname, uint64_t 
     if (t->h0 == h0 && now < t->until) return members__cmp(gen, inc, t->generation, t->incarnation) <= 0;
   }
   return false;
+}
+
+/* A relayed entry's tags for X, a peer we do not hear ourselves (a heard
+ * one's tags come from its own frames only): news no older than what we
+ * know replaces them; a restart learned from others clears what the old
+ * process had when the entry brings none. Without this, beyond 9 agents
+ * only X's ~16 neighbours would know its tags. */
+static void members__relayed_tags(vigil_members *m, const vigil_peer *p, const vigil_digest_entry *d, bool restart) {
+  const char *have = p->tags ? p->tags : "";
+  if (d->tags[0] ? strcmp(have, d->tags) != 0 : restart && have[0]) vigil__pool_set_tags(m->pool, p->idx, d->tags);
 }
 
 /* One membership entry carried by a frame: "X is alive at (gen, inc)",
@@ -842,6 +866,7 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, c
     uint32_t idx;
     member *e = members__join(m, d->pname, d->dc, d->rack, NULL, now, &idx);
     if (!e) return;
+    if (d->tags[0]) vigil__pool_set_tags(m->pool, idx, d->tags);
     e->generation = d->generation;
     e->incarnation = d->incarnation;
     e->version = d->version;
@@ -867,10 +892,13 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, c
     m->ignored[IGN_HEARD]++; /* others' word against the peer's own: a restart or refutation is news only from it */
     return;
   }
+  bool tag_news = c >= 0 && !members__hears(m, e, now);
+  bool restart = c > 0 && e->known && d->generation != e->generation;
   /* Small cluster: a newer heartbeat version relayed is a heartbeat. */
   bool beat = m->small && d->version &&
               (d->generation > e->generation || (d->generation == e->generation && d->version > e->version));
   if (c <= 0 && !beat) {
+    if (tag_news) members__relayed_tags(m, p, d, false);
     m->ignored[IGN_STALE]++;
     /* Someone still tells X is alive at the incarnation we convicted: a
      * neighbour that learned of X after X's alerts had finished spreading
@@ -892,6 +920,7 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, c
     members__rumour(m, R_ALIVE, p->idx, 0, d->generation, d->incarnation);
     if (refuted && !m->small) members__urgent(m, now);
   }
+  if (tag_news) members__relayed_tags(m, p, d, restart);
   e->heard = now;
   m->fresh_now++;
   if (beat) {
@@ -1038,6 +1067,7 @@ static void members__self_frame(vigil_members *m, uint32_t type, vigil_time now)
   f->sent = members__wall(m, now);
   vigil__copy(f->dc, sizeof f->dc, me->dc);
   vigil__copy(f->rack, sizeof f->rack, me->rack);
+  vigil__copy(f->tags, sizeof f->tags, me->tags ? me->tags : ""); /* in every frame: its own fields */
   f->has_state = true;
   f->state = (uint8_t)me->state;
   f->ntokens = me->ntokens < VIGIL_FRAME_TOKENS_MAX ? me->ntokens : VIGIL_FRAME_TOKENS_MAX;
@@ -1057,6 +1087,7 @@ static void members__digest_add(vigil_members *m, const vigil_peer *p, uint64_t 
   d->version = m->small ? ver : 0; /* small clusters relay heartbeats */
   vigil__copy(d->dc, sizeof d->dc, p->dc);
   vigil__copy(d->rack, sizeof d->rack, p->rack);
+  vigil__copy(d->tags, sizeof d->tags, p->tags ? p->tags : "");
 }
 
 /* Rumours into tx: alerts still about the subject's current incarnation,
@@ -1150,6 +1181,20 @@ static void members__send_seeds(vigil_members *m, vigil_send_fn send, void *ud, 
       members__send(m, send, ud, m->seeds[i].pname, buf, len, type, count);
 }
 
+/* Forget one peer, with its tombstone. */
+static int members__reap_one(vigil_members *m, const vigil_peer *p, vigil_time now) {
+  uint32_t i = p->idx;
+  char pname[VIGIL_PNAME_MAX];
+  vigil__copy(pname, sizeof pname, p->pname);
+  if (i < m->table_cap) members__bury(m, &m->table[i], now);
+  int rc = vigil_handler_remove_peer(m->h, pname);
+  if (rc != VIGIL_OK) return rc;
+  vigil__rings_remove(m->rings, i);
+  members__forget(m, i);
+  m->reaped++;
+  return VIGIL_OK;
+}
+
 /* Forget peers that have been down for reap_after. O(peers): run once a
  * second (or every interval, if longer), not on every round. */
 static void members__reap(vigil_members *m, vigil_time now) {
@@ -1160,14 +1205,7 @@ static void members__reap(vigil_members *m, vigil_time now) {
   for (uint32_t i = 0; i < slots; i++) {
     vigil_peer *p = vigil_pool_get(m->pool, i);
     if (!p || p->is_local || p->state != VIGIL_STATE_DOWN || now < p->since || now - p->since < m->reap_after) continue;
-    char pname[VIGIL_PNAME_MAX];
-    vigil__copy(pname, sizeof pname, p->pname);
-    if (i < m->table_cap) members__bury(m, &m->table[i], now);
-    if (vigil_handler_remove_peer(m->h, pname) == VIGIL_OK) {
-      vigil__rings_remove(m->rings, i);
-      members__forget(m, i);
-      m->reaped++;
-    }
+    members__reap_one(m, p, now);
   }
 }
 
@@ -1373,6 +1411,29 @@ size_t vigil_members_shutdown(vigil_members *m, vigil_time now, vigil_send_fn se
   return count;
 }
 
+int vigil_members_contact(vigil_members *m, const char *pname, vigil_time now, vigil_send_fn send, void *ud) {
+  int rc = vigil_members_add_seed(m, pname, NULL);
+  if (rc != VIGIL_OK) return rc;
+  if (strcmp(pname, m->self) == 0 || vigil_pool_find(m->pool, pname)) return 0;
+  /* The round's frame to unknown seeds, at the version already sent: the
+   * seed joins us on it and answers (flag want). */
+  members__self_frame(m, VIGIL_FRAME_HEARTBEAT, now);
+  m->tx.flags = VIGIL_FLAG_WANT;
+  uint8_t buf[VIGIL_FRAME_MAX];
+  int len = members__encode(m, buf);
+  if (len < 0) return 0;
+  size_t count = 0;
+  members__send(m, send, ud, pname, buf, (size_t)len, VIGIL_FRAME_HEARTBEAT, &count);
+  return (int)count;
+}
+
+int vigil_members_forget(vigil_members *m, const char *pname, vigil_time now) {
+  vigil_peer *p = vigil_pool_find(m->pool, pname);
+  if (!p) return VIGIL_ENOENT;
+  if (p->is_local) return VIGIL_ELOCAL;
+  return members__reap_one(m, p, now);
+}
+
 /* ---- metrics ------------------------------------------------------------------- */
 
 static void family(vigil__buf *b, const char *name, const char *type, const char *help) {
@@ -1384,65 +1445,65 @@ char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *l
   static const char *const ign_names[IGN_KINDS] = {"self",           "stale",     "unknown_type", "generation",
                                                    "heard_directly", "join_rate", "full"};
   vigil__buf b = {text, len ? *len : strlen(text), len ? *len + 1 : strlen(text) + 1, false};
-  family(&b, "frames_received_total", "counter", "Frames decoded, by type.");
+  family(&b, "vigil_frames_received_total", "counter", "Frames decoded, by type.");
   for (int i = 0; i < RX_KINDS; i++)
-    vigil__buf_printf(&b, "frames_received_total{type=\"%s\"} %llu\n", rx_names[i], (unsigned long long)m->received[i]);
-  family(&b, "frames_rejected_total", "counter", "Datagrams rejected before touching any peer, by reason.");
+    vigil__buf_printf(&b, "vigil_frames_received_total{type=\"%s\"} %llu\n", rx_names[i],
+                      (unsigned long long)m->received[i]);
+  family(&b, "vigil_frames_rejected_total", "counter", "Datagrams rejected before touching any peer, by reason.");
   for (int i = 0; i < VIGIL_FRAME_REASONS; i++)
-    vigil__buf_printf(&b, "frames_rejected_total{reason=\"%s\"} %llu\n", vigil_frame_reason(VIGIL_FRAME_ETOOBIG - i),
-                      (unsigned long long)m->rejected[i]);
-  family(&b, "frames_ignored_total", "counter", "Valid frames that brought no news, by reason.");
+    vigil__buf_printf(&b, "vigil_frames_rejected_total{reason=\"%s\"} %llu\n",
+                      vigil_frame_reason(VIGIL_FRAME_ETOOBIG - i), (unsigned long long)m->rejected[i]);
+  family(&b, "vigil_frames_ignored_total", "counter", "Valid frames that brought no news, by reason.");
   for (int i = 0; i < IGN_KINDS; i++)
-    vigil__buf_printf(&b, "frames_ignored_total{reason=\"%s\"} %llu\n", ign_names[i],
+    vigil__buf_printf(&b, "vigil_frames_ignored_total{reason=\"%s\"} %llu\n", ign_names[i],
                       (unsigned long long)m->ignored[i]);
-  family(&b, "frames_sent_total", "counter", "Frames handed to the network, by type.");
+  family(&b, "vigil_frames_sent_total", "counter", "Frames handed to the network, by type.");
   for (int t = 1; t <= 3; t++)
-    vigil__buf_printf(&b, "frames_sent_total{type=\"%s\"} %llu\n", rx_names[t - 1], (unsigned long long)m->sent[t]);
-  family(&b, "frames_send_errors_total", "counter", "Frames the network refused to send.");
-  vigil__buf_printf(&b, "frames_send_errors_total %llu\n", (unsigned long long)m->send_errors);
-  family(&b, "gossip_bytes_received_total", "counter", "Bytes of datagrams received.");
-  vigil__buf_printf(&b, "gossip_bytes_received_total %llu\n", (unsigned long long)m->bytes_in);
-  family(&b, "gossip_bytes_sent_total", "counter", "Bytes of datagrams sent.");
-  vigil__buf_printf(&b, "gossip_bytes_sent_total %llu\n", (unsigned long long)m->bytes_out);
-  family(&b, "members_changes_total", "counter", "Membership changes, by kind.");
-  vigil__buf_printf(&b, "members_changes_total{kind=\"joined\"} %llu\n", (unsigned long long)m->joined);
-  vigil__buf_printf(&b, "members_changes_total{kind=\"restarted\"} %llu\n", (unsigned long long)m->restarted);
-  vigil__buf_printf(&b, "members_changes_total{kind=\"left\"} %llu\n", (unsigned long long)m->left);
-  vigil__buf_printf(&b, "members_changes_total{kind=\"reaped\"} %llu\n", (unsigned long long)m->reaped);
-  family(&b, "gossip_generation", "gauge", "This agent's generation.");
-  vigil__buf_printf(&b, "gossip_generation %llu\n", (unsigned long long)m->generation);
+    vigil__buf_printf(&b, "vigil_frames_sent_total{type=\"%s\"} %llu\n", rx_names[t - 1],
+                      (unsigned long long)m->sent[t]);
+  family(&b, "vigil_frames_send_errors_total", "counter", "Frames the network refused to send.");
+  vigil__buf_printf(&b, "vigil_frames_send_errors_total %llu\n", (unsigned long long)m->send_errors);
+  family(&b, "vigil_gossip_received_bytes_total", "counter", "Bytes of datagrams received.");
+  vigil__buf_printf(&b, "vigil_gossip_received_bytes_total %llu\n", (unsigned long long)m->bytes_in);
+  family(&b, "vigil_gossip_sent_bytes_total", "counter", "Bytes of datagrams sent.");
+  vigil__buf_printf(&b, "vigil_gossip_sent_bytes_total %llu\n", (unsigned long long)m->bytes_out);
+  family(&b, "vigil_members_changes_total", "counter", "Membership changes, by kind.");
+  vigil__buf_printf(&b, "vigil_members_changes_total{kind=\"joined\"} %llu\n", (unsigned long long)m->joined);
+  vigil__buf_printf(&b, "vigil_members_changes_total{kind=\"restarted\"} %llu\n", (unsigned long long)m->restarted);
+  vigil__buf_printf(&b, "vigil_members_changes_total{kind=\"left\"} %llu\n", (unsigned long long)m->left);
+  vigil__buf_printf(&b, "vigil_members_changes_total{kind=\"reaped\"} %llu\n", (unsigned long long)m->reaped);
   static const char *const al_names[AL_KINDS] = {"accepted", "stale", "not_observer", "unknown"};
-  family(&b, "gossip_alerts_received_total", "counter",
+  family(&b, "vigil_alerts_received_total", "counter",
          "Alerts about other peers received, by what became of them (only observers' alerts count).");
   for (int i = 0; i < AL_KINDS; i++)
-    vigil__buf_printf(&b, "gossip_alerts_received_total{result=\"%s\"} %llu\n", al_names[i],
+    vigil__buf_printf(&b, "vigil_alerts_received_total{result=\"%s\"} %llu\n", al_names[i],
                       (unsigned long long)m->alerts_in[i]);
-  family(&b, "gossip_alerts_raised_total", "counter", "Alerts this agent raised about its own subjects.");
-  vigil__buf_printf(&b, "gossip_alerts_raised_total %llu\n", (unsigned long long)m->alerts_raised);
-  family(&b, "gossip_probes_total", "counter",
+  family(&b, "vigil_alerts_raised_total", "counter", "Alerts this agent raised about its own subjects.");
+  vigil__buf_printf(&b, "vigil_alerts_raised_total %llu\n", (unsigned long long)m->alerts_raised);
+  family(&b, "vigil_probes_total", "counter",
          "Probes sent to peers not heard from directly (never, or since they were held down).");
-  vigil__buf_printf(&b, "gossip_probes_total %llu\n", (unsigned long long)m->probes);
-  family(&b, "gossip_generations_overruled_total", "counter",
+  vigil__buf_printf(&b, "vigil_probes_total %llu\n", (unsigned long long)m->probes);
+  family(&b, "vigil_generations_overruled_total", "counter",
          "Relayed generations a peer's own frames contradicted (it is the authority on its life).");
-  vigil__buf_printf(&b, "gossip_generations_overruled_total %llu\n", (unsigned long long)m->overruled);
-  family(&b, "gossip_refutations_total", "counter", "Times this agent refuted an alert about itself.");
-  vigil__buf_printf(&b, "gossip_refutations_total %llu\n", (unsigned long long)m->refutations);
-  family(&b, "gossip_rumours_dropped_total", "counter", "Rumours dropped before they were fully spread (queue full).");
-  vigil__buf_printf(&b, "gossip_rumours_dropped_total %llu\n", (unsigned long long)m->rumours_dropped);
-  family(&b, "gossip_rumours", "gauge", "Rumours waiting to be spread.");
-  vigil__buf_printf(&b, "gossip_rumours %u\n", m->nrumours);
-  family(&b, "gossip_observers", "gauge", "Agents observing this one (its K ring successors).");
-  vigil__buf_printf(&b, "gossip_observers %u\n", m->small ? vigil_pool_count(m->pool) - 1 : m->nobservers);
-  family(&b, "gossip_subjects", "gauge", "Peers this agent judges by its own detector.");
-  vigil__buf_printf(&b, "gossip_subjects %u\n", m->small ? vigil_pool_count(m->pool) - 1 : m->nsubjects);
-  family(&b, "gossip_suspects", "gauge", "Peers with alerts pending, not yet convicted.");
-  vigil__buf_printf(&b, "gossip_suspects %u\n", m->suspects.n);
-  family(&b, "gossip_small_cluster", "gauge", "1 when every agent observes every other (at most K + 1 members).");
-  vigil__buf_printf(&b, "gossip_small_cluster %d\n", m->small ? 1 : 0);
-  family(&b, "gossip_incarnation", "gauge", "This agent's incarnation (raised by each refutation).");
-  vigil__buf_printf(&b, "gossip_incarnation %llu\n", (unsigned long long)m->incarnation);
-  family(&b, "gossip_heartbeat_version", "gauge", "This agent's latest heartbeat version.");
-  vigil__buf_printf(&b, "gossip_heartbeat_version %llu\n", (unsigned long long)m->version);
+  vigil__buf_printf(&b, "vigil_generations_overruled_total %llu\n", (unsigned long long)m->overruled);
+  family(&b, "vigil_refutations_total", "counter", "Times this agent refuted an alert about itself.");
+  vigil__buf_printf(&b, "vigil_refutations_total %llu\n", (unsigned long long)m->refutations);
+  family(&b, "vigil_rumours_dropped_total", "counter", "Rumours dropped before they were fully spread (queue full).");
+  vigil__buf_printf(&b, "vigil_rumours_dropped_total %llu\n", (unsigned long long)m->rumours_dropped);
+  family(&b, "vigil_rumours", "gauge", "Rumours waiting to be spread.");
+  vigil__buf_printf(&b, "vigil_rumours %u\n", m->nrumours);
+  family(&b, "vigil_observers", "gauge", "Agents observing this one (its K ring successors).");
+  vigil__buf_printf(&b, "vigil_observers %u\n", m->small ? vigil_pool_count(m->pool) - 1 : m->nobservers);
+  family(&b, "vigil_subjects", "gauge", "Peers this agent judges by its own detector.");
+  vigil__buf_printf(&b, "vigil_subjects %u\n", m->small ? vigil_pool_count(m->pool) - 1 : m->nsubjects);
+  family(&b, "vigil_suspects", "gauge", "Peers with alerts pending, not yet convicted.");
+  vigil__buf_printf(&b, "vigil_suspects %u\n", m->suspects.n);
+  family(&b, "vigil_small_cluster", "gauge", "1 when every agent observes every other (at most K + 1 members).");
+  vigil__buf_printf(&b, "vigil_small_cluster %d\n", m->small ? 1 : 0);
+  family(&b, "vigil_incarnation", "gauge", "This agent's incarnation (raised by each refutation).");
+  vigil__buf_printf(&b, "vigil_incarnation %llu\n", (unsigned long long)m->incarnation);
+  family(&b, "vigil_heartbeat_version", "gauge", "This agent's latest heartbeat version.");
+  vigil__buf_printf(&b, "vigil_heartbeat_version %llu\n", (unsigned long long)m->version);
   if (b.failed) {
     free(b.data);
     return NULL;

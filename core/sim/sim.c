@@ -65,6 +65,7 @@ typedef struct agent {
   char pname[VIGIL_PNAME_MAX];
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
+  char tags[VIGIL_TAGS_TEXT]; /* its tag set, canonical ("" = none): read at each start */
   vigil_sim_status st;
   vigil_node *node;       /* alive, stalled or stopped: the process */
   vigil_subscription sub; /* the simulator's, for scoring */
@@ -372,6 +373,7 @@ static int sim__start(vigil_sim *s, uint32_t i) {
   nc.self = a->pname;
   nc.dc = a->dc[0] ? a->dc : NULL;
   nc.rack = a->rack[0] ? a->rack : NULL;
+  nc.tags = a->tags;
   /* Fix: the seeds were pointers into s->a taken once at creation; adding
    * agents reallocates s->a, and every later start read freed memory (ASan:
    * heap-use-after-free once a run grows past 16 agents). And a simulation
@@ -653,6 +655,7 @@ static int64_t sim__add(vigil_sim *s, const vigil_sim_agent *spec, vigil_time st
   if (!vigil__copy(a->pname, sizeof a->pname, pname)) return VIGIL_ENAMETOOLONG;
   if (spec && spec->dc && !vigil__copy(a->dc, sizeof a->dc, spec->dc)) return VIGIL_ENAMETOOLONG;
   if (spec && spec->rack && !vigil__copy(a->rack, sizeof a->rack, spec->rack)) return VIGIL_ENAMETOOLONG;
+  if (vigil_tags_parse(spec ? spec->tags : NULL, a->tags, NULL) != VIGIL_OK) return VIGIL_EINVAL;
   a->st = VIGIL_SIM_PENDING;
   a->sched = UINT64_MAX;
   a->fault = -1;
@@ -867,6 +870,14 @@ int vigil_sim_restart(vigil_sim *s, uint32_t i) {
   /* Fix: a new process ends the fault of the old one (see resume). */
   a->fault = -1;
   return sim__start(s, i);
+}
+
+int vigil_sim_set_tags(vigil_sim *s, uint32_t i, const char *tags) {
+  if (i >= s->n) return VIGIL_ENOENT;
+  char canon[VIGIL_TAGS_TEXT];
+  if (vigil_tags_parse(tags, canon, NULL) != VIGIL_OK) return VIGIL_EINVAL;
+  memcpy(s->a[i].tags, canon, sizeof canon);
+  return VIGIL_OK;
 }
 
 int vigil_sim_leave(vigil_sim *s, uint32_t i) {

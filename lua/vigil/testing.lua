@@ -49,8 +49,8 @@ local REMOVED_OPTIONS = {
     .. "use observers (K) and quorum (H) to shape a large cluster",
 }
 -- Options this module reads.
-local OWN_OPTIONS = { agents = true, self = true, dc = true, rack = true, peers = true, thresholds = true,
-  budget = true }
+local OWN_OPTIONS = { agents = true, self = true, dc = true, rack = true, tags = true, peers = true,
+  thresholds = true, acceptable_pauses = true, budget = true }
 
 -- Two times closer than this are the same instant: Lua seconds (doubles)
 -- and the simulator's nanoseconds round differently.
@@ -62,17 +62,19 @@ local PENDING_STEP = 0.001
 local function agent_spec(p)
   if type(p) == "string" then return { pname = p } end
   if type(p) ~= "table" or type(p.pname) ~= "string" then
-    error("an agent is a pname or {pname=, dc=, rack=}, got " .. tostring(p), 4)
+    error("an agent is a pname or {pname=, dc=, rack=, tags=}, got " .. tostring(p), 4)
   end
-  return { pname = p.pname, dc = p.dc, rack = p.rack }
+  return { pname = p.pname, dc = p.dc, rack = p.rack, tags = p.tags }
 end
 
 --- A simulated cluster.
 ---
 --- Either `agents` (a count, named 127.x.y.z:7946 by the simulator, or a
---- list of pnames / {pname, dc, rack}), where every agent runs the policy;
---- or `self` (+ `dc`, `rack`) and `peers` (pnames or {pname, dc, rack}),
---- the view of one agent: only self runs the policy, self is the seed.
+--- list of pnames / {pname, dc, rack, tags}), where every agent runs the
+--- policy; or `self` (+ `dc`, `rack`, `tags`) and `peers` (pnames or
+--- {pname, dc, rack, tags}), the view of one agent: only self runs the
+--- policy, self is the seed. `tags` are an agent's --tag, {role = "db"}:
+--- its peers learn them from its heartbeats, as real agents do.
 ---
 --- Network and cluster: interval (1 s for a single view, the agent's 0.2 s
 --- otherwise), tick (interval / 2), seed (42), seeds (1: the first agent),
@@ -85,8 +87,13 @@ end
 --- observers and subjects and convicts on a quorum of the observers'
 --- alerts (cause "observers"). The agents'
 --- detector: threshold, model, min_std_dev, acceptable_pause, refused,
---- max_samples (the agent's defaults). For the policies: thresholds
---- (as vigil.configure), budget (seconds a handler may run).
+--- max_samples (the agent's defaults). For the policies: thresholds and
+--- acceptable_pauses (per dc or pname, as vigil.configure), budget
+--- (seconds a handler may run).
+---
+--- Events reach the policies (and sim.events) as the agent gives them:
+--- peer_up and peer_down carry `cause`, peer_up also `reason` ("joined",
+--- "recovered", "restarted").
 ---@param opts table
 ---@return table sim
 function M.cluster(opts)
@@ -113,7 +120,7 @@ function M.cluster(opts)
   copts.seed = copts.seed or 42
   copts.interval = copts.interval or (single and 1.0 or 0.2)
   if single then
-    local agents = { { pname = opts.self or "127.0.0.1:7946", dc = opts.dc, rack = opts.rack } }
+    local agents = { { pname = opts.self or "127.0.0.1:7946", dc = opts.dc, rack = opts.rack, tags = opts.tags } }
     for _, p in ipairs(opts.peers or {}) do agents[#agents + 1] = agent_spec(p) end
     copts.agents = agents
   elseif type(opts.agents) == "table" then
@@ -144,6 +151,7 @@ function M.cluster(opts)
     exec_counts = {},
   }, Sim)
   if opts.thresholds then sim.settings.thresholds = opts.thresholds end
+  if opts.acceptable_pauses then sim.settings.acceptable_pauses = opts.acceptable_pauses end
   sim.budget = opts.budget
   for i = 1, sim.core:agents() do
     sim:track(i, not single or i == 1)
@@ -484,11 +492,15 @@ end
 
 --- The agent restarts: a new process with a new generation
 --- (peer_restarted, then peer_up where it was known). A policy agent loads
---- the policy again, with a fresh vigil.state.
+--- the policy again, with a fresh vigil.state. With { tags = {...} } the
+--- new process carries those tags (as an agent restarted with new --tag
+--- flags); without, the ones it had.
 ---@param pname string
+---@param opts table|nil {tags = {role = "db"}}
 ---@return table sim
-function Sim:restart(pname)
+function Sim:restart(pname, opts)
   local ag = self:agent_of(pname)
+  if opts and opts.tags then self.core:set_tags(ag.index, opts.tags) end
   check(self.core:restart(ag.index))
   self:new_process(ag)
   if ag.rt and self.source then ag.rt:load(self.source) end
@@ -508,7 +520,7 @@ end
 
 --- A new agent starts now and joins through the seeds. In a cluster where
 --- every agent runs the policy, it loads the policy too.
----@param p string|table pname or {pname, dc, rack}
+---@param p string|table pname or {pname, dc, rack, tags}
 ---@return table sim
 function Sim:join(p)
   local spec = agent_spec(p)
