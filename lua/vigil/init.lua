@@ -7,6 +7,7 @@
 --- sent to the detector, which applies them between two of its ticks. A
 --- handler that raises or runs past its budget is stopped, logged and
 --- counted, never the agent. docs/POLICIES.md is the guide.
+local check = require("vigil.check")
 local json = require("vigil.json")
 local text = require("vigil.text")
 
@@ -18,22 +19,47 @@ local REMOVED = {
     .. "cluster size, so there is nothing to choose (docs/PROTOCOL.md, \"Observers\")",
 }
 
-local SETTINGS = {
-  threshold = "number > 0",
-  interval = "seconds from 0.001 to 3600",
-  model = '"normal" or "exponential"',
-  min_std_dev = "seconds from 0.001 to 3600",
-  acceptable_pause = "seconds from 0 to 3600",
-  refused = "true or false",
-  thresholds = "table of dc or pname -> number > 0",
-  budget = "seconds from 0.001 to 60",
-}
-
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 3)
 end
 
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
+
+local function positive(v) return finite(v) and v > 0 end
+
+local function seconds(lo, hi)
+  return function(v) return finite(v) and v >= lo and v <= hi end
+end
+
+--- What vigil.configure takes: one row per setting, and nothing about a
+--- setting anywhere else in this file. `want` is what the error says a
+--- value must be; `ok(v)` checks a value. A row with `map` takes a table
+--- of dc or pname -> value (at most 64), each value checked with `ok` and
+--- described by `map`; with nothing configured, a map is empty. `unit =
+--- "s"` shows values as durations in the logs (200ms, 2s). To add a
+--- setting: a row here, and what the host does with it
+--- (bindings/lua_event.h, vigil_lua_to_configure; the runtime's baseline,
+--- bindings/host.c l_baseline, when the operator can set it too).
+local ROWS = {
+  threshold = { want = "number > 0", ok = positive },
+  interval = { want = "seconds from 0.001 to 3600", ok = seconds(0.001, 3600), unit = "s" },
+  model = { want = '"normal" or "exponential"', ok = function(v) return v == "normal" or v == "exponential" end },
+  min_std_dev = { want = "seconds from 0.001 to 3600", ok = seconds(0.001, 3600), unit = "s" },
+  acceptable_pause = { want = "seconds from 0 to 3600", ok = seconds(0, 3600), unit = "s" },
+  refused = { want = "true or false", ok = function(v) return type(v) == "boolean" end },
+  thresholds = { want = "table of dc or pname -> number > 0", map = "a number > 0", ok = positive },
+  acceptable_pauses = { want = "table of dc or pname -> seconds from 0 to 3600", map = "seconds from 0 to 3600",
+    ok = seconds(0, 3600), unit = "s" },
+  budget = { want = "seconds from 0.001 to 60", ok = seconds(0.001, 60), unit = "s" },
+}
+
+-- name -> what it must be (M.SETTINGS, for tools), and the names in order (for logs).
+local SETTINGS, NAMES = {}, {}
+for k, row in pairs(ROWS) do
+  SETTINGS[k] = row.want
+  NAMES[#NAMES + 1] = k
+end
+table.sort(NAMES)
 
 --- Check a vigil.configure table; returns a clean copy or raises (naming
 --- the setting, at the policy's line) without changing anything.
@@ -44,46 +70,123 @@ local function check_settings(t)
   if type(t) ~= "table" then bad("vigil.configure: expected a table of settings, got %s", type(t)) end
   local out = {}
   for k, v in pairs(t) do
-    local want = SETTINGS[k]
     if REMOVED[k] then bad("vigil.configure: %s: %s", k, REMOVED[k]) end
-    if not want then bad("vigil.configure: unknown setting '%s'", tostring(k)) end
-    local ok
-    if k == "threshold" then
-      ok = finite(v) and v > 0
-    elseif k == "interval" or k == "min_std_dev" then
-      ok = finite(v) and v >= 0.001 and v <= 3600
-    elseif k == "acceptable_pause" then
-      ok = finite(v) and v >= 0 and v <= 3600
-    elseif k == "budget" then
-      ok = finite(v) and v >= 0.001 and v <= 60
-    elseif k == "refused" then
-      ok = type(v) == "boolean"
-    elseif k == "model" then
-      ok = v == "normal" or v == "exponential"
-    elseif k == "thresholds" then
-      ok = type(v) == "table"
-      local n = 0
-      if ok then
-        local copy = {}
-        for key, th in pairs(v) do
-          n = n + 1
-          if type(key) ~= "string" or key == "" or #key > 127 then
-            bad("vigil.configure: thresholds: keys must be dc names or pnames, got %s", tostring(key))
-          end
-          if not (finite(th) and th > 0) then
-            bad("vigil.configure: thresholds['%s'] must be a number > 0, got %s", key, tostring(th))
-          end
-          copy[key] = th
+    local row = ROWS[k]
+    if not row then bad("vigil.configure: unknown setting '%s'", tostring(k)) end
+    if row.map and type(v) == "table" then
+      local copy, n = {}, 0
+      for key, x in pairs(v) do
+        n = n + 1
+        if type(key) ~= "string" or key == "" or #key > 127 then
+          bad("vigil.configure: %s: keys must be dc names or pnames, got %s", k, tostring(key))
         end
-        if n > 64 then bad("vigil.configure: thresholds: at most 64 entries, got %d", n) end
-        v = copy
+        if not row.ok(x) then bad("vigil.configure: %s['%s'] must be %s, got %s", k, key, row.map, tostring(x)) end
+        copy[key] = x
       end
+      if n > 64 then bad("vigil.configure: %s: at most 64 entries, got %d", k, n) end
+      v = copy
+    elseif row.map or not row.ok(v) then
+      bad("vigil.configure: %s must be %s, got %s", k, row.want, tostring(v))
     end
-    if not ok then bad("vigil.configure: %s must be %s, got %s", k, want, tostring(v)) end
     out[k] = v
   end
   return out
 end
+
+--- The names vigil.configure takes, sorted.
+---@return string[]
+function M.setting_names() return NAMES end
+
+--- Whether setting k is a table of dc or pname -> value.
+---@param k string
+---@return boolean
+function M.setting_is_map(k) return ROWS[k] ~= nil and ROWS[k].map ~= nil end
+
+local function show_value(row, v)
+  if type(v) ~= "number" then return tostring(v) end
+  if row and row.unit == "s" then
+    if v ~= 0 and v < 1 then return string.format("%gms", v * 1000) end
+    return string.format("%gs", v)
+  end
+  return string.format("%g", v)
+end
+
+--- A setting's value as the logs show it: 8, 200ms, 2s, "normal",
+--- "dc2=12,10.0.0.9:7946=10" ("none" for an empty table).
+---@param k string
+---@param v any
+---@return string
+function M.show_setting(k, v)
+  local row = ROWS[k]
+  if type(v) ~= "table" then return show_value(row, v) end
+  local keys = {}
+  for key in pairs(v) do keys[#keys + 1] = tostring(key) end
+  table.sort(keys)
+  for i, key in ipairs(keys) do keys[i] = key .. "=" .. show_value(row, v[key]) end
+  return #keys > 0 and table.concat(keys, ",") or "none"
+end
+
+--- A peer filter, as vigil.on and vigil.peers take it: {tags = {role =
+--- "db", zone = true}}. A peer (or a peer's event) matches when it has
+--- every tag named, with that value (a number is its text: shard = 7 is
+--- "7"), or with any value for true. Returns the tags wanted (a copy), or
+--- raises at the policy's line naming what is wrong.
+---@param fn_name string
+---@param filter table
+---@return table
+local function check_filter(fn_name, filter)
+  local function bad(fmt, ...) error(fn_name .. ": " .. string.format(fmt, ...), 4) end
+  if type(filter) ~= "table" then bad("a filter is a table like {tags = {role = \"db\"}}, got %s", type(filter)) end
+  local want = {}
+  for k, v in pairs(filter) do
+    if k ~= "tags" then bad("a filter takes tags = {key = \"value\"}, not '%s'", tostring(k)) end
+    if type(v) ~= "table" then bad("filter tags must be a table of key = \"value\" (or true), got %s", type(v)) end
+    for tk, tv in pairs(v) do
+      if type(tk) ~= "string" or #tk > 32 or not tk:find("^[a-z][a-z0-9_]*$") then
+        bad("filter tag key %s: 1 to 32 of a-z, 0-9 and '_', starting with a letter", tostring(tk))
+      end
+      if type(tv) == "number" then tv = tostring(tv) end
+      if type(tv) ~= "string" and tv ~= true then
+        bad("filter tags.%s must be a string (or true: any value), got %s", tk, tostring(tv))
+      end
+      want[tk] = tv
+    end
+  end
+  return want
+end
+
+--- Whether tags (a peer's or an event's) have every tag `want` names.
+---@param want table
+---@param tags table|nil
+---@return boolean
+local function tags_match(want, tags)
+  tags = tags or {}
+  for k, v in pairs(want) do
+    local have = tags[k]
+    if have == nil or (v ~= true and have ~= v) then return false end
+  end
+  return true
+end
+
+M.tags_match = tags_match
+
+--- A peer's (or an event's) tags as environment variables for a command:
+--- {VIGIL_TAG_ROLE = "db", VIGIL_TAG_SHARD = "7"}. A key is [a-z0-9_], so
+--- upper-cased it is a valid variable name; the values come from the wire
+--- checked (no quote, space, '$', '/', ',' or '=': docs/PROTOCOL.md).
+---@param t table|nil a peer event or a peer (its .tags)
+---@param into table|nil add to this table (returned) instead of a new one
+---@return table
+local function tag_env(t, into)
+  local env = into or {}
+  local tags = type(t) == "table" and type(t.tags) == "table" and t.tags or {}
+  for k, v in pairs(tags) do
+    if type(k) == "string" and k:find("^[a-z][a-z0-9_]*$") then env["VIGIL_TAG_" .. k:upper()] = tostring(v) end
+  end
+  return env
+end
+
+M.tag_env = tag_env
 
 local function check_seconds(fn, s)
   if not (finite(s) and s >= 0) then fail("%s: expected seconds >= 0, got %s", fn, tostring(s)) end
@@ -142,6 +245,50 @@ local function fields_string(fields) return text.logfmt(log_fields(fields, 2)) e
 
 M.fields_string = fields_string
 
+--- The API tree of a guarded table (see guard): name -> true (a function
+--- or value), a tree (a guarded sub-table), or "open" (vigil.state).
+---@param t table
+---@return table
+local function api_tree(t)
+  local tree = {}
+  for k in pairs(getmetatable(t).vigil_known) do
+    local v = rawget(t, k)
+    local mt = type(v) == "table" and getmetatable(v)
+    tree[k] = type(v) ~= "table" and true or (mt and mt.vigil_known and api_tree(v)) or "open"
+  end
+  return tree
+end
+
+--- Make t refuse names it does not have: reading, calling or setting
+--- `vigil.exce` raises at the policy's line "vigil.exce is not part of
+--- the vigil API (did you mean vigil.exec?)" instead of handing back nil
+--- (which would fail later, further away, as "attempt to call a nil
+--- value"). The known names are t's own plus `optional` (values that may
+--- be nil, like vigil.json.null without lua-cjson); `vigil check` reads
+--- the same list (M.api). root() is the whole API, for the hint.
+---@param t table
+---@param path string "vigil", "vigil.log"
+---@param root fun(): table
+---@param optional? string[]
+---@return table t
+local function guard(t, path, root, optional)
+  local known = {}
+  for k in pairs(t) do known[k] = true end
+  for _, k in ipairs(optional or {}) do known[k] = true end
+  return setmetatable(t, {
+    vigil_known = known,
+    __index = function(_, k)
+      if known[k] then return nil end
+      error(check.unknown_message(api_tree(root()), path, k), 2)
+    end,
+    __newindex = function(self, k, v)
+      if known[k] then return rawset(self, k, v) end
+      error(check.unknown_message(api_tree(root()), path, k)
+        .. "; a policy cannot add to it: keep your own values in vigil.state or in locals", 2)
+    end,
+  })
+end
+
 --- Build the `vigil` table a policy sees, bound to runtime rt and the
 --- generation g being loaded.
 function M.new(rt, g)
@@ -150,15 +297,26 @@ function M.new(rt, g)
 
   --- Subscribe to an event: peer_up, peer_down, peer_joined, peer_left,
   --- peer_restarted, transition (any of those) or lagged. The handler gets
-  --- {type, peer, dc, rack, state, previous, phi, at} (lagged: {type,
-  --- missed, at}). A named handler replaces the one of the same name.
+  --- {type, peer, dc, rack, tags, state, previous, phi, at} (lagged: {type,
+  --- missed, at}). A named handler replaces the one of the same name. A
+  --- filter before the handler, {tags = {role = "db"}}, calls it only for
+  --- peers that have those tags: vigil.on("peer_down", {tags = {role =
+  --- "db"}}, fn) or vigil.on("peer_down", "drain-db", {tags = ...}, fn).
   ---@param event string
-  ---@param name_or_fn string|function a name, or the handler
-  ---@param fn? function the handler, when a name was given
-  function vigil.on(event, name_or_fn, fn)
-    local name = name_or_fn
-    if type(name_or_fn) == "function" and fn == nil then
-      name, fn = nil, name_or_fn
+  ---@param ... any [name], [filter], handler
+  function vigil.on(event, ...)
+    local n = select("#", ...)
+    local args = { ... }
+    while n > 1 and args[n] == nil do n = n - 1 end -- vigil.on(event, fn, nil) is vigil.on(event, fn)
+    local name, filter, fn = nil, nil, args[n]
+    if n == 3 then
+      name, filter = args[1], args[2]
+    elseif n == 2 and type(args[1]) == "table" then
+      filter = args[1]
+    elseif n == 2 then
+      name = args[1]
+    elseif n ~= 1 then
+      fail("vigil.on: expected (event, [name], [filter], handler), got %d arguments", n + 1)
     end
     if not rt.EVENTS[event] then
       fail("vigil.on: unknown event '%s' (peer_up, peer_down, peer_joined, peer_left, peer_restarted, "
@@ -166,6 +324,14 @@ function M.new(rt, g)
     end
     if name ~= nil and type(name) ~= "string" then fail("vigil.on: the name must be a string, got %s", type(name)) end
     if type(fn) ~= "function" then fail("vigil.on: the handler must be a function, got %s", type(fn)) end
+    if filter ~= nil then
+      local want = check_filter("vigil.on", filter)
+      if event == "lagged" then fail("vigil.on: lagged is about the policy, not a peer: it takes no filter") end
+      local handler = fn
+      fn = function(ev)
+        if tags_match(want, ev.tags) then return handler(ev) end
+      end
+    end
     rt:add_handler(g, event, name, fn)
   end
 
@@ -173,7 +339,10 @@ function M.new(rt, g)
   --- interval, model, min_std_dev, acceptable_pause, refused (convict an
   --- overdue peer whose port is closed), thresholds =
   --- {dc2 = 12, ["host:port"] = 10}, budget (seconds a handler may run).
-  --- A bad value raises an error naming it, and nothing changes.
+  --- A bad value raises an error naming it, and nothing changes. What
+  --- the policy sets overrides the agent's own settings (flags, VIGIL_*,
+  --- the config file) while this policy is loaded; a reload whose policy
+  --- no longer sets one restores the agent's (runtime.lua, apply_settings).
   ---@param settings table
   function vigil.configure(settings)
     local clean = check_settings(settings)
@@ -181,15 +350,37 @@ function M.new(rt, g)
       g.config = g.config or {}
       for k, v in pairs(clean) do g.config[k] = v end
     else
-      host.configure(clean)
+      rt:configure_live(clean)
     end
   end
 
-  --- Every peer the agent knows (itself included), from the latest snapshot.
-  ---@return table[] {pname, dc, rack, state, phi, since, generation, is_local, threshold}
-  function vigil.peers()
+  --- Every peer the agent knows (itself included), from the latest
+  --- snapshot; with a filter, {tags = {role = "cache"}}, only the peers
+  --- that have those tags (as vigil.on's filter).
+  ---@param filter? table
+  ---@return table[] {pname, dc, rack, tags, state, phi, since, generation, is_local, threshold}
+  function vigil.peers(filter)
+    local want = filter ~= nil and check_filter("vigil.peers", filter) or nil
     local snap = host.snapshot()
-    return snap and snap.peers or {}
+    local peers = snap and snap.peers or {}
+    if not want then return peers end
+    local out = {}
+    for _, p in ipairs(peers) do
+      if tags_match(want, p.tags) then out[#out + 1] = p end
+    end
+    return out
+  end
+
+  --- A peer's tags as a command's environment: vigil.tag_env(ev) is
+  --- {VIGIL_TAG_ROLE = "db", ...} for an event's peer (or a peer from
+  --- vigil.peers()); vigil.tag_env(ev, env) adds them to env and returns it.
+  ---@param ev table a peer event or a peer
+  ---@param env? table
+  ---@return table
+  function vigil.tag_env(ev, env)
+    if type(ev) ~= "table" then fail("vigil.tag_env: expected an event or a peer, got %s", type(ev)) end
+    if env ~= nil and type(env) ~= "table" then fail("vigil.tag_env: env must be a table, got %s", type(env)) end
+    return tag_env(ev, env)
   end
 
   --- One peer by pname, or nil.
@@ -319,8 +510,26 @@ function M.new(rt, g)
     return best ~= nil and best == me
   end
 
-  return vigil
+  -- Last: every name above is the API, any other raises (guard).
+  local function root() return vigil end
+  guard(vigil.log, "vigil.log", root)
+  guard(vigil.json, "vigil.json", root, { "null" })
+  return guard(vigil, "vigil", root)
 end
+
+local api_cache
+
+--- The names of the `vigil` API, as the runtime builds it (a table built
+--- on no runtime, never used): the tree vigil.check works on.
+---@return table tree name -> true | tree | "open"
+function M.api()
+  api_cache = api_cache or api_tree(M.new({ state = {} }, {}))
+  return api_cache
+end
+
+--- The names vigil.configure takes (name -> what it must be): for specs
+--- and tools that check the API's description (lua/vigil/meta/vigil.lua).
+M.SETTINGS = SETTINGS
 
 --- What a policy cannot reach, and why: each would let it escape the
 --- handler budget, the agent's process or its own environment. `vigil
@@ -405,25 +614,24 @@ function M.policy_require(env, vigil)
   end
 end
 
---- Uses of what a policy cannot reach, found in its source: a list of
---- "line N: NAME is not available to policies (WHY)" (empty when none).
---- A static scan, for `vigil check`: the environment is what enforces it.
+--- What `vigil check` finds in a policy's source without running it, even
+--- inside handlers that loading does not run: uses of what a policy
+--- cannot reach, "line N: NAME is not available to policies (WHY)", and
+--- names that are not part of the vigil API, "line N: vigil.exce is not
+--- part of the vigil API (did you mean vigil.exec?)". A list sorted by
+--- line (empty when none). A static scan over Lua tokens (vigil.check):
+--- the environment and the guarded `vigil` table are what enforce it.
+---@param source string
+---@return string[]
 function M.forbidden_uses(source)
-  local found, n = {}, 0
-  for line in (source .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    -- strings and comments say what they like ("debug mode" is fine)
-    local code = line:gsub('"[^"]*"', '""'):gsub("'[^']*'", "''"):gsub("%-%-.*$", "")
-    for name, why in pairs(M.FORBIDDEN) do
-      local pat = "%f[%w_.]" .. name:gsub("%.", "%%.") .. "%f[^%w_]"
-      if code:find(pat) then found[#found + 1] = { n, name, why } end
-    end
+  local found = {}
+  for _, f in ipairs(check.forbidden_uses(source, M.FORBIDDEN)) do
+    found[#found + 1] = { f[1], string.format("%s is not available to policies (%s)", f[2], M.FORBIDDEN[f[2]]) }
   end
+  for _, f in ipairs(check.unknown_fields(source, M.api())) do found[#found + 1] = f end
   table.sort(found, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
   local out = {}
-  for i, f in ipairs(found) do
-    out[i] = string.format("line %d: %s is not available to policies (%s)", f[1], f[2], f[3])
-  end
+  for i, f in ipairs(found) do out[i] = string.format("line %d: %s", f[1], f[2]) end
   return out
 end
 
