@@ -6,10 +6,19 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian 12 packages the build, the tests, the demo and the linters need
-# (lua-cjson: vigil.json for policies, at run time).
+# (lua-cjson: vigil.json for policies, at run time; libjansson-dev: the
+# agent's --config file).
 DEPS := build-essential cmake pkg-config luajit libluajit-5.1-dev libuv1-dev \
         libmsgpack-dev lua-busted libsodium-dev prometheus lua-check lua-cjson \
-        clang-format cppcheck clang libclang-rt-14-dev libhttp-parser-dev curl bc
+        clang-format cppcheck clang libclang-rt-14-dev libhttp-parser-dev curl bc \
+        libjansson-dev libsystemd-dev debhelper fakeroot groff-base
+# (libsystemd-dev: sd_notify under systemd; debhelper, fakeroot: make test
+# builds the Debian package; groff-base: it checks the man page; prometheus:
+# its promtool checks /metrics, the alerting rules and their unit tests.)
+
+# What `make deb` needs on top: lintian to judge the package, systemd for
+# systemd-analyze verify (spec/install_spec.lua skips what is not there).
+DEB_DEPS := lintian systemd
 
 LUA_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lib/?.so;;"
 
@@ -19,7 +28,7 @@ SECONDS ?= 60
 # nftables for packet loss, gnuplot for the plots.
 BENCH_DEPS := serf tarantool nftables gnuplot-nox iproute2
 
-.PHONY: all deps deps-bench build test demo demo-core bench bench-compare bench-scale bench-adversary fuzz lint format clean
+.PHONY: all deps deps-bench deps-deb deb build test demo demo-core bench bench-compare bench-scale bench-adversary fuzz lint format clean
 
 all: build
 
@@ -39,6 +48,16 @@ deps:
 
 deps-bench: deps
 	@$(MAKE) --no-print-directory deps DEPS="$(BENCH_DEPS)"
+
+deps-deb: deps
+	@$(MAKE) --no-print-directory deps DEPS="$(DEB_DEPS)"
+
+# The Debian packages (debian/), built on a copy of the tree, into
+# $(BUILD)/deb: vigil_*.deb (install with apt install ./vigil_*.deb) and
+# libvigil-dev_*.deb; then lintian on them.
+deb: deps-deb
+	@JOBS=$(JOBS) bash packaging/build-deb.sh $(BUILD)/deb
+	@lintian --fail-on error $(BUILD)/deb/*.changes
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -29,27 +29,47 @@
 -- weigh it, and every agent convicts the peer once 5 of them agree (cause
 -- "observers"), at about the same time. The settings below apply the same.
 -- Lower `acceptable_pause` for faster silent-failure detection at the cost
--- of false alarms on stalls; give a far datacenter its own threshold with
--- `thresholds = { ["dc-far"] = 12 }`. docs/DETECTOR.md has the arithmetic,
--- bench/README.md the figures these defaults were chosen on.
+-- of false alarms on stalls.
+--
+-- A far or jittery datacenter: give it its own acceptable pause, about the
+-- longest gap in its heartbeats you want to ride out, with
+-- `acceptable_pauses = { ["dc-far"] = 3 }` (seconds; a pname works too):
+-- it is about the peers judged, so the far dc's own agents want the near
+-- dc named there instead (`vigil.self().dc` says where a policy runs).
+-- Each second of it rides out a gap a second longer and convicts a dead
+-- peer of that dc a second later. A per-dc threshold is not that knob:
+-- measured with 300 ms of jitter and a WAN cut now and then, threshold 12
+-- instead of 8 rides out gaps only ~0.3 s longer (2.5 s instead of 2.2 s),
+-- 16 hardly more, while `acceptable_pauses = 3` rides out 3 s gaps
+-- (bench/README.md, "A far datacenter"). docs/DETECTOR.md has the
+-- arithmetic, bench/README.md the figures these defaults were chosen on.
 ---------------------------------------------------------------------------
-vigil.configure({
-  threshold = 8,
-  acceptable_pause = 2.0,
-  min_std_dev = 0.1,
-  refused = true,
-})
+--
+-- These are the defaults, and the agent's own settings (flags, VIGIL_*
+-- variables, --config: docs/AGENT.md) come first: a value set here
+-- overrides them while this policy is loaded (logged, and warned when the
+-- operator set it explicitly); taken out again, the configured value is
+-- back at the next reload. Uncomment what this policy must decide itself.
+-- vigil.configure({
+--   threshold = 8,
+--   acceptable_pause = 2.0,
+--   min_std_dev = 0.1,
+--   refused = true,
+-- })
 
 ---------------------------------------------------------------------------
 -- 2. Logging every transition
 --
--- One line per change of any peer, with phi, on the agent's stderr. Remove
+-- One line per change of any peer, with phi, on the agent's stderr; a
+-- peer_up also says why it came up (`reason`: "joined" the first time this
+-- agent sees it, "recovered" with the same process, "restarted" with a new
+-- one). Remove
 -- this section if your log pipeline already has the agent's own lines.
 ---------------------------------------------------------------------------
 vigil.on("transition", "log", function(ev)
   vigil.log.info("policy saw a transition", {
     event = ev.type, peer = ev.peer, dc = ev.dc, from = ev.previous, to = ev.state, phi = ev.phi,
-    cause = ev.cause,
+    cause = ev.cause, reason = ev.reason, -- reason (peer_up): joined, recovered or restarted
   })
 end)
 
@@ -82,7 +102,11 @@ end
 -- /bin/sh) for every peer that goes down, with VIGIL_PEER, VIGIL_DC,
 -- VIGIL_RACK, VIGIL_PHI and VIGIL_CAUSE ("phi": silence, "refused": its
 -- process is gone, "observers": a quorum of its observers convicted it, in
--- a cluster of more than 9 agents, "marked") set. vigil.responsible()
+-- a cluster of more than 9 agents, "marked") set, and the peer's tags as
+-- VIGIL_TAG_<KEY> (an agent started with --tag role=db gives
+-- VIGIL_TAG_ROLE=db). To react to some peers only, give the handler a
+-- filter: vigil.on("peer_down", "react", { tags = { role = "db" } }, fn).
+-- vigil.responsible()
 -- makes exactly one live agent run it, so the cluster reacts once, not
 -- once per agent. It gets 30 s and two retries. Replace the command with whatever your service needs:
 -- drain the node from a load balancer, page, open a ticket.
@@ -102,10 +126,10 @@ vigil.on("peer_down", "react", function(ev)
   vigil.log.info("reacting to a peer down", { peer = ev.peer, command = ON_DOWN })
   vigil.exec({
     "/bin/sh", "-c", ON_DOWN,
-    env = {
+    env = vigil.tag_env(ev, { -- VIGIL_TAG_<KEY> for each of its tags, beside these
       VIGIL_PEER = ev.peer, VIGIL_DC = ev.dc, VIGIL_RACK = ev.rack, VIGIL_PHI = string.format("%.2f", ev.phi),
       VIGIL_CAUSE = ev.cause,
-    },
+    }),
     timeout = 30,
     retries = 2,
     backoff = 1,

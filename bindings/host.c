@@ -223,6 +223,63 @@ static int host__send_command(lua_State *L, host *h, const vigil_command *c) {
   return 2;
 }
 
+/* What the operator configured for the settings vigil.configure may change
+ * (vigil_lua_host_set_baseline): lua/vigil/runtime.lua puts it back when a
+ * reload's policy no longer sets one. */
+static struct {
+  bool set;
+  vigil_detector_config detector;
+  vigil_time interval;
+  char threshold_from[1024], interval_from[1024]; /* "" = the default */
+} host_baseline;
+
+void vigil_lua_host_set_baseline(const vigil_detector_config *detector, vigil_time interval, const char *threshold_from,
+                                 const char *interval_from) {
+  host_baseline.set = true;
+  host_baseline.detector = *detector;
+  host_baseline.interval = interval;
+  host__copy(host_baseline.threshold_from, sizeof host_baseline.threshold_from, threshold_from ? threshold_from : "");
+  host__copy(host_baseline.interval_from, sizeof host_baseline.interval_from, interval_from ? interval_from : "");
+}
+
+static void host__set_number(lua_State *L, const char *key, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, key);
+}
+
+/* host.baseline() -> settings, origins: the operator's value of each
+ * vigil.configure setting (seconds for durations; budget is this host's
+ * own default, thresholds none), and, for those the operator set, where
+ * ("--threshold", "VIGIL_INTERVAL", "/etc/vigil/vigil.json"). */
+static int l_baseline(lua_State *L) {
+  vigil_agent_config defaults;
+  vigil_agent_config_init(&defaults);
+  const vigil_detector_config *d = host_baseline.set ? &host_baseline.detector : &defaults.detector;
+  vigil_time interval = host_baseline.set ? host_baseline.interval : defaults.interval;
+  lua_createtable(L, 0, 8);
+  host__set_number(L, "threshold", d->threshold);
+  host__set_number(L, "interval", (double)interval / 1e9);
+  lua_pushstring(L, d->model == VIGIL_MODEL_EXPONENTIAL ? "exponential" : "normal");
+  lua_setfield(L, -2, "model");
+  host__set_number(L, "min_std_dev", (double)d->min_std_dev / 1e9);
+  host__set_number(L, "acceptable_pause", (double)d->acceptable_pause / 1e9);
+  lua_pushboolean(L, d->refused);
+  lua_setfield(L, -2, "refused");
+  lua_newtable(L);
+  lua_setfield(L, -2, "thresholds");
+  host__set_number(L, "budget", 1.0); /* host__prepare's */
+  lua_createtable(L, 0, 2);
+  if (host_baseline.threshold_from[0]) {
+    lua_pushstring(L, host_baseline.threshold_from);
+    lua_setfield(L, -2, "threshold");
+  }
+  if (host_baseline.interval_from[0]) {
+    lua_pushstring(L, host_baseline.interval_from);
+    lua_setfield(L, -2, "interval");
+  }
+  return 2;
+}
+
 /* host.configure(settings): already checked by lua/vigil/init.lua. */
 static int l_configure(lua_State *L) {
   host *h = host__of(L);
@@ -714,6 +771,85 @@ static int l_spawn(lua_State *L) {
   return 1;
 }
 
+/* ---- where vigil's Lua is -------------------------------------------------------- */
+
+/*
+ * An installed vigil finds its Lua modules relative to its own binary
+ * (/proc/self/exe): <bindir>/VIGIL_LUA_REL, which CMake computes from the
+ * install layout ("../share/vigil/lua" for bin/ and share/), and its Lua C
+ * module at <bindir>/VIGIL_CPATH_REL. So a tree installed under any prefix,
+ * staged with DESTDIR or unpacked with dpkg -x, works where it lands. Then
+ * the build tree (the source's lua/, the build's lib/: what a developer
+ * runs build/vigil with; left out of packaged builds, -DVIGIL_SOURCE_PATHS=
+ * OFF), then the configured prefix (a system without /proc). VIGIL_LUA_PATH,
+ * when set, is the one place the Lua modules are looked for.
+ */
+static bool host__holds(const char *dir, const char *probe) {
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof path, "%s/%s", dir, probe);
+  return n > 0 && (size_t)n < sizeof path && access(path, R_OK) == 0;
+}
+
+/* <directory of the running binary>/rel into out; false without /proc. */
+static bool host__beside_binary(const char *rel, char *out, size_t cap) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return false;
+  exe[n] = '\0'; /* an upgraded binary reads "/usr/bin/vigil (deleted)": its directory still holds */
+  char *slash = strrchr(exe, '/');
+  if (!slash) return false;
+  *slash = '\0';
+  n = snprintf(out, cap, "%s/%s", exe, rel);
+  return n > 0 && (size_t)n < cap;
+}
+
+/* The first of the three places that holds probe, into out; otherwise false
+ * and out says where it looked. */
+static bool host__locate(const char *rel, const char *source, const char *installed, const char *probe, char *out,
+                         size_t cap) {
+  char beside[PATH_MAX] = "";
+  if (host__beside_binary(rel, beside, sizeof beside) && host__holds(beside, probe)) {
+    host__copy(out, cap, beside);
+    return true;
+  }
+  if (source && host__holds(source, probe)) {
+    host__copy(out, cap, source);
+    return true;
+  }
+  if (host__holds(installed, probe)) {
+    host__copy(out, cap, installed);
+    return true;
+  }
+  snprintf(out, cap, "no %s in %s%s%s or %s", probe, beside[0] ? beside : "(no /proc/self/exe)", source ? ", " : "",
+           source ? source : "", installed);
+  return false;
+}
+
+#ifdef VIGIL_SOURCE_PATHS
+#define HOST__SOURCE_LUA   VIGIL_LUA_DIR
+#define HOST__SOURCE_CPATH VIGIL_CPATH_DIR
+#else
+#define HOST__SOURCE_LUA   NULL
+#define HOST__SOURCE_CPATH NULL
+#endif
+
+bool vigil_lua_dir(char *out, size_t cap) {
+  const char *env = getenv("VIGIL_LUA_PATH");
+  if (env && *env) {
+    if (host__holds(env, "vigil/runtime.lua")) {
+      host__copy(out, cap, env);
+      return true;
+    }
+    snprintf(out, cap, "VIGIL_LUA_PATH=%s holds no vigil/runtime.lua (unset it to use the installed modules)", env);
+    return false;
+  }
+  return host__locate(VIGIL_LUA_REL, HOST__SOURCE_LUA, VIGIL_LUA_INSTALLED, "vigil/runtime.lua", out, cap);
+}
+
+bool vigil_lua_cdir(char *out, size_t cap) {
+  return host__locate(VIGIL_CPATH_REL, HOST__SOURCE_CPATH, VIGIL_CPATH_INSTALLED, "vigil/core.so", out, cap);
+}
+
 /* ---- the VM ---------------------------------------------------------------------- */
 
 static const luaL_Reg host_functions[] = {
@@ -721,6 +857,7 @@ static const luaL_Reg host_functions[] = {
     {"now", l_now},
     {"snapshot", l_snapshot},
     {"configure", l_configure},
+    {"baseline", l_baseline},
     {"mark_down", l_mark_down},
     {"log", l_log},
     {"hash", l_hash},
@@ -748,9 +885,14 @@ static int host__vm(host *h) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 
-  /* package.path: the Lua layer first (VIGIL_LUA_PATH overrides). */
-  const char *lua_dir = getenv("VIGIL_LUA_PATH");
-  if (!lua_dir) lua_dir = access(VIGIL_LUA_DIR "/vigil/runtime.lua", R_OK) == 0 ? VIGIL_LUA_DIR : VIGIL_LUA_INSTALLED;
+  /* package.path: the Lua layer first (see vigil_lua_dir). */
+  char lua_dir[PATH_MAX];
+  if (!vigil_lua_dir(lua_dir, sizeof lua_dir)) {
+    vigil_log_field f[] = {HOST__F("error", lua_dir),
+                           HOST__F("hint", "reinstall vigil, or set VIGIL_LUA_PATH to the directory holding vigil/")};
+    vigil_log_fields(VIGIL_LOG_ERROR, "cannot find vigil's Lua modules", f, 2);
+    return 1;
+  }
   lua_getglobal(L, "package");
   lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", lua_dir, lua_dir);
   lua_getfield(L, -2, "path");
@@ -1062,7 +1204,11 @@ int vigil_policy_check(const char *path) {
   bool ok = host__load(h, err, sizeof err);
   int forbidden = host__forbidden(h, path);
   if (ok && forbidden) {
-    fprintf(stderr, "%s: %d use%s of what policies cannot reach (docs/POLICIES.md, \"What a policy cannot do\")\n",
+    /* The findings are of two kinds (lua/vigil/check.lua): forbidden names
+     * and names the vigil API does not have; the summary says which. */
+    fprintf(stderr,
+            "%s: %d problem%s found: names outside the vigil API or what policies cannot reach (docs/POLICIES.md, "
+            "\"Editor support\" and \"What a policy cannot do\")\n",
             path, forbidden, forbidden == 1 ? "" : "s");
     ok = false;
   } else if (ok) {

@@ -51,18 +51,18 @@ describe("vigil agent", function()
     -- convicts it as soon as it misses a heartbeat, not after phi's 2.8 s.
     local line = agents.log(c[1]):match('[^\n]*msg="peer down" peer=' .. c[2].pname .. '[^\n]*')
     assert.truthy(line and line:find("cause=refused", 1, true), line)
-    assert.is_true(agents.metric(c[1], 'icmp_errors_total{kind="refused_peer"}') >= 1)
-    assert.are.equal(1, agents.metric(c[1], 'gossip_convictions_total{cause="refused"}'))
-    assert.are.equal(0, agents.metric(c[1], 'gossip_convictions_total{cause="phi"}'))
+    assert.is_true(agents.metric(c[1], 'vigil_icmp_errors_total{kind="refused_peer"}') >= 1)
+    assert.are.equal(1, agents.metric(c[1], 'vigil_convictions_total{cause="refused"}'))
+    assert.are.equal(0, agents.metric(c[1], 'vigil_convictions_total{cause="phi"}'))
     -- Every heartbeat to the dead port brings an ICMP error back; each must
     -- be read off the socket's error queue, or epoll wakes the agent in a
     -- loop. Not a timing: a loop would burn the whole second, an agent
     -- that drains them uses a few milliseconds.
     for _, a in ipairs({ c[1], c[3] }) do
-      local before, icmp = agents.cpu_seconds(a), agents.metric(a, 'icmp_errors_total{kind="refused_peer"}')
+      local before, icmp = agents.cpu_seconds(a), agents.metric(a, 'vigil_icmp_errors_total{kind="refused_peer"}')
       agents.sleep(1)
       assert.is_true(agents.cpu_seconds(a) - before < 0.5, "the agent spins on the ICMP errors")
-      assert.is_true(agents.metric(a, 'icmp_errors_total{kind="refused_peer"}') > icmp)
+      assert.is_true(agents.metric(a, 'vigil_icmp_errors_total{kind="refused_peer"}') > icmp)
       assert.are.equal("normal", agents.state(a, a == c[1] and c[3] or c[1]))
     end
   end)
@@ -78,15 +78,15 @@ describe("vigil agent", function()
     agents.wait(function() return agents.state(c[1], c[3]) == "down" end, 5, "conviction over ::1")
     local line = agents.log(c[1]):match('[^\n]*msg="peer down" peer=%[::1%]:' .. c[3].port .. '[^\n]*')
     assert.truthy(line and line:find("cause=refused", 1, true), line)
-    assert.is_true(agents.metric(c[1], 'icmp_errors_total{kind="refused_peer"}') >= 1)
+    assert.is_true(agents.metric(c[1], 'vigil_icmp_errors_total{kind="refused_peer"}') >= 1)
   end)
 
   it("counts refusals from a seed that is not up yet, and keeps trying it", function()
     local seed_port = agents.ports()
     local a = agents.start({ args = "--seeds 127.0.0.1:" .. seed_port })
-    agents.wait(function() return agents.metric(a, 'icmp_errors_total{kind="refused_unknown"}') >= 2 end, 5,
+    agents.wait(function() return agents.metric(a, 'vigil_icmp_errors_total{kind="refused_unknown"}') >= 2 end, 5,
       "refusals from the absent seed")
-    assert.are.equal(0, agents.metric(a, 'icmp_errors_total{kind="refused_peer"}'))
+    assert.are.equal(0, agents.metric(a, 'vigil_icmp_errors_total{kind="refused_peer"}'))
     -- The seed comes up on that port: it is found, and nothing was convicted.
     local b = agents.start({ port = seed_port, http = seed_port + 1 })
     agents.wait(function() return agents.state(a, b) == "normal" end, 5, "the seed to be found")
@@ -100,7 +100,7 @@ describe("vigil agent", function()
     assert.are.equal("normal", agents.state(c[1], c[3]))
     assert.are.equal("normal", agents.state(c[2], c[3]))
     assert.falsy(agents.log(c[1]):find('msg="peer down"', 1, true), "a stalled agent was convicted")
-    assert.are.equal(0, agents.metric(c[1], 'icmp_errors_total{kind="refused_peer"}'))
+    assert.are.equal(0, agents.metric(c[1], 'vigil_icmp_errors_total{kind="refused_peer"}'))
   end)
 
   it("sees a restarted agent come back as restarted and up", function()
@@ -116,7 +116,7 @@ describe("vigil agent", function()
     local restarted = log:find('msg="peer restarted" peer=' .. again.pname, 1, true)
     assert.truthy(restarted, "peer restarted logged")
     assert.truthy(log:find('msg="peer up" peer=' .. again.pname, restarted, true), "peer up after restarted")
-    assert.is_true(agents.metric(c[1], 'members_changes_total{kind="restarted"}') >= 1)
+    assert.is_true(agents.metric(c[1], 'vigil_members_changes_total{kind="restarted"}') >= 1)
   end)
 
   it("sees SIGTERM as the agent leaving, within a tick", function()
@@ -129,7 +129,7 @@ describe("vigil agent", function()
     assert.are.equal("down", agents.state(c[3], c[2]))
     assert.truthy(agents.log(c[1]):find('msg="peer left" peer=' .. c[2].pname, 1, true))
     assert.truthy(agents.log(c[2]):find('msg="told peers we are leaving" frames=2', 1, true))
-    assert.are.equal(1, agents.metric(c[1], 'members_changes_total{kind="left"}'))
+    assert.are.equal(1, agents.metric(c[1], 'vigil_members_changes_total{kind="left"}'))
   end)
 
   it("convicts nobody after being stopped for 10 s (SIGSTOP, SIGCONT)", function()
@@ -139,7 +139,7 @@ describe("vigil agent", function()
     assert.are.equal("normal", agents.state(c[1], c[2]))
     assert.are.equal("normal", agents.state(c[1], c[3]))
     assert.falsy(agents.log(c[1]):find('msg="peer down"', 1, true), "the stopped agent convicted a live peer")
-    assert.is_true(agents.metric(c[1], "gossip_local_pauses_total") >= 1)
+    assert.is_true(agents.metric(c[1], "vigil_local_pauses_total") >= 1)
     -- The others did see it go (it was silent 10 s: phi, no refusal, its
     -- port stayed open) and come back.
     local line = agents.log(c[2]):match('[^\n]*msg="peer down" peer=' .. c[1].pname .. '[^\n]*')
@@ -159,7 +159,7 @@ describe("vigil agent", function()
     local intruder = agents.start({ keyring = k2, seeds = { c[1] } })
     agents.wait(function() return all_normal(c) end, 5, "the keyed agents to converge")
     agents.wait(function()
-      return (agents.metric(c[1], 'frames_rejected_total{reason="auth"}') or 0) >= 5
+      return (agents.metric(c[1], 'vigil_frames_rejected_total{reason="auth"}') or 0) >= 5
     end, 5, "the intruder's frames to be rejected")
     assert.is_nil(agents.members(c[1])[intruder.pname])
     assert.is_nil(agents.members(c[2])[intruder.pname])
@@ -171,7 +171,7 @@ describe("vigil agent", function()
   it("survives a burst of random, truncated and oversized datagrams", function()
     local c = cluster(2)
     agents.wait(function() return all_normal(c) end, 10, "convergence")
-    local before = agents.metric(c[1], 'frames_received_total{type="heartbeat"}')
+    local before = agents.metric(c[1], 'vigil_frames_received_total{type="heartbeat"}')
     -- 3000 datagrams: random bytes, truncated copies of a valid frame, and
     -- oversized ones (1401..4000 bytes). Deterministic, so failures replay.
     local seed = 12345
@@ -202,19 +202,19 @@ describe("vigil agent", function()
       local total = 0
       for _, r in ipairs({ "too_big", "truncated", "malformed", "version", "value", "trailing", "missing", "count",
         "length", "depth", "duplicate" }) do
-        total = total + (agents.metric(c[1], 'frames_rejected_total{reason="' .. r .. '"}') or 0)
+        total = total + (agents.metric(c[1], 'vigil_frames_rejected_total{reason="' .. r .. '"}') or 0)
       end
       return total
     end
     agents.wait(function() return rejected() >= 3000 - (agents.udp_drops() - drops) end, 5,
       "every delivered datagram to be counted as rejected")
     assert.is_true(rejected() <= 3000)
-    local too_big = agents.metric(c[1], 'frames_rejected_total{reason="too_big"}') or 0
+    local too_big = agents.metric(c[1], 'vigil_frames_rejected_total{reason="too_big"}') or 0
     assert.is_true(too_big >= 1000 - (agents.udp_drops() - drops))
     assert.is_true(agents.running(c[1]))
     agents.sleep(0.5)
     assert.is_true(all_normal(c))
-    assert.is_true(agents.metric(c[1], 'frames_received_total{type="heartbeat"}') > before)
+    assert.is_true(agents.metric(c[1], 'vigil_frames_received_total{type="heartbeat"}') > before)
     -- The valid frame's "127.0.0.1:1" never became a member: truncated copies are rejected.
     assert.is_nil(agents.members(c[1])["127.0.0.1:1"])
   end)
@@ -232,15 +232,21 @@ describe("vigil agent", function()
     local ok = agents.raw_http(a, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     assert.truthy(ok:find("^HTTP/1.1 200"))
     assert.truthy(ok:find('"status":"ok"', 1, true))
-    assert.is_true(agents.metric(a, 'http_requests_total{code="4xx"}') >= 6)
+    assert.is_true(agents.metric(a, 'vigil_http_requests_total{code="4xx"}') >= 6)
   end)
 
   it("serves metrics that promtool accepts", function()
-    local c = cluster(2)
+    -- With a policy, so that its families are checked too.
+    local c = cluster(2, { args = "agent.lua" })
     agents.wait(function() return all_normal(c) end, 10, "convergence")
+    local text = agents.get(c[1], "/metrics")
+    for _, family in ipairs({ "vigil_peer_state", "vigil_build_info", "vigil_policy_loaded",
+      "vigil_http_requests_total" }) do
+      assert.truthy(text:find("# TYPE " .. family .. " ", 1, true), family)
+    end
     local path = os.tmpname()
     local f = io.open(path, "w")
-    f:write(agents.get(c[1], "/metrics"))
+    f:write(text)
     f:close()
     local out, rc = agents.run("promtool check metrics < " .. path .. " 2>&1")
     os.remove(path)

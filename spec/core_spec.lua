@@ -366,12 +366,14 @@ describe("metrics", function()
 
   it("renders failure metrics in the Prometheus text format", function()
     local text = scrape()
-    assert.truthy(text:find('peer_state_transitions_total{peer="127.0.0.1:7003",from="normal",to="down"} 1\n', 1, true))
-    assert.truthy(text:find('peer_state_current{peer="127.0.0.1:7003",dc="dc2",rack="default"} 4\n', 1, true))
-    local phi = text:match('gossip_phi_score{peer="127.0.0.1:7003",dc="dc2",rack="default"} ([%d%.e+]+)\n')
+    local function has(sample) return text:find(sample .. "\n", 1, true) ~= nil end
+    assert.is_true(has('vigil_peer_state_transitions_total{peer="127.0.0.1:7003",from="normal",to="down"} 1'))
+    assert.is_true(has('vigil_peer_state{peer="127.0.0.1:7003",dc="dc2",rack="default",state="down"} 1'))
+    assert.is_true(has('vigil_peer_state{peer="127.0.0.1:7003",dc="dc2",rack="default",state="normal"} 0'))
+    local phi = text:match('vigil_peer_phi{peer="127.0.0.1:7003",dc="dc2",rack="default"} ([%d%.e+]+)\n')
     assert.is_not_nil(phi)
     assert.is_true(tonumber(phi) > 8 and tonumber(phi) < 1000) -- a float, not milli-units
-    assert.truthy(text:find('gossip_heartbeats_ignored_total{reason="unknown_peer"} 1\n', 1, true))
+    assert.truthy(text:find('vigil_heartbeats_ignored_total{reason="unknown_peer"} 1\n', 1, true))
   end)
 
   it("is accepted by promtool check metrics", function()

@@ -46,7 +46,7 @@ local function flood()
   end
   agents.sleep(5)
   local one = { peers = peers(a), rss = agents.rss_kib(a), cpu = agents.cpu_seconds(a) - cpu0,
-    rate = agents.metric(a, 'frames_ignored_total{reason="join_rate"}') or 0, secs = os.time() - t0 }
+    rate = agents.metric(a, 'vigil_frames_ignored_total{reason="join_rate"}') or 0, secs = os.time() - t0 }
   print(string.format("flood, one source: 100,000 names in 6,250 frames (%d s): %d peers held, RSS %.1f -> %.1f MiB, "
     .. "%.2f CPU s, %d entries refused for the source's rate", one.secs, one.peers, rss0 / 1024, one.rss / 1024,
     one.cpu, one.rate))

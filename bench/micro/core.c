@@ -117,7 +117,7 @@ static void cluster_new(cluster *c, int peers) {
   c->names = malloc((size_t)peers * sizeof *c->names);
   for (int i = 0; i < peers; i++) {
     snprintf(c->names[i], sizeof c->names[i], "10.%d.%d.%d:8101", i >> 16, (i >> 8) & 255, i & 255);
-    vigil_peer_spec s = {c->names[i], NULL, NULL, NULL, 0, false, false};
+    vigil_peer_spec s = {c->names[i], NULL, NULL, NULL, 0, false, false, NULL};
     vigil_pool_add(c->pool, &s, 0, NULL);
   }
 }

@@ -14,7 +14,7 @@ local function cpu_seconds(pid)
   return (tonumber(fields[12]) + tonumber(fields[13])) / 100 -- utime + stime, in ticks of 1/100 s
 end
 local function received(a)
-  return (agents.metric(a, 'frames_received_total{type="heartbeat"}') or 0)
+  return (agents.metric(a, 'vigil_frames_received_total{type="heartbeat"}') or 0)
 end
 
 local a = agents.start({ args = "--reap 0 --log-level warn" })

@@ -68,7 +68,7 @@ local ok, err = pcall(function()
   print("real: converged")
   local t0 = wall()
   local bytes0 = {}
-  for _, a in ipairs(list) do bytes0[a] = agents.metric(a, "gossip_bytes_sent_total") or 0 end
+  for _, a in ipairs(list) do bytes0[a] = agents.metric(a, "vigil_gossip_sent_bytes_total") or 0 end
   -- Victims: never the seed; alternate kills and stops.
   local faults = {}
   local order = {}
@@ -91,7 +91,7 @@ local ok, err = pcall(function()
   local false_alarms, missed = 0, { KILL = 0, STOP = 0 }
   for _, a in ipairs(list) do
     if not victims[a.pname] then
-      bytes1 = bytes1 + (agents.metric(a, "gossip_bytes_sent_total") or 0) - bytes0[a]
+      bytes1 = bytes1 + (agents.metric(a, "vigil_gossip_sent_bytes_total") or 0) - bytes0[a]
       local seen = {}
       for line in agents.log(a):gmatch("[^\n]+") do
         if line:find('msg="peer down"', 1, true) then

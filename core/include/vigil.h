@@ -252,6 +252,53 @@ int vigil_state_parse(const char *name);
 #define VIGIL_NAME_MAX   48  /* dc and rack names with their NUL */
 #define VIGIL_TOKENS_MAX 256 /* tokens a peer may own */
 
+/*
+ * Tags (tags.c): a few key=value pairs an agent carries in its heartbeats
+ * (role, service, shard) for policies to select and react by. A tag set
+ * has one form everywhere -- the frame, the pool, events, snapshots --
+ * its text "k=v,k2=v2", keys sorted, at most VIGIL_TAGS_TEXT - 1 bytes; ""
+ * is no tags. A key is [a-z][a-z0-9_]{0,31} (VIGIL_TAG_<KEY> in upper
+ * case is a valid environment variable name); a value 0 to 63 bytes of
+ * [A-Za-z0-9._:@+-], not starting with '-'. Neither holds ',' or '=', so
+ * the text splits back into its tags, and two equal sets are equal strings.
+ */
+#define VIGIL_TAGS_MAX      16  /* tags in a set */
+#define VIGIL_TAG_KEY_MAX   32  /* bytes of a key */
+#define VIGIL_TAG_VALUE_MAX 63  /* bytes of a value */
+#define VIGIL_TAGS_TEXT     256 /* a set as text, with its NUL: the budget of a set */
+
+/* One tag of a set: pointers into the set's text (not NUL-terminated). */
+typedef struct vigil_tag {
+  const char *key;
+  size_t key_len;
+  const char *value;
+  size_t value_len;
+} vigil_tag;
+
+/* Whether len bytes are a valid tag key, a valid tag value. */
+bool vigil_tag_key_valid(const char *key, size_t len);
+bool vigil_tag_value_valid(const char *value, size_t len);
+
+/*
+ * Read a tag set given as "k=v,k2=v2" in any order (empty items are
+ * skipped; NULL or "" is no tags) into its canonical text in out, keys
+ * sorted. VIGIL_OK; VIGIL_EINVAL with *why (when why is not NULL) a static
+ * sentence naming what is wrong: an item without '=', a bad key or value,
+ * a key given twice, more than VIGIL_TAGS_MAX tags, or more than
+ * VIGIL_TAGS_TEXT - 1 bytes of text. out is "" on failure.
+ */
+int vigil_tags_parse(const char *text, char out[VIGIL_TAGS_TEXT], const char **why);
+
+/* Walk a canonical set: *pos starts at 0; each call fills *t with the next
+ * tag and returns true, false after the last. */
+bool vigil_tags_next(const char *tags, size_t *pos, vigil_tag *t);
+
+/* The value of `key` in a canonical set (its length in *len), or NULL. */
+const char *vigil_tags_get(const char *tags, const char *key, size_t *len);
+
+/* How many tags a canonical set holds (0 for NULL or ""). */
+uint32_t vigil_tags_count(const char *tags);
+
 /* What the caller says about a peer when adding it to a pool. */
 typedef struct vigil_peer_spec {
   const char *pname;         /* "host:port" or "[v6addr]:port"; port 1..65535 */
@@ -259,8 +306,9 @@ typedef struct vigil_peer_spec {
   const char *rack;          /* NULL or "" = "default" */
   const vigil_token *tokens; /* may be NULL when ntokens is 0 */
   uint32_t ntokens;
-  bool is_local;  /* this agent itself; never judged by a detector */
-  bool is_secure; /* peer talks over an authenticated channel */
+  bool is_local;    /* this agent itself; never judged by a detector */
+  bool is_secure;   /* peer talks over an authenticated channel */
+  const char *tags; /* its tag set, "k=v,k2=v2" in any order (vigil_tags_parse); NULL or "" = none */
 } vigil_peer_spec;
 
 typedef struct vigil_peer {
@@ -279,11 +327,21 @@ typedef struct vigil_peer {
   /* Cold. */
   vigil_time since;    /* when the state last changed (or the peer was added) */
   uint64_t heartbeats; /* heartbeats accepted since the peer was added */
+  /* Its latest peer_up / peer_down, as the handler published it (none
+   * before the first): the evidence and, for an up, why it came up. */
+  uint8_t last_cause;  /* a vigil_cause (declared with the events, below) */
+  uint8_t last_reason; /* a vigil_up_reason; VIGIL_UP_NONE after a peer_down */
+  bool ever_up;        /* it has been normal since it was added (its next up is not a join) */
+  bool restarted;      /* it restarted while down: its next up is a restart, not a recovery */
   vigil_token *tokens; /* owned, ntokens entries */
   uint32_t ntokens;
   char pname[VIGIL_PNAME_MAX]; /* "host:port", the peer's name */
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
+  /* Its tag set, canonical text (owned, at most VIGIL_TAGS_TEXT bytes);
+   * NULL when it has none: a peer without tags costs no more. Set from
+   * its own frames (member.c); never from others' news. */
+  char *tags;
   /* How often the handler moved this peer from -> to, at
    * [from * VIGIL_STATE_COUNT + to]: allocated at its first counted
    * transition (only with metrics attached and peer counters on), NULL
@@ -322,7 +380,8 @@ void vigil_pool_free(vigil_pool *pool);
  * Add a peer. The local peer starts joining, a remote peer starts down, both
  * with a fresh detector and since = now. Returns VIGIL_OK and its idx in
  * *idx (when idx is not NULL), VIGIL_EEXIST, VIGIL_EINVAL (bad pname, too
- * many tokens, a second local peer), VIGIL_ENAMETOOLONG or VIGIL_ENOMEM.
+ * many tokens, bad tags, a second local peer), VIGIL_ENAMETOOLONG or
+ * VIGIL_ENOMEM.
  * Adding may move the peer array: earlier vigil_peer pointers are invalid
  * afterwards, idx values are not.
  */
@@ -366,6 +425,25 @@ int vigil_pool_set_thresholds(vigil_pool *pool, const vigil_threshold_override *
 
 /* The threshold the peer in slot idx is judged by (NaN for an empty slot). */
 double vigil_pool_threshold_of(const vigil_pool *pool, uint32_t idx);
+
+/* An acceptable pause for one dc or one pname (a pname wins over its dc):
+ * the setting that decides how long a far or jittery peer may stay silent
+ * (docs/DETECTOR.md, "A far datacenter"). */
+typedef struct vigil_pause_override {
+  const char *key;             /* a dc name or a pname */
+  vigil_time acceptable_pause; /* at most VIGIL_PAUSE_OVERRIDE_MAX */
+} vigil_pause_override;
+
+#define VIGIL_PAUSE_OVERRIDE_MAX (3600 * VIGIL_SEC)
+
+/* Replace all acceptable-pause overrides (n = 0 clears them), as
+ * vigil_pool_set_thresholds; the two kinds combine (a peer may take its
+ * threshold from its dc and its pause from its pname). VIGIL_EINVAL
+ * (nothing changes) or VIGIL_ENOMEM. */
+int vigil_pool_set_acceptable_pauses(vigil_pool *pool, const vigil_pause_override *ov, uint32_t n);
+
+/* The acceptable pause the peer in slot idx is judged with (0 for an empty slot). */
+vigil_time vigil_pool_acceptable_pause_of(const vigil_pool *pool, uint32_t idx);
 
 /* The pool's dc and its shared detector config (writable: see handler). */
 const char *vigil_pool_dc(const vigil_pool *pool);
@@ -435,6 +513,25 @@ typedef enum vigil_cause {
  * for none or out of range. */
 const char *vigil_cause_name(vigil_cause c);
 
+/*
+ * Why a peer came up, in this agent's memory of it: what a peer_up means
+ * for the peer's history, where the cause is the evidence. A peer forgotten
+ * (reaped) and heard again joins anew. `previous` stays "down" for a join:
+ * the pool holds a peer never heard as down (docs/POLICIES.md).
+ */
+typedef enum vigil_up_reason {
+  VIGIL_UP_NONE = 0,      /* not a peer_up */
+  VIGIL_UP_JOINED = 1,    /* up for the first time since this agent added it */
+  VIGIL_UP_RECOVERED = 2, /* back up after being down, at the generation it went down with */
+  VIGIL_UP_RESTARTED = 3  /* back up after being down, with a new generation (peer_restarted
+                           * came while it was down) */
+} vigil_up_reason;
+
+#define VIGIL_UP_REASONS 4
+
+/* "joined", "recovered", "restarted"; "" for none or out of range. */
+const char *vigil_up_reason_name(vigil_up_reason r);
+
 /* "peer_up", "peer_down", ...; "invalid" outside the enum. */
 const char *vigil_event_name(vigil_event_type t);
 
@@ -445,13 +542,15 @@ typedef struct vigil_event {
   char peer[VIGIL_PNAME_MAX]; /* peer events: the pname */
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
-  vigil_peer_state state;    /* peer events: the state after the event */
-  vigil_peer_state previous; /* peer events: the state before */
-  double phi;                /* peer_up, peer_down: the phi that decided it; else 0 */
-  vigil_cause cause;         /* peer_up, peer_down: the evidence; else none */
-  vigil_time duration;       /* gossip_round: how long the round took */
-  uint32_t peers_seen;       /* gossip_round: peers heard from in the round */
-  uint64_t missed;           /* lagged: events this subscriber lost */
+  vigil_peer_state state;     /* peer events: the state after the event */
+  vigil_peer_state previous;  /* peer events: the state before */
+  double phi;                 /* peer_up, peer_down: the phi that decided it; else 0 */
+  vigil_cause cause;          /* peer_up, peer_down: the evidence; else none */
+  vigil_up_reason reason;     /* peer_up: joined, recovered or restarted; else none */
+  vigil_time duration;        /* gossip_round: how long the round took */
+  uint32_t peers_seen;        /* gossip_round: peers heard from in the round */
+  uint64_t missed;            /* lagged: events this subscriber lost */
+  char tags[VIGIL_TAGS_TEXT]; /* peer events: the peer's tag set as this agent knew it then ("" = none) */
 } vigil_event;
 
 typedef struct vigil_events vigil_events;
@@ -545,6 +644,22 @@ void vigil_handler_attach_events(vigil_handler *h, vigil_events *ev);
  * peer once it has transitioned). The simulator turns it off to fit
  * thousands of agents that each know thousands in one process. */
 void vigil_handler_set_peer_counters(vigil_handler *h, bool on);
+
+/* Which per-peer metric families (vigil_peer_*: state, phi, heartbeats,
+ * transitions, ...) vigil_handler_render_metrics renders. Each holds a
+ * series (or one per state) per member, so a cluster of N agents scraped
+ * whole holds N * N of them: AUTO (the default) renders them while the pool
+ * holds at most VIGIL_PEER_METRICS_AUTO_MAX members, ON always, OFF never
+ * (the gauge vigil_metrics_per_peer says which). Counting is separate
+ * (vigil_handler_set_peer_counters). */
+typedef enum vigil_peer_metrics {
+  VIGIL_PEER_METRICS_AUTO = 0,
+  VIGIL_PEER_METRICS_ON,
+  VIGIL_PEER_METRICS_OFF
+} vigil_peer_metrics;
+#define VIGIL_PEER_METRICS_AUTO_MAX 64
+void vigil_handler_set_peer_metrics(vigil_handler *h, vigil_peer_metrics mode);
+vigil_peer_metrics vigil_handler_peer_metrics(const vigil_handler *h);
 
 vigil_pool *vigil_handler_pool(const vigil_handler *h);
 vigil_events *vigil_handler_events(const vigil_handler *h);
@@ -699,9 +814,13 @@ char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_
 #define VIGIL_ALERTS_MAX       16   /* alerts a frame may carry */
 #define VIGIL_FLAG_WANT        1u   /* flags: "send me your heartbeats" (I observe you) */
 #define VIGIL_FRAME_DEPTH_MAX  8    /* nesting of unknown values skipped */
-#define VIGIL_TAG_BYTES        16   /* authentication tag (keyed BLAKE2b) */
 #define VIGIL_KEY_BYTES        32   /* a keyring key */
 #define VIGIL_KEYRING_MAX      8    /* keys in a keyring */
+#define VIGIL_NONCE_BYTES      24   /* a sealed frame's nonce (XChaCha20-Poly1305) */
+#define VIGIL_MAC_BYTES        16   /* a sealed frame's authentication tag (Poly1305) */
+#define VIGIL_KEY_FINGERPRINT  9    /* a key's fingerprint: 8 hex digits and a NUL */
+/* What sealing adds to a body: the key hint, the nonce and the tag. */
+#define VIGIL_SEAL_OVERHEAD (1 + VIGIL_NONCE_BYTES + VIGIL_MAC_BYTES)
 
 typedef enum vigil_frame_type {
   VIGIL_FRAME_HEARTBEAT = 1, /* "I am alive": sender's state and a digest */
@@ -710,7 +829,7 @@ typedef enum vigil_frame_type {
 } vigil_frame_type;
 
 /* Why a datagram was rejected: negative codes, named by vigil_frame_reason()
- * (the label of frames_rejected_total{reason}). */
+ * (the label of vigil_frames_rejected_total{reason}). */
 #define VIGIL_FRAME_ETOOBIG    (-2001) /* "too_big": longer than VIGIL_FRAME_MAX */
 #define VIGIL_FRAME_ETRUNCATED (-2002) /* "truncated": ends inside a value */
 #define VIGIL_FRAME_EMALFORMED (-2003) /* "malformed": wrong msgpack type or shape */
@@ -722,14 +841,16 @@ typedef enum vigil_frame_type {
 #define VIGIL_FRAME_EVALUE     (-2009) /* "value": bad pname, state, token or text */
 #define VIGIL_FRAME_EDUPLICATE (-2010) /* "duplicate": a field given twice */
 #define VIGIL_FRAME_ETRAILING  (-2011) /* "trailing": bytes after the frame */
-#define VIGIL_FRAME_EUNSIGNED  (-2012) /* "unauthenticated": no tag, keyring set */
-#define VIGIL_FRAME_EAUTH      (-2013) /* "auth": the tag matches no key */
+#define VIGIL_FRAME_EUNSIGNED  (-2012) /* "unauthenticated": a plaintext frame, keyring set */
+#define VIGIL_FRAME_EAUTH      (-2013) /* "auth": sealed, and no key of the keyring opens it */
 /* Rejected by membership (vigil_members_receive), not by the codec: */
 #define VIGIL_FRAME_ESOURCE     (-2014) /* "source": `from` is not the datagram's source address */
 #define VIGIL_FRAME_ESKEW       (-2015) /* "skew": sent too far from our clock (or signed without a send time) */
 #define VIGIL_FRAME_EGENERATION (-2016) /* "generation": the sender's generation is ahead of our clock */
+/* By the codec again: */
+#define VIGIL_FRAME_EENCRYPTED (-2017) /* "encrypted": sealed, and we have no keyring */
 
-#define VIGIL_FRAME_REASONS 16
+#define VIGIL_FRAME_REASONS 17
 
 /* "too_big", "truncated", ... for the codes above; "unknown" otherwise. */
 const char *vigil_frame_reason(int rc);
@@ -745,6 +866,7 @@ typedef struct vigil_digest_entry {
   char rack[VIGIL_NAME_MAX];   /* "" when not given */
   uint64_t version;            /* its latest heartbeat version known; 0 = not given
                                 * (small clusters relay it, large ones do not) */
+  char tags[VIGIL_TAGS_TEXT];  /* its tag set as the sender knows it, canonical ("" = none or not given) */
 } vigil_digest_entry;
 
 /* "observer says subject, as of (generation, incarnation), is down". */
@@ -770,38 +892,81 @@ typedef struct vigil_frame {
   uint64_t view;              /* checksum of the sender's member list (0 = not given) */
   uint64_t sent;              /* the sender's wall clock when it sent the frame, in ms since
                                * the epoch (0 = not given; every frame of ours has it) */
+  char tags[VIGIL_TAGS_TEXT]; /* the sender's tag set, canonical text ("" = none) */
   uint32_t ntokens;
   vigil_token tokens[VIGIL_FRAME_TOKENS_MAX];
   uint32_t ndigest;
   vigil_digest_entry digest[VIGIL_DIGEST_MAX];
   uint32_t nalerts;
   vigil_alert_entry alerts[VIGIL_ALERTS_MAX];
-  bool authenticated; /* decode: the tag was verified */
+  bool authenticated; /* decode: it was sealed, and a key of our keyring opened it */
 } vigil_frame;
 
-/* A set of 32-byte keys: the first signs, every one verifies. */
+/*
+ * A set of 32-byte keys (auth.c): the first, the primary, seals every frame
+ * sent; every one is tried on the frames received. Change it only with the
+ * functions below, which keep each key's hint (the first byte of its
+ * fingerprint, sent with every sealed frame so the receiver tries the
+ * right key first) beside it. A zeroed struct is an empty keyring.
+ */
 typedef struct vigil_keyring {
   uint32_t nkeys;
   uint8_t keys[VIGIL_KEYRING_MAX][VIGIL_KEY_BYTES];
+  uint8_t hints[VIGIL_KEYRING_MAX]; /* hints[i]: the hint of keys[i] */
 } vigil_keyring;
 
-/* Add one key given in base64 (same rules as a line of the file). */
+/* Decode one key given in base64 (standard alphabet, padded; surrounding
+ * spaces and a newline allowed): VIGIL_OK, or VIGIL_EINVAL when it is not
+ * exactly 32 bytes of base64. */
+int vigil_key_from_base64(const char *b64, uint8_t key[VIGIL_KEY_BYTES]);
+
+/* Add one key given in base64 (same rules as a line of the file) at the
+ * end: VIGIL_OK, VIGIL_EINVAL, or VIGIL_ERANGE when the keyring is full. */
 int vigil_keyring_add_base64(vigil_keyring *kr, const char *b64);
+
+/* A key's fingerprint, what operators see in place of the key: the first
+ * 4 bytes of its BLAKE2b-256 hash as 8 lower-case hex digits
+ * (`base64 -d <<< KEY | b2sum -l 256 | cut -c1-8`). */
+void vigil_key_fingerprint(const uint8_t key[VIGIL_KEY_BYTES], char out[VIGIL_KEY_FINGERPRINT]);
+
+/* The index of key in the keyring, or -1. */
+int vigil_keyring_find(const vigil_keyring *kr, const uint8_t key[VIGIL_KEY_BYTES]);
+
+/* Runtime rotation (`vigil keys`). install: add a key after the others
+ * (it opens frames, seals none) -- VIGIL_EEXIST when it is there already,
+ * VIGIL_ERANGE when the keyring holds VIGIL_KEYRING_MAX. use: make an
+ * installed key the primary, the others keeping their order --
+ * VIGIL_ENOENT when it is not installed. remove: drop a key that is not
+ * the primary -- VIGIL_ENOENT when it is not installed, VIGIL_EINVAL when
+ * it is the primary. A failed call changes nothing. */
+int vigil_keyring_install(vigil_keyring *kr, const uint8_t key[VIGIL_KEY_BYTES]);
+int vigil_keyring_use(vigil_keyring *kr, const uint8_t key[VIGIL_KEY_BYTES]);
+int vigil_keyring_remove(vigil_keyring *kr, const uint8_t key[VIGIL_KEY_BYTES]);
+
+/* Whether two keyrings hold the same keys in the same order. */
+bool vigil_keyring_equal(const vigil_keyring *a, const vigil_keyring *b);
 
 /*
  * Encode a frame into buf (cap bytes; VIGIL_FRAME_MAX is always enough for
- * what fits in a datagram). With a keyring (not NULL, nkeys > 0) the frame
- * is tagged with the first key. Returns the length, or VIGIL_FRAME_ETOOBIG
- * when it does not fit, VIGIL_EINVAL for a frame that breaks the limits.
+ * what fits in a datagram). With a keyring (not NULL, nkeys > 0) the body
+ * is sealed -- encrypted and authenticated, XChaCha20-Poly1305 -- with the
+ * primary key under a fresh random nonce (docs/PROTOCOL.md, "Encryption"),
+ * which costs VIGIL_SEAL_OVERHEAD + 2 bytes of the datagram. Returns the
+ * length, or VIGIL_FRAME_ETOOBIG when it does not fit, VIGIL_EINVAL for a
+ * frame that breaks the limits.
  */
 int vigil_frame_encode(const vigil_frame *f, const vigil_keyring *kr, uint8_t *buf, size_t cap);
 
 /*
  * Decode one datagram into *f. Every length, count and nesting depth is
  * bounded; nothing is allocated. Unknown fields are skipped; an unknown
- * type decodes (f->type tells) so the caller can skip it. With a keyring,
- * a frame without a valid tag is rejected. Returns VIGIL_OK or one of the
- * VIGIL_FRAME_E* codes; *f is only meaningful on VIGIL_OK.
+ * type decodes (f->type tells) so the caller can skip it. With a keyring
+ * only sealed frames are accepted (a plaintext one is
+ * VIGIL_FRAME_EUNSIGNED), and one no key opens is VIGIL_FRAME_EAUTH --
+ * every key is tried, at most VIGIL_KEYRING_MAX, the one the frame's hint
+ * names first; without one, a sealed frame is VIGIL_FRAME_EENCRYPTED.
+ * Returns VIGIL_OK or one of the VIGIL_FRAME_E* codes; *f is only
+ * meaningful on VIGIL_OK.
  */
 int vigil_frame_decode(const uint8_t *buf, size_t len, const vigil_keyring *kr, vigil_frame *f);
 
@@ -823,6 +988,7 @@ typedef struct vigil_members_config {
   const char *rack;          /* NULL = "default" */
   const vigil_token *tokens; /* this agent's tokens */
   uint32_t ntokens;
+  const char *tags;             /* this agent's tag set, "k=v,k2=v2" (vigil_tags_parse); NULL = none */
   uint64_t generation;          /* grows on every start (the runtime uses the wall clock) */
   vigil_time interval;          /* gossip interval (for lingering and flush pacing); 0 = 200 ms */
   vigil_time reap_after;        /* forget peers down this long; 0 = never */
@@ -861,8 +1027,27 @@ typedef int (*vigil_send_fn)(void *ud, const char *pname, const uint8_t *buf, si
 vigil_members *vigil_members_new(vigil_handler *h, const vigil_members_config *cfg, vigil_time now, const char **why);
 void vigil_members_free(vigil_members *m);
 
-/* A seed: an address to send to until a peer of that pname is known. */
+/* A seed: an address to send to until a peer of that pname is known.
+ * VIGIL_ERANGE past VIGIL_SEEDS_MAX seeds (vigil join adds them at run
+ * time: the list is bounded), VIGIL_EINVAL when pname is not a pname. */
 int vigil_members_add_seed(vigil_members *m, const char *pname, const vigil_peer_spec *placement);
+
+#define VIGIL_SEEDS_MAX 1024 /* seeds one agent keeps: --seeds and vigil join together */
+
+/* vigil join: add pname as a seed and, when no peer of that name is known
+ * yet, send it our heartbeat now (asking for its), without waiting for the
+ * next round. Returns the frames handed to send (0 or 1) or a negative
+ * error of vigil_members_add_seed. */
+int vigil_members_contact(vigil_members *m, const char *pname, vigil_time now, vigil_send_fn send, void *ud);
+
+/* Forget the peer `pname` now, as reaping would after reap_after: it
+ * leaves the pool, the rings and every rumour, and gets the tombstone a
+ * reaped peer gets (relayed news of it no newer than what we knew is
+ * ignored for twice reap_after, or 120 s when reaping is off), so that
+ * agents that still list it cannot bring it back; a frame from the peer
+ * itself can, since it is alive. Counted as reaped. VIGIL_ENOENT for a
+ * pname not in the pool, VIGIL_ELOCAL for this agent. */
+int vigil_members_forget(vigil_members *m, const char *pname, vigil_time now);
 
 /*
  * Take one received datagram. Returns VIGIL_OK when it was accepted (even
@@ -936,8 +1121,8 @@ uint64_t vigil_members_version(const vigil_members *m);
 bool vigil_members_info(const vigil_members *m, uint32_t idx, uint64_t *generation, uint64_t *version,
                         vigil_time *heard);
 
-/* Append the membership metrics (frames_*, members_*) in Prometheus text
- * to a malloc'd string from vigil_handler_render_metrics; returns the new
+/* Append the membership metrics (vigil_frames_*, vigil_members_*, ...) in
+ * Prometheus text to a malloc'd string from vigil_handler_render_metrics; returns the new
  * string (the old one is freed) or NULL on ENOMEM. */
 char *vigil_members_render_metrics(const vigil_members *m, char *text, size_t *len);
 
@@ -963,6 +1148,8 @@ typedef struct vigil_node_config {
   const char *rack;          /* NULL = "default" */
   const vigil_token *tokens; /* this agent's tokens (at most VIGIL_FRAME_TOKENS_MAX) */
   uint32_t ntokens;
+  const char *tags;         /* this agent's tag set, "k=v,k2=v2" in any order (vigil_tags_parse):
+                             * sent in every frame it sends; NULL or "" = none */
   const char *const *seeds; /* pnames to contact until a peer of that name is known */
   uint32_t nseeds;
   uint64_t generation;            /* grows on every start (the runtime uses the wall clock) */
@@ -981,7 +1168,9 @@ typedef struct vigil_node_config {
   vigil_event_sink on_event;      /* optional: sees every event as it is published, however many
                                    * one input publishes (the agent's log and policy bridge) */
   void *on_event_ud;
-  bool no_peer_counters; /* skip per-peer transition counters (see vigil_handler_set_peer_counters) */
+  bool no_peer_counters;           /* skip per-peer transition counters (see vigil_handler_set_peer_counters) */
+  vigil_peer_metrics peer_metrics; /* per-peer metric families (vigil_handler_set_peer_metrics): AUTO;
+                                    * OFF also skips the per-peer transition counters */
   /* Optional: a driver's clock, read only to time the node's own gossip
    * rounds for the gossip_round event and its metrics (never for a
    * decision). NULL: rounds report a duration of 0. */
@@ -1039,16 +1228,34 @@ vigil_time vigil_node_next_timer(const vigil_node *n);
  * number of frames handed to send. The node should not be driven after. */
 size_t vigil_node_leave(vigil_node *n, vigil_time now);
 
+/* `vigil join`: contact pname (an IP literal and port) now as a seed --
+ * our heartbeat goes to it at once, and every round until a peer of that
+ * name is known (vigil_members_contact). VIGIL_OK, VIGIL_EINVAL (not a
+ * pname) or VIGIL_ERANGE (VIGIL_SEEDS_MAX seeds already). */
+int vigil_node_join(vigil_node *n, const char *pname, vigil_time now);
+
+/* `vigil force-leave`: mark the peer down now (cause marked: peer_down
+ * is published unless it was down already) and forget it at once, with
+ * its tombstone (vigil_members_forget). Whether a peer may be forced out
+ * is the caller's decision (the agent refuses a peer heard lately unless
+ * told to: docs/AGENT.md). VIGIL_OK, VIGIL_ENOENT, VIGIL_ELOCAL. */
+int vigil_node_forget(vigil_node *n, const char *pname, vigil_time now);
+
 typedef struct vigil_snapshot_peer {
   char pname[VIGIL_PNAME_MAX];
   char dc[VIGIL_NAME_MAX];
   char rack[VIGIL_NAME_MAX];
   vigil_peer_state state;
   bool is_local;
-  double phi;          /* as judged at `at` */
-  double threshold;    /* the threshold this peer is judged by */
-  vigil_time since;    /* when its state last changed */
-  uint64_t generation; /* its generation as last heard (0 = never) */
+  double phi;                  /* as judged at `at` */
+  double threshold;            /* the threshold this peer is judged by */
+  vigil_time since;            /* when its state last changed */
+  uint64_t generation;         /* its generation as last heard (0 = never) */
+  vigil_time acceptable_pause; /* the acceptable pause it is judged with */
+  vigil_cause cause;           /* the evidence of its latest peer_up / peer_down (none before) */
+  vigil_up_reason reason;      /* why it last came up, while it is up; else none */
+  const char *tags;            /* its tag set, canonical text ("" = none); points into the
+                                * snapshot's own allocation, valid as long as it is */
 } vigil_snapshot_peer;
 
 typedef struct vigil_snapshot {
@@ -1072,6 +1279,7 @@ typedef struct vigil_command {
   /* configure: each setting applies only when its has_ flag is set; the
    * core merges them into its current settings and checks the result. */
   bool has_threshold, has_model, has_min_std_dev, has_acceptable_pause, has_interval, has_thresholds;
+  bool has_acceptable_pauses;
   bool has_refused, refused;
   double threshold;
   vigil_model model;
@@ -1083,6 +1291,11 @@ typedef struct vigil_command {
     char key[VIGIL_PNAME_MAX];
     double threshold;
   } thresholds[VIGIL_CMD_THRESHOLDS_MAX];
+  uint32_t nacceptable_pauses; /* at most VIGIL_CMD_THRESHOLDS_MAX */
+  struct {
+    char key[VIGIL_PNAME_MAX];
+    vigil_time acceptable_pause;
+  } acceptable_pauses[VIGIL_CMD_THRESHOLDS_MAX];
 } vigil_command;
 /*
  * Apply what a policy asked for: VIGIL_CMD_CONFIGURE merges the settings

@@ -22,10 +22,19 @@ extern "C" {
 /*
  * Load a keyring file: one key per line, 32 bytes in standard base64
  * (`head -c 32 /dev/urandom | base64`), blank lines and lines starting with
- * '#' ignored. The first key signs. Returns VIGIL_OK, or VIGIL_EINVAL with
+ * '#' ignored. The first key seals. Returns VIGIL_OK, or VIGIL_EINVAL with
  * a message naming the file and line in err (NUL-terminated, errlen bytes).
  */
 int vigil_keyring_load(vigil_keyring *kr, const char *path, char *err, size_t errlen);
+
+/*
+ * Replace the keyring file at path (through a symbolic link, the file it
+ * names) with kr's keys, the primary first: a new file beside it, mode
+ * 0600, synced, then renamed over it -- never half written. Its comments
+ * are not kept. Returns VIGIL_OK, or VIGIL_EINVAL with why in err (the
+ * file as it was).
+ */
+int vigil_keyring_save(const vigil_keyring *kr, const char *path, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------ */
 /* The bridge between the core thread and the script thread (bridge.c)     */
@@ -139,6 +148,7 @@ typedef struct vigil_agent_config {
   const char *rack;      /* NULL = "default" */
   const vigil_token *tokens;
   uint32_t ntokens;
+  const char *tags;         /* this agent's tag set, "k=v,k2=v2" (vigil_tags_parse); NULL = none */
   const char *const *seeds; /* pnames (IP literals) to contact until known */
   uint32_t nseeds;
   vigil_keyring *keyring;   /* NULL: unauthenticated (warned once); replaced in place on SIGHUP */
@@ -149,6 +159,7 @@ typedef struct vigil_agent_config {
   vigil_time reap_after;                       /* forget peers down this long (60 s) */
   uint32_t max_peers;                          /* bound on the member list (VIGIL_MAX_PEERS); 0 = none */
   vigil_time max_skew;                         /* clock skew allowed (VIGIL_MAX_SKEW); 0 = no checks */
+  vigil_peer_metrics metrics_per_peer;         /* the vigil_peer_* families of /metrics: AUTO (on up to 64) */
   vigil_detector_config detector;              /* threshold, model, ... */
   const char *policy;                          /* agent.lua path, run by policy_host */
   const struct vigil_policy_host *policy_host; /* NULL: no policy runtime */
@@ -156,6 +167,11 @@ typedef struct vigil_agent_config {
   /* The bearer token clients beyond loopback must send to mutating HTTP
    * endpoints (POST /v1/reload); NULL: those answer loopback clients only. */
   const char *http_token;
+  /* For the start-up log only: the config file the settings were read from
+   * (NULL: none), and which settings came from flags, the environment and
+   * that file ("flags=listen env=seeds file=dc,rack"; NULL or "": none). */
+  const char *config_file;
+  const char *settings_from;
 } vigil_agent_config;
 
 void vigil_agent_config_init(vigil_agent_config *cfg);

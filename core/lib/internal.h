@@ -61,6 +61,21 @@ vigil_time vigil__detector_overdue(const vigil_detector *d);
 int vigil__pool_place(vigil_pool *pool, uint32_t idx, const char *dc, const char *rack, const vigil_token *tokens,
                       uint32_t ntokens);
 
+/* Replace a peer's tags with a canonical set (pool.c; "" or NULL: none).
+ * 1 when they changed, 0 when they were the same, VIGIL_ENOENT,
+ * VIGIL_ENOMEM (the old set stays). */
+int vigil__pool_set_tags(vigil_pool *pool, uint32_t idx, const char *tags);
+
+/* Bytes of tag text the pool's peers hold, NULs included (pool.c): what a
+ * snapshot needs beside its peers. */
+size_t vigil__pool_tag_bytes(const vigil_pool *pool);
+
+/* Sort n (<= VIGIL_TAGS_MAX) tags, each already checked, by key and write
+ * their canonical text into out (tags.c). VIGIL_OK, VIGIL_EEXIST (a key
+ * twice) or VIGIL_ENAMETOOLONG (over VIGIL_TAGS_TEXT - 1 bytes); out is
+ * "" on failure. Shared by the frame decoder and vigil_tags_parse. */
+int vigil__tags_build(vigil_tag *t, uint32_t n, char out[VIGIL_TAGS_TEXT]);
+
 /* Lookups in two steps, for a batch of names (a frame's digest): first
  * compute each name's hash and prefetch its bucket, then prefetch the
  * peer the bucket points at (its pname and hot fields) and learn its idx
@@ -107,5 +122,11 @@ void vigil__metrics_gossip_round(vigil_metrics *m, vigil_time duration, uint32_t
 void vigil__metrics_refused(vigil_metrics *m);
 uint64_t vigil__metrics_refused_total(const vigil_metrics *m); /* refusals about known peers so far */
 void vigil__metrics_conviction(vigil_metrics *m, vigil_cause c);
+
+/* vigil_frame_encode with the nonce given instead of drawn at random
+ * (frame.c): for test vectors only. Sealing two frames with one key and
+ * one nonce gives both away: nothing that sends may call it. */
+int vigil__frame_encode_nonce(const vigil_frame *f, const vigil_keyring *kr, const uint8_t nonce[VIGIL_NONCE_BYTES],
+                              uint8_t *buf, size_t cap);
 
 #endif

@@ -8,6 +8,13 @@
  * in the peer (vigil_peer.transitions, .heartbeats) so they come and go with
  * it and cost no lookup on the hot path.
  *
+ * Names follow Prometheus' conventions: every family starts with vigil_,
+ * counters end in _total and gauges never do, values are in base units
+ * (seconds, bytes), a state is a label with one 0/1 series per state. The
+ * per-peer families are all vigil_peer_*: a cluster of N agents scraped
+ * whole holds N * N series of each, so vigil_handler_set_peer_metrics can
+ * leave them out (docs/AGENT.md, "Metrics", lists every family).
+ *
  * Must never: be called from another thread than the handler's, or render
  * anything promtool would reject (every family has HELP and TYPE, counters
  * end in _total, label values are escaped, phi is a float, never milli-units).
@@ -65,8 +72,10 @@ static void family(vigil__buf *b, const char *name, const char *type, const char
   vigil__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* name{peer="...",dc="...",rack="..."} value -- with dc/rack when asked. */
-static void peer_sample(vigil__buf *b, const char *name, const vigil_peer *p, bool placement, double v) {
+/* name{peer="..."[,dc="...",rack="..."][,state="..."]} value: placement
+ * labels when asked, a state label when given one. */
+static void peer_sample(vigil__buf *b, const char *name, const vigil_peer *p, bool placement, const char *state,
+                        double v) {
   vigil__buf_printf(b, "%s{peer=\"", name);
   vigil__buf_label(b, p->pname);
   if (placement) {
@@ -75,43 +84,139 @@ static void peer_sample(vigil__buf *b, const char *name, const vigil_peer *p, bo
     vigil__buf_puts(b, "\",rack=\"");
     vigil__buf_label(b, p->rack);
   }
+  if (state) vigil__buf_printf(b, "\",state=\"%s", state);
   vigil__buf_puts(b, "\"} ");
   vigil__buf_value(b, v);
   vigil__buf_puts(b, "\n");
 }
 
+/* Whether the vigil_peer_* families are rendered now: a cluster of N
+ * agents scraped whole holds N * N of each, so they can be turned off, and
+ * "auto" turns them off past VIGIL_PEER_METRICS_AUTO_MAX members. */
+static bool peer_families_on(const vigil_handler *h) {
+  switch (vigil_handler_peer_metrics(h)) {
+  case VIGIL_PEER_METRICS_ON: return true;
+  case VIGIL_PEER_METRICS_OFF: return false;
+  default: return vigil_pool_count(vigil_handler_pool(h)) <= VIGIL_PEER_METRICS_AUTO_MAX;
+  }
+}
+
 static void render_handler_wide(const vigil_metrics *m, vigil__buf *b) {
   static const char *const reasons[VIGIL__IGNORED_COUNT] = {"unknown_peer", "local_peer"};
-  family(b, "gossip_heartbeats_ignored_total", "counter", "Heartbeats the handler ignored, by reason.");
+  family(b, "vigil_heartbeats_ignored_total", "counter", "Heartbeats the handler ignored, by reason.");
   for (int i = 0; i < VIGIL__IGNORED_COUNT; i++)
-    vigil__buf_printf(b, "gossip_heartbeats_ignored_total{reason=\"%s\"} %llu\n", reasons[i],
+    vigil__buf_printf(b, "vigil_heartbeats_ignored_total{reason=\"%s\"} %llu\n", reasons[i],
                       (unsigned long long)m->ignored[i]);
-  family(b, "gossip_evaluations_total", "counter", "Evaluate ticks run.");
-  vigil__buf_printf(b, "gossip_evaluations_total %llu\n", (unsigned long long)m->evaluations);
-  family(b, "gossip_local_pauses_total", "counter",
+  family(b, "vigil_evaluations_total", "counter", "Evaluate ticks run.");
+  vigil__buf_printf(b, "vigil_evaluations_total %llu\n", (unsigned long long)m->evaluations);
+  family(b, "vigil_local_pauses_total", "counter",
          "Evaluate ticks that came so late this agent must have been paused.");
-  vigil__buf_printf(b, "gossip_local_pauses_total %llu\n", (unsigned long long)m->local_pauses);
-  family(b, "gossip_convictions_deferred_total", "counter",
+  vigil__buf_printf(b, "vigil_local_pauses_total %llu\n", (unsigned long long)m->local_pauses);
+  family(b, "vigil_convictions_deferred_total", "counter",
          "Peer evaluations whose conviction the local-pause guard held back.");
-  vigil__buf_printf(b, "gossip_convictions_deferred_total %llu\n", (unsigned long long)m->deferred);
-  family(b, "gossip_refused_total", "counter",
+  vigil__buf_printf(b, "vigil_convictions_deferred_total %llu\n", (unsigned long long)m->deferred);
+  family(b, "vigil_refused_total", "counter",
          "Datagrams to a known peer that its host refused (ICMP port unreachable).");
-  vigil__buf_printf(b, "gossip_refused_total %llu\n", (unsigned long long)m->refused);
-  family(b, "gossip_convictions_total", "counter", "Peers convicted (normal to down), by the evidence.");
+  vigil__buf_printf(b, "vigil_refused_total %llu\n", (unsigned long long)m->refused);
+  family(b, "vigil_convictions_total", "counter",
+         "Transitions of peers to down, by the evidence: phi, refused, marked (it left), observers.");
   for (int c = VIGIL_CAUSE_PHI; c < VIGIL_CAUSES; c++)
     if (c != VIGIL_CAUSE_MEMBERSHIP) /* evidence for up, never for down */
-      vigil__buf_printf(b, "gossip_convictions_total{cause=\"%s\"} %llu\n", vigil_cause_name((vigil_cause)c),
+      vigil__buf_printf(b, "vigil_convictions_total{cause=\"%s\"} %llu\n", vigil_cause_name((vigil_cause)c),
                         (unsigned long long)m->convictions[c]);
-  family(b, "cluster_events_total", "counter", "Cluster events published, by type.");
+  family(b, "vigil_events_total", "counter", "Cluster events published, by type.");
   for (int t = VIGIL_EVENT_PEER_UP; t < VIGIL_EVENT_LAGGED; t++)
-    vigil__buf_printf(b, "cluster_events_total{type=\"%s\"} %llu\n", vigil_event_name((vigil_event_type)t),
+    vigil__buf_printf(b, "vigil_events_total{type=\"%s\"} %llu\n", vigil_event_name((vigil_event_type)t),
                       (unsigned long long)m->events[t]);
-  family(b, "gossip_round_duration_seconds", "summary", "Duration of the gossip rounds reported.");
-  vigil__buf_puts(b, "gossip_round_duration_seconds_sum ");
+  family(b, "vigil_gossip_round_duration_seconds", "summary", "Duration of the gossip rounds reported.");
+  vigil__buf_puts(b, "vigil_gossip_round_duration_seconds_sum ");
   vigil__buf_value(b, m->round_seconds_sum);
-  vigil__buf_printf(b, "\ngossip_round_duration_seconds_count %llu\n", (unsigned long long)m->rounds);
-  family(b, "gossip_round_peers_seen", "gauge", "Peers heard from in the latest gossip round.");
-  vigil__buf_printf(b, "gossip_round_peers_seen %u\n", m->last_round_peers);
+  vigil__buf_printf(b, "\nvigil_gossip_round_duration_seconds_count %llu\n", (unsigned long long)m->rounds);
+  family(b, "vigil_gossip_round_peers_seen", "gauge", "Peers heard from in the latest gossip round.");
+  vigil__buf_printf(b, "vigil_gossip_round_peers_seen %u\n", m->last_round_peers);
+}
+
+/* The vigil_peer_* families: one series (or one per state) per member. */
+static void render_per_peer(const vigil_handler *h, vigil__buf *b, vigil_time now) {
+  vigil_pool *pool = vigil_handler_pool(h);
+  uint32_t slots = vigil_pool_slots(pool);
+
+  family(b, "vigil_peer_state_transitions_total", "counter",
+         "State transitions the handler applied, by peer and from/to state.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (!p) continue;
+    for (int from = 0; from < VIGIL_STATE_COUNT; from++)
+      for (int to = 0; to < VIGIL_STATE_COUNT; to++) {
+        if (!vigil_peer_transitions(p, (vigil_peer_state)from, (vigil_peer_state)to)) continue;
+        vigil__buf_puts(b, "vigil_peer_state_transitions_total{peer=\"");
+        vigil__buf_label(b, p->pname);
+        vigil__buf_printf(b, "\",from=\"%s\",to=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)from),
+                          vigil_state_name((vigil_peer_state)to),
+                          vigil_peer_transitions(p, (vigil_peer_state)from, (vigil_peer_state)to));
+      }
+  }
+
+  /* One series per state, 1 for the peer's state and 0 for the others
+   * (a state set): sum by (state) counts peers, == 1 selects them. */
+  family(b, "vigil_peer_state", "gauge",
+         "1 for each peer's current state, 0 for the others (unknown, joining, normal, standby, down, reset, "
+         "leaving).");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (!p) continue;
+    for (int s = 0; s < VIGIL_STATE_COUNT; s++)
+      peer_sample(b, "vigil_peer_state", p, true, vigil_state_name((vigil_peer_state)s),
+                  p->state == (vigil_peer_state)s);
+  }
+
+  family(b, "vigil_peer_phi", "gauge", "Current phi-accrual suspicion of each remote peer.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local) peer_sample(b, "vigil_peer_phi", p, true, NULL, vigil_handler_phi(h, i, now));
+  }
+
+  family(b, "vigil_peer_heartbeats_total", "counter", "Heartbeats recorded for each remote peer.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local) peer_sample(b, "vigil_peer_heartbeats_total", p, false, NULL, (double)p->heartbeats);
+  }
+
+  family(b, "vigil_peer_last_heartbeat_age_seconds", "gauge",
+         "Seconds since the latest heartbeat of each monitored peer.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (!p || p->is_local || !vigil_detector_is_monitoring(&p->detector)) continue;
+    vigil_time last = p->detector.last;
+    peer_sample(b, "vigil_peer_last_heartbeat_age_seconds", p, false, NULL,
+                now > last ? (double)(now - last) / 1e9 : 0.0);
+  }
+
+  family(b, "vigil_peer_heartbeat_interval_mean_seconds", "gauge",
+         "Mean heartbeat inter-arrival time in each peer's detector window.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local && vigil_detector_samples(&p->detector))
+      peer_sample(b, "vigil_peer_heartbeat_interval_mean_seconds", p, false, NULL,
+                  vigil_detector_mean(&p->detector) / 1e9);
+  }
+
+  family(b, "vigil_peer_heartbeat_interval_stddev_seconds", "gauge",
+         "Standard deviation of the heartbeat inter-arrival times in each peer's window.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p && !p->is_local && vigil_detector_samples(&p->detector))
+      peer_sample(b, "vigil_peer_heartbeat_interval_stddev_seconds", p, false, NULL,
+                  sqrt(vigil_detector_variance(&p->detector)) / 1e9);
+  }
+
+  family(b, "vigil_peer_state_age_seconds", "gauge", "Seconds each peer has been in its current state.");
+  for (uint32_t i = 0; i < slots; i++) {
+    const vigil_peer *p = vigil_pool_get(pool, i);
+    if (p)
+      peer_sample(b, "vigil_peer_state_age_seconds", p, false, NULL,
+                  now > p->since ? (double)(now - p->since) / 1e9 : 0.0);
+  }
 }
 
 char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_t *len) {
@@ -120,83 +225,23 @@ char *vigil_handler_render_metrics(const vigil_handler *h, vigil_time now, size_
   uint32_t slots = vigil_pool_slots(pool);
   const vigil_metrics *m = vigil_handler_metrics(h);
 
-  family(&b, "peer_state_transitions_total", "counter",
-         "State transitions the handler applied, by peer and from/to state.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (!p) continue;
-    for (int from = 0; from < VIGIL_STATE_COUNT; from++)
-      for (int to = 0; to < VIGIL_STATE_COUNT; to++) {
-        if (!vigil_peer_transitions(p, (vigil_peer_state)from, (vigil_peer_state)to)) continue;
-        vigil__buf_puts(&b, "peer_state_transitions_total{peer=\"");
-        vigil__buf_label(&b, p->pname);
-        vigil__buf_printf(&b, "\",from=\"%s\",to=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)from),
-                          vigil_state_name((vigil_peer_state)to),
-                          vigil_peer_transitions(p, (vigil_peer_state)from, (vigil_peer_state)to));
-      }
-  }
-
-  family(&b, "peer_state_current", "gauge",
-         "Current state of each peer: 0 unknown, 1 joining, 2 normal, 3 standby, 4 down, 5 reset, 6 leaving.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (p) peer_sample(&b, "peer_state_current", p, true, p->state);
-  }
-
-  family(&b, "gossip_phi_score", "gauge", "Current phi-accrual suspicion of each remote peer.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (p && !p->is_local) peer_sample(&b, "gossip_phi_score", p, true, vigil_handler_phi(h, i, now));
-  }
-
-  family(&b, "peer_heartbeats_total", "counter", "Heartbeats recorded for each remote peer.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (p && !p->is_local) peer_sample(&b, "peer_heartbeats_total", p, false, (double)p->heartbeats);
-  }
-
-  family(&b, "peer_last_heartbeat_age_seconds", "gauge", "Seconds since the latest heartbeat of each monitored peer.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (!p || p->is_local || !vigil_detector_is_monitoring(&p->detector)) continue;
-    vigil_time last = p->detector.last;
-    peer_sample(&b, "peer_last_heartbeat_age_seconds", p, false, now > last ? (double)(now - last) / 1e9 : 0.0);
-  }
-
-  family(&b, "peer_heartbeat_interval_mean_seconds", "gauge",
-         "Mean heartbeat inter-arrival time in each peer's detector window.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (p && !p->is_local && vigil_detector_samples(&p->detector))
-      peer_sample(&b, "peer_heartbeat_interval_mean_seconds", p, false, vigil_detector_mean(&p->detector) / 1e9);
-  }
-
-  family(&b, "peer_heartbeat_interval_stddev_seconds", "gauge",
-         "Standard deviation of the heartbeat inter-arrival times in each peer's window.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (p && !p->is_local && vigil_detector_samples(&p->detector))
-      peer_sample(&b, "peer_heartbeat_interval_stddev_seconds", p, false,
-                  sqrt(vigil_detector_variance(&p->detector)) / 1e9);
-  }
-
-  family(&b, "peer_state_age_seconds", "gauge", "Seconds each peer has been in its current state.");
-  for (uint32_t i = 0; i < slots; i++) {
-    const vigil_peer *p = vigil_pool_get(pool, i);
-    if (p) peer_sample(&b, "peer_state_age_seconds", p, false, now > p->since ? (double)(now - p->since) / 1e9 : 0.0);
-  }
+  bool per_peer = peer_families_on(h);
+  family(&b, "vigil_metrics_per_peer", "gauge",
+         "1 while the per-peer families (vigil_peer_*) are rendered; 0 when metrics_per_peer turned them off.");
+  vigil__buf_printf(&b, "vigil_metrics_per_peer %d\n", per_peer ? 1 : 0);
+  if (per_peer) render_per_peer(h, &b, now);
 
   uint32_t by_state[VIGIL_STATE_COUNT] = {0};
   for (uint32_t i = 0; i < slots; i++) {
     const vigil_peer *p = vigil_pool_get(pool, i);
     if (p) by_state[p->state]++;
   }
-  family(&b, "cluster_peers", "gauge", "Peers in the pool (this agent included), by state.");
+  family(&b, "vigil_members", "gauge", "Members this agent knows (itself included), by state.");
   for (int s = 0; s < VIGIL_STATE_COUNT; s++)
-    vigil__buf_printf(&b, "cluster_peers{state=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)s), by_state[s]);
+    vigil__buf_printf(&b, "vigil_members{state=\"%s\"} %u\n", vigil_state_name((vigil_peer_state)s), by_state[s]);
 
-  family(&b, "gossip_phi_threshold", "gauge", "Phi at which a peer is convicted.");
-  vigil__buf_puts(&b, "gossip_phi_threshold ");
+  family(&b, "vigil_phi_threshold", "gauge", "Phi at which a peer is convicted.");
+  vigil__buf_puts(&b, "vigil_phi_threshold ");
   vigil__buf_value(&b, vigil_handler_threshold(h));
   vigil__buf_puts(&b, "\n");
 

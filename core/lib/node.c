@@ -33,6 +33,7 @@
  *     agent talks to as soon as it arrives, at most every interval / 8
  *     (vigil_members_flush), not at the next round.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ static vigil_time node__tick_for(vigil_time interval) {
 vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, void *ud, vigil_time now,
                            const char **why) {
   const char *bad = NULL;
+  char tags[VIGIL_TAGS_TEXT];
   if (!cfg->self)
     bad = "self must be a \"host:port\" pname";
   else if (!send)
@@ -91,6 +93,8 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
     bad = "interval must be at least 1 ms";
   else if ((cfg->dc && !vigil_name_valid(cfg->dc)) || (cfg->rack && !vigil_name_valid(cfg->rack)))
     bad = "dc and rack: 1 to 47 letters, digits, '.', '_' or '-' (what peers accept from the wire)";
+  else if (vigil_tags_parse(cfg->tags, tags, &bad) != VIGIL_OK)
+    bad = bad ? bad : "bad tags";
   if (bad) {
     if (why) *why = bad;
     return NULL;
@@ -135,7 +139,8 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   vigil_handler_attach_events(n->h, n->ev);
   vigil_handler_attach_metrics(n->h, n->met);
   vigil_handler_set_interval(n->h, n->tick);
-  vigil_handler_set_peer_counters(n->h, !cfg->no_peer_counters);
+  vigil_handler_set_peer_metrics(n->h, cfg->peer_metrics);
+  vigil_handler_set_peer_counters(n->h, !cfg->no_peer_counters && cfg->peer_metrics != VIGIL_PEER_METRICS_OFF);
 
   vigil_members_config mc;
   vigil_members_config_init(&mc);
@@ -144,6 +149,7 @@ vigil_node *vigil_node_new(const vigil_node_config *cfg, vigil_send_fn send, voi
   mc.rack = cfg->rack;
   mc.tokens = cfg->tokens;
   mc.ntokens = cfg->ntokens;
+  mc.tags = tags;
   mc.generation = cfg->generation;
   mc.interval = cfg->interval;
   mc.observers = cfg->observers;
@@ -256,6 +262,19 @@ size_t vigil_node_leave(vigil_node *n, vigil_time now) {
   return vigil_members_shutdown(n->m, now, n->send, n->send_ud);
 }
 
+int vigil_node_join(vigil_node *n, const char *pname, vigil_time now) {
+  int rc = vigil_members_contact(n->m, pname, now, n->send, n->send_ud);
+  return rc < 0 ? rc : VIGIL_OK;
+}
+
+int vigil_node_forget(vigil_node *n, const char *pname, vigil_time now) {
+  int rc = vigil_handler_mark_down_pname(n->h, pname, now);
+  if (rc != VIGIL_OK) return rc;
+  rc = vigil_members_forget(n->m, pname, now);
+  node__due(n, now);
+  return rc;
+}
+
 /* ---- what a policy changes and reads ----------------------------------------- */
 
 static void node__set_interval(vigil_node *n, vigil_time interval, vigil_time now) {
@@ -300,6 +319,27 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
     snprintf(note, cap, "at most %d thresholds", VIGIL_CMD_THRESHOLDS_MAX);
     return VIGIL_EINVAL;
   }
+  if (c->has_acceptable_pauses && c->nacceptable_pauses > VIGIL_CMD_THRESHOLDS_MAX) {
+    snprintf(note, cap, "at most %d acceptable_pauses", VIGIL_CMD_THRESHOLDS_MAX);
+    return VIGIL_EINVAL;
+  }
+  /* Checked before anything changes: past this point only memory can
+   * fail, so the command applies whole or not at all. */
+  for (uint32_t i = 0; c->has_thresholds && i < c->nthresholds; i++) {
+    double t = c->thresholds[i].threshold;
+    if (!c->thresholds[i].key[0] || memchr(c->thresholds[i].key, 0, VIGIL_PNAME_MAX) == NULL || !(t > 0) ||
+        !isfinite(t)) {
+      snprintf(note, cap, "thresholds: every entry is a dc or pname and a finite number > 0");
+      return VIGIL_EINVAL;
+    }
+  }
+  for (uint32_t i = 0; c->has_acceptable_pauses && i < c->nacceptable_pauses; i++) {
+    if (!c->acceptable_pauses[i].key[0] || memchr(c->acceptable_pauses[i].key, 0, VIGIL_PNAME_MAX) == NULL ||
+        c->acceptable_pauses[i].acceptable_pause > VIGIL_PAUSE_OVERRIDE_MAX) {
+      snprintf(note, cap, "acceptable_pauses: every entry is a dc or pname and 0 to 3600 seconds");
+      return VIGIL_EINVAL;
+    }
+  }
   const char *why = NULL;
   if (vigil_detector_config_check(&next, &why) != VIGIL_OK) {
     snprintf(note, cap, "%s", why ? why : "invalid detector settings");
@@ -317,6 +357,18 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
       return rc;
     }
   }
+  if (c->has_acceptable_pauses) {
+    vigil_pause_override ov[VIGIL_CMD_THRESHOLDS_MAX];
+    for (uint32_t i = 0; i < c->nacceptable_pauses; i++) {
+      ov[i].key = c->acceptable_pauses[i].key;
+      ov[i].acceptable_pause = c->acceptable_pauses[i].acceptable_pause;
+    }
+    int rc = vigil_pool_set_acceptable_pauses(n->pool, ov, c->nacceptable_pauses);
+    if (rc != VIGIL_OK) {
+      snprintf(note, cap, "acceptable_pauses refused: %s", vigil_strerror(rc));
+      return rc;
+    }
+  }
   if (vigil_pool_configure(n->pool, &next, &why) != VIGIL_OK) {
     snprintf(note, cap, "%s", why ? why : "invalid detector settings");
     return VIGIL_EINVAL;
@@ -325,17 +377,24 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
   node__due(n, now);
   snprintf(note, cap,
            "threshold=%g model=%s min_std_dev_ms=%.0f acceptable_pause_ms=%.0f refused=%s interval_ms=%llu "
-           "thresholds=%u",
+           "thresholds=%u acceptable_pauses=%u",
            next.threshold, next.model == VIGIL_MODEL_NORMAL ? "normal" : "exponential", (double)next.min_std_dev / 1e6,
            (double)next.acceptable_pause / 1e6, next.refused ? "on" : "off",
-           (unsigned long long)(n->interval / VIGIL_MS), c->has_thresholds ? c->nthresholds : 0);
+           (unsigned long long)(n->interval / VIGIL_MS), c->has_thresholds ? c->nthresholds : 0,
+           c->has_acceptable_pauses ? c->nacceptable_pauses : 0);
   return VIGIL_OK;
 }
 
 vigil_snapshot *vigil_node_snapshot(const vigil_node *n, vigil_time now) {
   uint32_t slots = vigil_pool_slots(n->pool), count = vigil_pool_count(n->pool);
-  vigil_snapshot *s = malloc(sizeof *s + (size_t)count * sizeof s->peers[0]);
+  /* One allocation: the header, the peers, then their tags' text (the
+   * peers' tags point there), so a snapshot is freed, or handed to the
+   * other thread, whole. */
+  size_t head = sizeof(vigil_snapshot) + (size_t)count * sizeof(vigil_snapshot_peer);
+  size_t text_cap = vigil__pool_tag_bytes(n->pool), text_len = 0;
+  vigil_snapshot *s = malloc(head + text_cap);
   if (!s) return NULL;
+  char *text = (char *)s + head;
   s->refs_ = 0;
   s->at = now;
   vigil__copy(s->self, sizeof s->self, n->self);
@@ -354,7 +413,17 @@ vigil_snapshot *vigil_node_snapshot(const vigil_node *n, vigil_time now) {
     sp->is_local = p->is_local;
     sp->phi = vigil_handler_phi(n->h, i, now);
     sp->threshold = vigil_pool_threshold_of(n->pool, i);
+    sp->acceptable_pause = vigil_pool_acceptable_pause_of(n->pool, i);
     sp->since = p->since;
+    sp->cause = (vigil_cause)p->last_cause;
+    sp->reason = p->state == VIGIL_STATE_NORMAL ? (vigil_up_reason)p->last_reason : VIGIL_UP_NONE;
+    sp->tags = "";
+    size_t tl = p->tags ? strlen(p->tags) + 1 : 0;
+    if (tl && text_len + tl <= text_cap) {
+      memcpy(text + text_len, p->tags, tl);
+      sp->tags = text + text_len;
+      text_len += tl;
+    }
     uint64_t ver;
     vigil_time heard;
     vigil_members_info(n->m, i, &sp->generation, &ver, &heard);

@@ -47,12 +47,14 @@ static void agent__publish_snapshot(vigil__agent *a, vigil_time now) {
 }
 
 /* Every event, as the node publishes it: logged and handed to the policy
- * bridge there and then, so no burst of transitions in one input (a
- * partition at scale) can overwrite one before both have seen it. */
+ * bridge and to `vigil monitor` readers there and then, so no burst of
+ * transitions in one input (a partition at scale) can overwrite one
+ * before all have seen it. */
 static void agent__on_event(void *ud, const vigil_event *e) {
   vigil__agent *a = ud;
   vigil__log_event(e);
   if (a->bridge && e->type != VIGIL_EVENT_GOSSIP_ROUND) vigil_bridge_push_event(a->bridge, e);
+  vigil__api_monitor_event(a, e);
 }
 
 void vigil__agent_settle(vigil__agent *a, vigil_time now) {
@@ -109,13 +111,19 @@ static void agent__close_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-static void agent__on_stop(uv_signal_t *s, int signum) {
-  vigil__agent *a = s->data;
+void vigil__agent_leave(vigil__agent *a, const char *by) {
+  if (a->leaving) return;
+  a->leaving = true;
+  vigil__notify_stopping(a);
   vigil_time now = uv_hrtime();
-  vigil__logf(VIGIL_LOG_INFO, "shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  vigil__logf(VIGIL_LOG_INFO, "shutting down", "by=%s", by);
   size_t n = vigil_node_leave(a->node, now);
   vigil__logf(VIGIL_LOG_INFO, "told peers we are leaving", "frames=%zu", n);
   uv_stop(&a->loop);
+}
+
+static void agent__on_stop(uv_signal_t *s, int signum) {
+  vigil__agent_leave(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 /* SIGHUP: read the keyring file again (a rotation: add the new key
@@ -182,6 +190,7 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   nc.rack = cfg->rack;
   nc.tokens = cfg->tokens;
   nc.ntokens = cfg->ntokens;
+  nc.tags = cfg->tags;
   nc.seeds = cfg->seeds;
   nc.nseeds = cfg->nseeds;
   /* Milliseconds of wall clock: a restart a second later still counts as
@@ -193,6 +202,7 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   nc.reap_after = cfg->reap_after;
   nc.max_peers = cfg->max_peers;
   nc.max_skew = cfg->max_skew;
+  nc.peer_metrics = cfg->metrics_per_peer;
   nc.keyring = cfg->keyring;
   nc.detector = cfg->detector;
   nc.detector.first_estimate = 0; /* the gossip interval */
@@ -231,16 +241,28 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   uv_signal_start(&a->sigterm, agent__on_stop, SIGTERM);
   uv_signal_start(&a->sighup, agent__on_hup, SIGHUP);
 
+  char qtags[VIGIL__LOG_QUOTED(VIGIL_TAGS_TEXT)];
   vigil__logf(VIGIL_LOG_INFO, "agent started",
               "self=%s listen=%s http=%s generation=%llu seeds=%u interval_ms=%llu threshold=%g "
-              "authenticated=%s version=%s",
+              "authenticated=%s version=%s tags=%s",
               self, cfg->listen, a->http_on ? cfg->http : "off", (unsigned long long)nc.generation, cfg->nseeds,
               (unsigned long long)(cfg->interval / VIGIL_MS), cfg->detector.threshold, cfg->keyring ? "yes" : "no",
-              VIGIL_VERSION);
+              VIGIL_VERSION, vigil__log_quote(qtags, sizeof qtags, cfg->tags ? cfg->tags : ""));
+  /* Where the settings came from (flags > VIGIL_* > config file > defaults):
+   * the first thing to read when a value is not the one expected. */
+  if (cfg->config_file || (cfg->settings_from && *cfg->settings_from)) {
+    char qfile[VIGIL__LOG_QUOTED(256)];
+    bool from = cfg->settings_from && *cfg->settings_from;
+    vigil__logf(VIGIL_LOG_INFO, "settings", "config=%s%s%s",
+                cfg->config_file ? vigil__log_quote(qfile, sizeof qfile, cfg->config_file) : "none", from ? " " : "",
+                from ? cfg->settings_from : "");
+  }
   if (a->http_on && !cfg->http_token && !vigil__http_addr_loopback((const struct sockaddr *)&http_addr))
-    vigil__logf(VIGIL_LOG_WARN, "http listens beyond loopback: mutating endpoints answer loopback clients only",
-                "http=%s endpoints=\"POST /v1/reload\" hint=\"to allow other clients, add --http-token-file FILE\"",
-                cfg->http);
+    vigil__logf(
+        VIGIL_LOG_WARN, "http listens beyond loopback: mutating endpoints answer loopback clients only",
+        "http=%s endpoints=\"POST /v1/*, GET /v1/monitor\" hint=\"to allow other clients, add --http-token-file "
+        "FILE\"",
+        cfg->http);
   if (!cfg->keyring)
     vigil__logf(VIGIL_LOG_WARN, "gossip is unauthenticated: anyone who can reach the gossip port can forge heartbeats",
                 "listen=%s hint=\"start every agent with --keyring FILE\"", cfg->listen);
@@ -263,6 +285,7 @@ static int agent__start(vigil__agent *a, const vigil_agent_config *cfg) {
   }
   /* The first gossip round is due now. */
   vigil__agent_settle(a, uv_hrtime());
+  vigil__notify_start(a); /* READY=1 once the policy has loaded or failed */
   return 0;
 }
 

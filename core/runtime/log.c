@@ -316,7 +316,8 @@ void vigil_log_fields(vigil_log_level lvl, const char *msg, const vigil_log_fiel
 #define LOG__F(k, v)                                                                                                   \
   { k, v, strlen(v) }
 
-/* The handler put the deciding phi and the cause in up and down events.
+/* The handler put the deciding phi and the cause in up and down events,
+ * and in an up why it came up (joined, recovered, restarted).
  * Peer, dc and rack came from the wire: written as values, never as text. */
 void vigil__log_event(const vigil_event *e) {
   switch (e->type) {
@@ -332,9 +333,11 @@ void vigil__log_event(const vigil_event *e) {
         LOG__F("to", vigil_state_name(e->state)),
         LOG__F("phi", phi),
         LOG__F("cause", vigil_cause_name(e->cause)),
+        LOG__F("reason", vigil_up_reason_name(e->reason)), /* peer up only: dropped below for a down */
     };
-    vigil_log_fields(e->type == VIGIL_EVENT_PEER_DOWN ? VIGIL_LOG_WARN : VIGIL_LOG_INFO,
-                     e->type == VIGIL_EVENT_PEER_DOWN ? "peer down" : "peer up", f, sizeof f / sizeof f[0]);
+    bool down = e->type == VIGIL_EVENT_PEER_DOWN;
+    vigil_log_fields(down ? VIGIL_LOG_WARN : VIGIL_LOG_INFO, down ? "peer down" : "peer up", f,
+                     sizeof f / sizeof f[0] - (down ? 1 : 0));
     break;
   }
   case VIGIL_EVENT_PEER_JOINED:

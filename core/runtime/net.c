@@ -141,12 +141,12 @@ static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
  * too far from our clock is a replay or a clock out of sync. Say so at
  * warn, with the source, at most once every TRUST_WARN_EVERY (a flood of
  * them cannot flood the log); the frames between are counted in the next
- * warning and, all of them, in frames_rejected_total. */
+ * warning and, all of them, in vigil_frames_rejected_total. */
 #define TRUST_WARN_EVERY (10 * VIGIL_SEC)
 
 static bool net__trust_reason(int rc) {
-  return rc == VIGIL_FRAME_EAUTH || rc == VIGIL_FRAME_EUNSIGNED || rc == VIGIL_FRAME_ESOURCE ||
-         rc == VIGIL_FRAME_ESKEW || rc == VIGIL_FRAME_EGENERATION;
+  return rc == VIGIL_FRAME_EAUTH || rc == VIGIL_FRAME_EUNSIGNED || rc == VIGIL_FRAME_EENCRYPTED ||
+         rc == VIGIL_FRAME_ESOURCE || rc == VIGIL_FRAME_ESKEW || rc == VIGIL_FRAME_EGENERATION;
 }
 
 static void net__trust_warning(vigil__agent *a, int rc, const char *src, vigil_time now) {
@@ -157,11 +157,15 @@ static void net__trust_warning(vigil__agent *a, int rc, const char *src, vigil_t
   const char *msg, *hint;
   switch (rc) {
   case VIGIL_FRAME_EAUTH:
-    msg = "frame signed with a key not in our keyring";
+    msg = "frame sealed with a key not in our keyring";
     hint = "the sender's keyring shares no key with ours";
     break;
+  case VIGIL_FRAME_EENCRYPTED:
+    msg = "encrypted frame, and we have no keyring";
+    hint = "the sender runs with --keyring and we do not; every agent needs the same keyring";
+    break;
   case VIGIL_FRAME_EUNSIGNED:
-    msg = "unsigned frame";
+    msg = "plaintext frame, and we have a keyring";
     hint = "the sender runs without --keyring; every agent needs the same keyring";
     break;
   case VIGIL_FRAME_ESOURCE:

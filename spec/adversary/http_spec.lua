@@ -86,7 +86,7 @@ local function curl(url, extra, prefix)
 end
 
 local function metric(a, reason)
-  return agents.metric(a, 'http_connections_rejected_total{reason="' .. reason .. '"}') or 0
+  return agents.metric(a, 'vigil_http_connections_rejected_total{reason="' .. reason .. '"}') or 0
 end
 
 local function count(text, pattern)
@@ -117,7 +117,7 @@ describe("the HTTP endpoint under a slowloris", function()
     for i = 1, 5 do
       local body, code = curl("http://127.0.0.1:" .. a.http .. "/metrics", "--interface 127.0.0.1")
       assert.are.equal(200, code, "scrape " .. i)
-      assert.truthy(body:find("http_requests_total", 1, true))
+      assert.truthy(body:find("vigil_http_requests_total", 1, true))
     end
     -- 8 held, the 192 others refused at once (with a 503, or closed when
     -- too many refusals were being written at the same moment).
@@ -134,7 +134,7 @@ describe("the HTTP endpoint under a slowloris", function()
     assert.are.equal(8, waiting)
     assert.are.equal(192, refused)
     assert.are.equal(192, metric(a, "per_address"))
-    assert.are.equal(192, agents.metric(a, "http_connections_refused_total"))
+    assert.are.equal(192, agents.metric(a, "vigil_http_connections_refused_total"))
   end)
 
   it("evicts a slowloris spread over 20 addresses to make room for a scraper", function()
@@ -150,13 +150,13 @@ describe("the HTTP endpoint under a slowloris", function()
     -- 160 connections for 64 places: the newcomers evicted the crowded.
     local body, code = curl("http://127.0.0.1:" .. a.http .. "/metrics", "--interface 127.0.0.1")
     assert.are.equal(200, code, body)
-    local evicted = tonumber(body:match('http_connections_rejected_total{reason="evicted"} (%d+)'))
-    local full = tonumber(body:match('http_connections_rejected_total{reason="full"} (%d+)'))
+    local evicted = tonumber(body:match('vigil_http_connections_rejected_total{reason="evicted"} (%d+)'))
+    local full = tonumber(body:match('vigil_http_connections_rejected_total{reason="full"} (%d+)'))
     -- Every connection beyond the 64 places evicted one or was refused (no
     -- address reached 8 of 64); the scraper's own connection evicted one more.
     assert.are.equal(160 - 64 + 1, evicted + full, body)
     assert.is_true(evicted > 0)
-    assert.are.equal(0, tonumber(body:match('http_connections_rejected_total{reason="per_address"} (%d+)')))
+    assert.are.equal(0, tonumber(body:match('vigil_http_connections_rejected_total{reason="per_address"} (%d+)')))
   end)
 
   it("closes a connection whose headers are not complete 2 s after it opened, however they trickle", function()
@@ -303,7 +303,7 @@ describe("POST /v1/reload from beyond loopback", function()
     assert.truthy(body:find("loopback", 1, true), body)
     local metrics, mcode = curl(string.format("http://%s:%d/metrics", NSADDR, http), "", "ip netns exec " .. ns)
     assert.are.equal(200, mcode)
-    assert.truthy(metrics:find('http_mutations_refused_total{reason="loopback_only"} 1', 1, true))
+    assert.truthy(metrics:find('vigil_http_mutations_refused_total{reason="loopback_only"} 1', 1, true))
     -- the namespace's own loopback still may
     local _, lcode = curl("http://127.0.0.1:" .. http .. "/v1/reload", "-X POST", "ip netns exec " .. ns)
     assert.are.equal(202, lcode)

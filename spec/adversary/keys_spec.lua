@@ -24,12 +24,12 @@ describe("mismatched keys", function()
     local c = agents.start({ seeds = { a } }) -- no keyring at all
     -- b and c send to a (their seed) five times a second.
     agents.wait(function()
-      return (agents.metric(a, 'frames_rejected_total{reason="auth"}') or 0) >= 15
-        and (agents.metric(a, 'frames_rejected_total{reason="unauthenticated"}') or 0) >= 15
+      return (agents.metric(a, 'vigil_frames_rejected_total{reason="auth"}') or 0) >= 15
+        and (agents.metric(a, 'vigil_frames_rejected_total{reason="unauthenticated"}') or 0) >= 15
     end, 8, "a to reject b's and c's frames")
     local log = agents.lines(a.log)
-    local wrong = count(log, 'msg="frame signed with a key not in our keyring"')
-    local unsigned = count(log, 'msg="unsigned frame"')
+    local wrong = count(log, 'msg="frame sealed with a key not in our keyring"')
+    local unsigned = count(log, 'msg="plaintext frame, and we have a keyring"')
     -- One warning in the first 10 s, whichever came first, then silence.
     assert.are.equal(1, wrong + unsigned, table.concat(log, "\n"))
     local line
@@ -63,7 +63,7 @@ describe("mismatched keys", function()
     local a = agents.start({ keyring = k1 })
     local b = agents.start({ keyring = k2, seeds = { a } })
     agents.wait(function()
-      return (agents.metric(a, 'frames_rejected_total{reason="auth"}') or 0) >= 5
+      return (agents.metric(a, 'vigil_frames_rejected_total{reason="auth"}') or 0) >= 5
     end, 5, "a to reject b")
     -- a broken file: the keys in force stay
     local f = io.open(k1, "w")

@@ -21,7 +21,7 @@ describe("a name from the wire", function()
     local evil = "r msg=\"disk wiped\" level=error"
     assert.is_true(s:send(a.pname, heartbeat(s.pname, evil)))
     agents.wait(function()
-      return (agents.metric(a, 'frames_rejected_total{reason="value"}') or 0) >= 1
+      return (agents.metric(a, 'vigil_frames_rejected_total{reason="value"}') or 0) >= 1
     end, 5, "the frame to be rejected for its value")
     assert.is_nil(agents.members(a)[s.pname])
     -- The same frame with a plain rack is accepted: the rack was the reason.

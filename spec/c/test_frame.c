@@ -1,11 +1,15 @@
 /*
  * test_frame.c - the wire format: docs/PROTOCOL.md's vectors byte for byte,
- * round trips, one test per rejection reason, and the keyring.
+ * round trips, one test per rejection reason, sealed frames, and the
+ * keyring (its changes, its file).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "internal.h"
 #include "vectors.h"
 #include "vigil_runtime.h"
 
@@ -24,22 +28,44 @@ static const vector *find(const vector *v, int n, const char *name) {
 
 static vigil_frame *new_frame(void) { return calloc(1, sizeof(vigil_frame)); }
 
+/* Where a sealed datagram's sealed bytes start ([2, nil, bin 8 or bin 16]),
+ * or 0 when it is not one. */
+static size_t sealed_at(const uint8_t *d, size_t len) {
+  if (len < 6 || d[0] != 0x93 || d[1] != 0x02 || d[2] != 0xc0) return 0;
+  return d[3] == 0xc4 ? 5 : d[3] == 0xc5 ? 6 : 0;
+}
+
+/* Whether the n bytes at p hold the text s. */
+static bool contains(const uint8_t *p, size_t n, const char *s) {
+  size_t k = strlen(s);
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp(p + i, s, k) == 0) return true;
+  return false;
+}
+
 TEST(protocol_vectors_decode_and_reencode_byte_for_byte) {
   static vector v[16];
   int n = load_vectors(PROTOCOL_MD, v, 16);
-  CHECK_INT(n, 7);
+  CHECK_INT(n, 8);
   vigil_keyring kr = {0};
   vigil_keyring_add_base64(&kr, TEST_KEY);
   vigil_frame *f = new_frame();
   for (int i = 0; i < n; i++) {
-    const vigil_keyring *k = strstr(v[i].name, "signed") ? &kr : NULL;
+    const vigil_keyring *k = strstr(v[i].name, "sealed") ? &kr : NULL;
     int rc = vigil_frame_decode(v[i].bytes, v[i].len, k, f);
     if (rc != VIGIL_OK) {
       CHECK_FAIL_("vector %s: %s", v[i].name, vigil_frame_reason(rc));
       continue;
     }
-    uint8_t out[VIGIL_FRAME_MAX];
-    int len = vigil_frame_encode(f, k, out, sizeof out);
+    /* A sealed vector re-encodes under its own nonce (the encoder draws
+     * one at random: internal.h's entry point takes it as an argument). */
+    uint8_t out[VIGIL_FRAME_MAX], nonce[VIGIL_NONCE_BYTES] = {0};
+    size_t at = sealed_at(v[i].bytes, v[i].len);
+    if (k) {
+      CHECK(at > 0);
+      if (at) memcpy(nonce, v[i].bytes + at + 1, sizeof nonce);
+    }
+    int len = vigil__frame_encode_nonce(f, k, nonce, out, sizeof out);
     CHECK_INT(len, (int)v[i].len);
     if (len == (int)v[i].len && memcmp(out, v[i].bytes, v[i].len) != 0)
       CHECK_FAIL_("vector %s re-encodes to different bytes", v[i].name);
@@ -131,17 +157,32 @@ TEST(protocol_vectors_decode_and_reencode_byte_for_byte) {
   } else {
     CHECK_FAIL_("digest_alerts vector missing or undecodable");
   }
-  const vector *sd = find(v, n, "shutdown_signed");
-  if (sd) {
+  const vector *sd = find(v, n, "shutdown_sealed"), *sp = find(v, n, "shutdown");
+  if (sd && sp) {
     CHECK_INT(vigil_frame_decode(sd->bytes, sd->len, &kr, f), VIGIL_OK);
     CHECK_INT(f->type, VIGIL_FRAME_SHUTDOWN);
+    CHECK_STR(f->from, "10.0.0.1:7000");
     CHECK_INT(f->version, 43);
     CHECK(f->authenticated);
-    /* A receiver without a keyring ignores the tag. */
-    CHECK_INT(vigil_frame_decode(sd->bytes, sd->len, NULL, f), VIGIL_OK);
-    CHECK(!f->authenticated);
+    /* The hint is the key's fingerprint's first byte, the nonce 0x40 ..
+     * 0x57, and what is sealed is the plaintext vector's body. */
+    char fp[VIGIL_KEY_FINGERPRINT];
+    vigil_key_fingerprint(kr.keys[0], fp);
+    CHECK_STR(fp, "cb2f5160");
+    size_t at = sealed_at(sd->bytes, sd->len);
+    CHECK_INT(at, 5);
+    CHECK_INT(sd->bytes[at], 0xcb);
+    for (int b = 0; b < VIGIL_NONCE_BYTES; b++) CHECK_INT(sd->bytes[at + 1 + b], 0x40 + b);
+    size_t body_len = sp->bytes[3]; /* shutdown: 92 02 c4 LEN body */
+    CHECK_INT(sd->len, at + VIGIL_SEAL_OVERHEAD + body_len);
+    CHECK_INT(sd->bytes[4], VIGIL_SEAL_OVERHEAD + body_len);
+    /* Nothing of the body is readable: its pname is not in the datagram. */
+    CHECK(!contains(sd->bytes, sd->len, "10.0.0.1"));
+    CHECK(contains(sp->bytes, sp->len, "10.0.0.1"));
+    /* A receiver without a keyring cannot read it, and says so. */
+    CHECK_INT(vigil_frame_decode(sd->bytes, sd->len, NULL, f), VIGIL_FRAME_EENCRYPTED);
   } else {
-    CHECK_FAIL_("shutdown_signed vector missing");
+    CHECK_FAIL_("shutdown or shutdown_sealed vector missing");
   }
   free(f);
 }
@@ -242,11 +283,27 @@ TEST(every_rejection_has_its_reason) {
   CHECK_INT(decode_hex("92 02 c4 14 84 " REQ " 00", NULL), VIGIL_FRAME_ETRAILING);
   vigil_keyring kr = {0};
   vigil_keyring_add_base64(&kr, TEST_KEY);
+  /* With a keyring, a plaintext frame is unauthenticated: with no third
+   * element, a nil one, or the BLAKE2b tag an earlier release signed with. */
   CHECK_INT(decode_hex("92 02 c4 14 84 " REQ, &kr), VIGIL_FRAME_EUNSIGNED);
   CHECK_INT(decode_hex("93 02 c4 14 84 " REQ " c0", &kr), VIGIL_FRAME_EUNSIGNED);
   CHECK_INT(decode_hex("93 02 c4 14 84 " REQ " c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", &kr),
-            VIGIL_FRAME_EAUTH);
-  CHECK_INT(decode_hex("93 02 c4 14 84 " REQ " c4 01 00", &kr), VIGIL_FRAME_EAUTH);
+            VIGIL_FRAME_EUNSIGNED);
+  /* A sealed frame no key opens, or too short to hold a hint, a nonce and
+   * a tag, is auth; [2, nil] or a sealed part that is not bin, malformed. */
+  CHECK_INT(decode_hex("93 02 c0 c4 01 00", &kr), VIGIL_FRAME_EAUTH);
+  {
+    char hex[512] = "93 02 c0 c4 29";
+    for (int i = 0; i < VIGIL_SEAL_OVERHEAD; i++) strcat(hex, " 00");
+    CHECK_INT(decode_hex(hex, &kr), VIGIL_FRAME_EAUTH);
+    /* Without a keyring, whatever is sealed cannot be read: encrypted. */
+    CHECK_INT(decode_hex(hex, NULL), VIGIL_FRAME_EENCRYPTED);
+    CHECK_INT(decode_hex("93 02 c0 c4 01 00", NULL), VIGIL_FRAME_EENCRYPTED);
+  }
+  CHECK_INT(decode_hex("92 02 c0", &kr), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_hex("93 02 c0 a1 78", &kr), VIGIL_FRAME_EMALFORMED);
+  CHECK_INT(decode_hex("93 02 c0 c4 05 00", &kr), VIGIL_FRAME_ETRUNCATED);
+  CHECK_INT(decode_hex("93 02 c0 c4 01 00 00", &kr), VIGIL_FRAME_ETRAILING);
   /* Reason names are the metric labels. */
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ETOOBIG), "too_big");
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EAUTH), "auth");
@@ -255,7 +312,8 @@ TEST(every_rejection_has_its_reason) {
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ESOURCE), "source");
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_ESKEW), "skew");
   CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EGENERATION), "generation");
-  CHECK_INT(vigil_frame_reason_index(VIGIL_FRAME_EGENERATION), VIGIL_FRAME_REASONS - 1);
+  CHECK_STR(vigil_frame_reason(VIGIL_FRAME_EENCRYPTED), "encrypted");
+  CHECK_INT(vigil_frame_reason_index(VIGIL_FRAME_EENCRYPTED), VIGIL_FRAME_REASONS - 1);
 }
 
 TEST(unknown_fields_types_and_keys_are_skipped) {
@@ -271,9 +329,9 @@ TEST(unknown_fields_types_and_keys_are_skipped) {
   CHECK_INT(f->type, 99);
   /* Extra envelope elements after the tag slot are skipped too. */
   CHECK_INT(decode_hex("94 02 c4 14 84 " REQ " c0 a1 78", NULL), VIGIL_OK);
-  /* Digest entries longer than six elements keep their first six, alerts
-   * longer than four their first four. */
-  CHECK_INT(decode_body_into("85 " REQ " 09 91 97 " P22 " 05 06 a1 78 a1 79 07 c3", f), VIGIL_OK);
+  /* Digest entries longer than seven elements keep their first seven (the
+   * seventh: tags), alerts longer than four their first four. */
+  CHECK_INT(decode_body_into("85 " REQ " 09 91 98 " P22 " 05 06 a1 78 a1 79 07 80 c3", f), VIGIL_OK);
   CHECK_STR(f->digest[0].rack, "y");
   CHECK_INT(f->digest[0].version, 7);
   CHECK_INT(decode_body_into("85 " REQ " 0c 91 95 " P22 " 05 06 " P23 " 81 01 c3", f), VIGIL_OK);
@@ -321,9 +379,25 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   CHECK_STR(g->digest[19].dc, "dc19");
   CHECK_STR(g->digest[18].dc, "");
   CHECK_INT(g->digest[19].incarnation, 19 * 1000003u);
-  /* A tampered byte fails authentication. */
-  buf[10] ^= 1;
-  CHECK_INT(vigil_frame_decode(buf, (size_t)n, &kr, g), VIGIL_FRAME_EAUTH);
+  /* Every byte tampered with fails: one of the sealed part (hint, nonce,
+   * ciphertext, tag) as auth, one of the envelope for its own reason. */
+  size_t at = sealed_at(buf, (size_t)n);
+  CHECK(at > 0);
+  int auth = 0, other_ok = 0;
+  for (size_t i = 0; i < (size_t)n; i++) {
+    for (int bit = 0; bit < 8; bit += 7) {
+      buf[i] ^= (uint8_t)(1u << bit);
+      int rc = vigil_frame_decode(buf, (size_t)n, &kr, g);
+      buf[i] ^= (uint8_t)(1u << bit);
+      if (i >= at)
+        auth += rc == VIGIL_FRAME_EAUTH;
+      else
+        other_ok += rc == VIGIL_OK;
+    }
+  }
+  CHECK_INT(auth, 2 * (n - (int)at));
+  CHECK_INT(other_ok, 0);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, &kr, g), VIGIL_OK); /* untouched, it still opens */
   /* The largest frame allowed (32 digest entries of the longest loopback
    * pnames, the largest numbers and the longest dc and rack) does not fit:
    * the encoder says so instead of writing a bad datagram. */
@@ -345,7 +419,7 @@ TEST(a_full_frame_round_trips_and_stays_under_1400_bytes) {
   free(g);
 }
 
-TEST(keys_rotate_the_first_signs_and_all_verify) {
+TEST(keys_rotate_the_primary_seals_and_every_key_opens) {
   vigil_keyring old = {0}, both = {0}, other = {0};
   const char *k2 = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="; /* 0x20 .. 0x3f */
   CHECK_INT(vigil_keyring_add_base64(&old, TEST_KEY), VIGIL_OK);
@@ -355,13 +429,236 @@ TEST(keys_rotate_the_first_signs_and_all_verify) {
   vigil_frame *f = new_frame();
   f->type = 1;
   snprintf(f->from, sizeof f->from, "127.0.0.1:1");
-  uint8_t buf[VIGIL_FRAME_MAX];
+  uint8_t buf[VIGIL_FRAME_MAX], again[VIGIL_FRAME_MAX];
   int n = vigil_frame_encode(f, &old, buf, sizeof buf);
-  CHECK_INT(vigil_frame_decode(buf, (size_t)n, &both, f), VIGIL_OK); /* verified by the 2nd key */
+  /* Two frames sealed alike never share a nonce (nor ciphertext). */
+  CHECK_INT(vigil_frame_encode(f, &old, again, sizeof again), n);
+  CHECK(memcmp(buf, again, (size_t)n) != 0);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, &both, f), VIGIL_OK); /* opened by the 2nd key */
+  CHECK(f->authenticated);
   CHECK_INT(vigil_frame_decode(buf, (size_t)n, &other, f), VIGIL_FRAME_EAUTH);
   CHECK_INT(vigil_keyring_add_base64(&other, "not base64!"), VIGIL_EINVAL);
   CHECK_INT(vigil_keyring_add_base64(&other, "AAEC"), VIGIL_EINVAL); /* 3 bytes */
   free(f);
+}
+
+/* Eight keys: the ring of all eight opens a frame sealed by any one of
+ * them, a ring without it opens nothing; the hint is tried first but never
+ * trusted -- a frame whose hint names no key (or the wrong one) still
+ * opens when its key is in the ring, and a hint is not a key. */
+TEST(every_key_of_the_ring_opens_and_the_hint_is_only_a_shortcut) {
+  static vigil_keyring ring, one, seven;
+  uint8_t keys[VIGIL_KEYRING_MAX][VIGIL_KEY_BYTES];
+  memset(&ring, 0, sizeof ring);
+  memset(&seven, 0, sizeof seven);
+  for (int k = 0; k < VIGIL_KEYRING_MAX; k++) {
+    for (int b = 0; b < VIGIL_KEY_BYTES; b++) keys[k][b] = (uint8_t)(k * 31 + b * 7 + 1);
+    CHECK_INT(vigil_keyring_install(&ring, keys[k]), VIGIL_OK);
+    if (k != 5) CHECK_INT(vigil_keyring_install(&seven, keys[k]), VIGIL_OK);
+  }
+  vigil_frame *f = new_frame(), *g = new_frame();
+  f->type = VIGIL_FRAME_HEARTBEAT;
+  snprintf(f->from, sizeof f->from, "127.0.0.1:7000");
+  f->generation = 1;
+  f->version = 2;
+  uint8_t buf[VIGIL_FRAME_MAX];
+  for (int k = 0; k < VIGIL_KEYRING_MAX; k++) {
+    memset(&one, 0, sizeof one);
+    vigil_keyring_install(&one, keys[k]);
+    int n = vigil_frame_encode(f, &one, buf, sizeof buf);
+    CHECK(n > 0);
+    CHECK_INT(buf[sealed_at(buf, (size_t)n)], one.hints[0]);
+    CHECK_INT(vigil_frame_decode(buf, (size_t)n, &ring, g), VIGIL_OK);
+    CHECK_INT(g->version, 2);
+    CHECK_INT(vigil_frame_decode(buf, (size_t)n, &seven, g), k == 5 ? VIGIL_FRAME_EAUTH : VIGIL_OK);
+    /* A lying hint (sealed under it, so the tag covers it): still opens. */
+    one.hints[0] ^= 0x5a;
+    n = vigil_frame_encode(f, &one, buf, sizeof buf);
+    CHECK_INT(vigil_frame_decode(buf, (size_t)n, &ring, g), VIGIL_OK);
+    /* The hint of another key, with key k's tag: the tag decides. */
+    one.hints[0] = ring.hints[(k + 1) % VIGIL_KEYRING_MAX];
+    n = vigil_frame_encode(f, &one, buf, sizeof buf);
+    CHECK_INT(vigil_frame_decode(buf, (size_t)n, &ring, g), VIGIL_OK);
+    CHECK_INT(vigil_frame_decode(buf, (size_t)n, &seven, g), k == 5 ? VIGIL_FRAME_EAUTH : VIGIL_OK);
+  }
+  /* Plaintext to a ring is unauthenticated; sealed to no ring, encrypted. */
+  int n = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, &ring, g), VIGIL_FRAME_EUNSIGNED);
+  n = vigil_frame_encode(f, &ring, buf, sizeof buf);
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, NULL, g), VIGIL_FRAME_EENCRYPTED);
+  vigil_keyring empty = {0};
+  CHECK_INT(vigil_frame_decode(buf, (size_t)n, &empty, g), VIGIL_FRAME_EENCRYPTED);
+  free(f);
+  free(g);
+}
+
+/* Sealing costs VIGIL_SEAL_OVERHEAD bytes and a nil: a frame that fits in
+ * plaintext may not fit sealed, and the encoder says so (membership then
+ * drops digest entries until it fits). */
+TEST(sealing_costs_a_fixed_overhead_and_the_encoder_counts_it) {
+  vigil_keyring kr = {0};
+  vigil_keyring_add_base64(&kr, TEST_KEY);
+  vigil_frame *f = new_frame();
+  f->type = VIGIL_FRAME_HEARTBEAT;
+  snprintf(f->from, sizeof f->from, "127.0.0.1:7000");
+  f->generation = 1764151200;
+  f->version = 42;
+  uint8_t buf[VIGIL_FRAME_MAX];
+  int plain = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  int sealed = vigil_frame_encode(f, &kr, buf, sizeof buf);
+  CHECK_INT(sealed, plain + 1 + VIGIL_SEAL_OVERHEAD);
+  /* Digest entries until the plaintext is just under 1400 bytes. */
+  while (f->ndigest < VIGIL_DIGEST_MAX) {
+    vigil_digest_entry *e = &f->digest[f->ndigest++];
+    snprintf(e->pname, sizeof e->pname, "127.0.%u.1:7000", f->ndigest);
+    e->generation = e->incarnation = UINT64_MAX;
+    memset(e->dc, 'd', 30), e->dc[30] = '\0';
+    if (vigil_frame_encode(f, NULL, buf, sizeof buf) < 0) {
+      f->ndigest--;
+      break;
+    }
+  }
+  plain = vigil_frame_encode(f, NULL, buf, sizeof buf);
+  CHECK(plain > VIGIL_FRAME_MAX - 1 - VIGIL_SEAL_OVERHEAD);
+  CHECK_INT(vigil_frame_encode(f, &kr, buf, sizeof buf), VIGIL_FRAME_ETOOBIG);
+  /* One entry fewer fits, sealed, within the datagram. */
+  f->ndigest--;
+  sealed = vigil_frame_encode(f, &kr, buf, sizeof buf);
+  CHECK(sealed > 0 && sealed <= VIGIL_FRAME_MAX);
+  /* And a cap below what the frame needs is refused, never overrun. */
+  CHECK_INT(vigil_frame_encode(f, &kr, buf, (size_t)sealed - 1), VIGIL_FRAME_ETOOBIG);
+  free(f);
+}
+
+/* What a node sends with a keyring: every frame sealed, opened by the
+ * keyring, within 1400 bytes however much news it has to tell. Forty
+ * members with the longest names (IPv6 pnames, 47-byte dc and rack, 9-byte
+ * numbers: ~164 bytes an entry) are more than a datagram holds: the node
+ * puts 9 entries in a frame when they fit, and here membership drops
+ * entries until the sealed frame fits. */
+typedef struct sent_log {
+  int frames, over, unopened;
+  size_t longest;
+  uint32_t most_entries; /* digest entries in the fullest frame */
+  const vigil_keyring *kr;
+} sent_log;
+
+static int sent_check(void *ud, const char *pname, const uint8_t *buf, size_t len) {
+  (void)pname;
+  sent_log *l = ud;
+  static vigil_frame g;
+  l->frames++;
+  l->over += len > VIGIL_FRAME_MAX;
+  if (len > l->longest) l->longest = len;
+  bool opened = vigil_frame_decode(buf, len, l->kr, &g) == VIGIL_OK && g.authenticated;
+  l->unopened += !opened;
+  if (opened && g.ndigest > l->most_entries) l->most_entries = g.ndigest;
+  return 0;
+}
+
+TEST(a_node_with_a_keyring_seals_every_frame_within_1400_bytes) {
+  vigil_keyring kr = {0};
+  vigil_keyring_add_base64(&kr, TEST_KEY);
+  sent_log log = {0, 0, 0, 0, 0, &kr};
+  vigil_node_config cfg;
+  vigil_node_config_init(&cfg);
+  cfg.self = "127.0.0.1:7000";
+  cfg.keyring = &kr;
+  cfg.max_skew = 0; /* no wall clock here */
+  cfg.generation = 1;
+  vigil_node *n = vigil_node_new(&cfg, sent_check, &log, 0, NULL);
+  CHECK(n != NULL);
+  if (!n) return;
+  vigil_frame *f = new_frame();
+  uint8_t buf[VIGIL_FRAME_MAX];
+  for (uint32_t i = 0; i < 40; i++) {
+    memset(f, 0, sizeof *f);
+    f->type = VIGIL_FRAME_HEARTBEAT;
+    snprintf(f->from, sizeof f->from, "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:%x]:65000", i + 1);
+    f->generation = (1ull << 40) + i;
+    f->incarnation = 1ull << 40;
+    f->version = 1;
+    f->sent = 1;
+    memset(f->dc, 'd', VIGIL_NAME_MAX - 1);
+    memset(f->rack, 'r', VIGIL_NAME_MAX - 1);
+    f->dc[5] = f->rack[5] = (char)('a' + i % 26);
+    int len = vigil_frame_encode(f, &kr, buf, sizeof buf);
+    CHECK(len > 0);
+    CHECK_INT(vigil_node_receive(n, buf, (size_t)len, NULL, VIGIL_MS * (1 + i)), VIGIL_OK);
+  }
+  for (vigil_time t = 100; t <= 2000; t += 100) vigil_node_timer(n, t * VIGIL_MS);
+  CHECK(log.frames > 0);
+  CHECK_INT(log.over, 0);
+  CHECK_INT(log.unopened, 0);
+  /* Entries were dropped (9 do not fit), 4 at a time: the fullest frame
+   * is within 4 entries of the limit. */
+  CHECK(log.most_entries > 0 && log.most_entries < 9);
+  CHECK(log.longest > VIGIL_FRAME_MAX - 4 * 164);
+  free(f);
+  vigil_node_free(n);
+}
+
+TEST(keyring_changes_install_use_remove_and_fingerprints) {
+  vigil_keyring kr = {0};
+  uint8_t k1[VIGIL_KEY_BYTES], k2[VIGIL_KEY_BYTES], k3[VIGIL_KEY_BYTES];
+  CHECK_INT(vigil_key_from_base64(TEST_KEY, k1), VIGIL_OK);
+  CHECK_INT(vigil_key_from_base64("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\n", k2), VIGIL_OK);
+  CHECK_INT(k1[31], 0x1f);
+  CHECK_INT(k2[0], 0x20);
+  memset(k3, 0xee, sizeof k3);
+  CHECK_INT(vigil_key_from_base64("AAEC", k3), VIGIL_EINVAL);
+  CHECK_INT(vigil_key_from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=x", k3), VIGIL_EINVAL);
+  CHECK_INT(k3[0], 0xee); /* untouched on failure */
+  /* Fingerprints: BLAKE2b-256's first 4 bytes (b2sum -l 256 agrees). */
+  char fp[VIGIL_KEY_FINGERPRINT];
+  vigil_key_fingerprint(k1, fp);
+  CHECK_STR(fp, "cb2f5160");
+  CHECK_INT(vigil_keyring_install(&kr, k1), VIGIL_OK);
+  CHECK_INT(kr.hints[0], 0xcb);
+  CHECK_INT(vigil_keyring_install(&kr, k1), VIGIL_EEXIST);
+  CHECK_INT(vigil_keyring_use(&kr, k2), VIGIL_ENOENT);
+  CHECK_INT(vigil_keyring_remove(&kr, k2), VIGIL_ENOENT);
+  CHECK_INT(vigil_keyring_remove(&kr, k1), VIGIL_EINVAL); /* the primary */
+  CHECK_INT(vigil_keyring_install(&kr, k2), VIGIL_OK);
+  CHECK_INT(kr.nkeys, 2);
+  CHECK_INT(vigil_keyring_find(&kr, k1), 0); /* installed keys come after */
+  CHECK_INT(vigil_keyring_find(&kr, k2), 1);
+  vigil_keyring before = kr;
+  CHECK_INT(vigil_keyring_use(&kr, k1), VIGIL_OK); /* the primary already */
+  CHECK(vigil_keyring_equal(&kr, &before));
+  CHECK_INT(vigil_keyring_use(&kr, k2), VIGIL_OK);
+  CHECK(!vigil_keyring_equal(&kr, &before));
+  CHECK_INT(vigil_keyring_find(&kr, k2), 0);
+  CHECK_INT(vigil_keyring_find(&kr, k1), 1);
+  CHECK_INT(kr.hints[1], 0xcb); /* hints follow their keys */
+  CHECK_INT(vigil_keyring_remove(&kr, k1), VIGIL_OK);
+  CHECK_INT(kr.nkeys, 1);
+  CHECK_INT(vigil_keyring_find(&kr, k1), -1);
+  CHECK_INT(vigil_keyring_remove(&kr, k2), VIGIL_EINVAL);
+  /* Full at eight: the ninth is refused, the ring unchanged. */
+  for (int i = 0; kr.nkeys < VIGIL_KEYRING_MAX; i++) {
+    memset(k3, i, sizeof k3);
+    CHECK_INT(vigil_keyring_install(&kr, k3), VIGIL_OK);
+  }
+  before = kr;
+  memset(k3, 0x77, sizeof k3);
+  CHECK_INT(vigil_keyring_install(&kr, k3), VIGIL_ERANGE);
+  CHECK(vigil_keyring_equal(&kr, &before));
+  CHECK_INT(vigil_keyring_add_base64(&kr, TEST_KEY), VIGIL_ERANGE);
+  /* use of the last key moves it first, the others keep their order. */
+  memset(k3, 6, sizeof k3);
+  CHECK_INT(vigil_keyring_find(&kr, k3), VIGIL_KEYRING_MAX - 1);
+  CHECK_INT(vigil_keyring_use(&kr, k3), VIGIL_OK);
+  CHECK_INT(vigil_keyring_find(&kr, k3), 0);
+  CHECK_INT(vigil_keyring_find(&kr, k2), 1);
+  memset(k3, 0, sizeof k3);
+  CHECK_INT(vigil_keyring_find(&kr, k3), 2);
+  /* A ring's hints are its keys' fingerprints' first bytes, whatever
+   * the changes did. */
+  for (uint32_t i = 0; i < kr.nkeys; i++) {
+    vigil_key_fingerprint(kr.keys[i], fp);
+    CHECK_INT(kr.hints[i], (int)strtol((char[3]){fp[0], fp[1], 0}, NULL, 16));
+  }
 }
 
 TEST(keyring_files_are_checked_line_by_line) {
@@ -390,6 +687,59 @@ TEST(keyring_files_are_checked_line_by_line) {
   remove(path);
   CHECK_INT(vigil_keyring_load(&kr, "/nonexistent/keyring", err, sizeof err), VIGIL_EINVAL);
   CHECK(strstr(err, "cannot open") != NULL);
+}
+
+/* The runtime writes the keyring file when `vigil keys` changes it: the
+ * primary first, mode 0600, through a new file renamed over the old one
+ * (none left behind), the link kept when the path is a symbolic link. */
+TEST(keyring_files_are_written_whole_the_primary_first_mode_0600) {
+  char dir[] = "/tmp/vigil-keydir-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[256], link[256], err[256] = "";
+  snprintf(path, sizeof path, "%s/keyring", dir);
+  snprintf(link, sizeof link, "%s/link", dir);
+  FILE *f = fopen(path, "w");
+  fprintf(f, "# old comment\n%s\n", TEST_KEY);
+  fclose(f);
+  chmod(path, 0644);
+  CHECK_INT(symlink("keyring", link), 0);
+  vigil_keyring kr = {0}, back;
+  uint8_t k2[VIGIL_KEY_BYTES];
+  vigil_key_from_base64("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=", k2);
+  vigil_keyring_add_base64(&kr, TEST_KEY);
+  vigil_keyring_install(&kr, k2);
+  vigil_keyring_use(&kr, k2);
+  CHECK_INT(vigil_keyring_save(&kr, link, err, sizeof err), VIGIL_OK);
+  CHECK_INT(vigil_keyring_load(&back, link, err, sizeof err), VIGIL_OK);
+  CHECK(vigil_keyring_equal(&kr, &back));
+  CHECK_INT(back.keys[0][0], 0x20);
+  struct stat st;
+  CHECK_INT(lstat(link, &st), 0);
+  CHECK(S_ISLNK(st.st_mode));
+  CHECK_INT(stat(path, &st), 0);
+  CHECK_INT(st.st_mode & 0777, 0600);
+  /* Exactly the file and the link remain: no temporary file. */
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 2", dir);
+  CHECK_INT(system(cmd), 0);
+  /* The file reads as the two keys, the new primary first. */
+  f = fopen(path, "r");
+  char text[1024] = "";
+  size_t got = fread(text, 1, sizeof text - 1, f);
+  text[got] = '\0';
+  fclose(f);
+  CHECK(strstr(text, "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\n" TEST_KEY "\n") != NULL);
+  CHECK(strstr(text, "old comment") == NULL);
+  /* An empty keyring is never written; a directory that cannot be written
+   * to leaves the file as it was, and says why. */
+  vigil_keyring empty = {0};
+  CHECK_INT(vigil_keyring_save(&empty, path, err, sizeof err), VIGIL_EINVAL);
+  snprintf(link, sizeof link, "%s/missing/keyring", dir);
+  CHECK_INT(vigil_keyring_save(&kr, link, err, sizeof err), VIGIL_EINVAL);
+  CHECK(strstr(err, "cannot write") != NULL);
+  CHECK(strstr(err, "ICEi") == NULL); /* never a key in a message */
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK_INT(system(cmd), 0);
 }
 
 TEST(random_and_mutated_datagrams_never_crash_the_decoder) {
@@ -734,8 +1084,13 @@ int main(int argc, char **argv) {
   RUN(every_rejection_has_its_reason);
   RUN(unknown_fields_types_and_keys_are_skipped);
   RUN(a_full_frame_round_trips_and_stays_under_1400_bytes);
-  RUN(keys_rotate_the_first_signs_and_all_verify);
+  RUN(keys_rotate_the_primary_seals_and_every_key_opens);
+  RUN(every_key_of_the_ring_opens_and_the_hint_is_only_a_shortcut);
+  RUN(sealing_costs_a_fixed_overhead_and_the_encoder_counts_it);
+  RUN(a_node_with_a_keyring_seals_every_frame_within_1400_bytes);
+  RUN(keyring_changes_install_use_remove_and_fingerprints);
   RUN(keyring_files_are_checked_line_by_line);
+  RUN(keyring_files_are_written_whole_the_primary_first_mode_0600);
   RUN(random_and_mutated_datagrams_never_crash_the_decoder);
   RUN(the_decoder_accepts_exactly_the_pnames_the_pool_accepts);
   RUN(version_1_frames_are_rejected_as_version);

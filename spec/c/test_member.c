@@ -230,8 +230,8 @@ TEST(a_killed_agent_whose_port_refuses_is_convicted_once_overdue) {
   CHECK_INT(phi, 1);
   size_t len = 0;
   char *text = vigil_node_render_metrics(vigil_sim_node(s, 0), vigil_sim_now(s), &len);
-  CHECK(text && strstr(text, "gossip_convictions_total{cause=\"refused\"} 1\n"));
-  CHECK(text && strstr(text, "gossip_convictions_total{cause=\"phi\"} 1\n"));
+  CHECK(text && strstr(text, "vigil_convictions_total{cause=\"refused\"} 1\n"));
+  CHECK(text && strstr(text, "vigil_convictions_total{cause=\"phi\"} 1\n"));
   free(text);
   vigil_sim_free(s);
 }
@@ -383,7 +383,7 @@ TEST(stale_and_replayed_frames_never_refresh_a_peer) {
   }
   CHECK_STR(rig_seen(r, 0, 1), "down");
   char *text = rig_metrics(r, 0);
-  CHECK(text && strstr(text, "frames_ignored_total{reason=\"stale\"} 29\n"));
+  CHECK(text && strstr(text, "vigil_frames_ignored_total{reason=\"stale\"} 29\n"));
   free(text);
   rig_free(r);
 }
@@ -437,10 +437,10 @@ TEST(wrong_keys_and_garbage_are_rejected_and_counted) {
   char *text = vigil_node_render_metrics(r->n[0], MS(2000), &len);
   CHECK(text != NULL);
   if (text) {
-    CHECK(strstr(text, "frames_rejected_total{reason=\"auth\"} 10\n"));            /* 2's */
-    CHECK(strstr(text, "frames_rejected_total{reason=\"unauthenticated\"} 10\n")); /* 3's */
-    CHECK(strstr(text, "frames_rejected_total{reason=\"malformed\"} 1\n"));        /* the junk */
-    CHECK(strstr(text, "frames_received_total{type=\"heartbeat\"}"));
+    CHECK(strstr(text, "vigil_frames_rejected_total{reason=\"auth\"} 10\n"));            /* 2's */
+    CHECK(strstr(text, "vigil_frames_rejected_total{reason=\"unauthenticated\"} 10\n")); /* 3's */
+    CHECK(strstr(text, "vigil_frames_rejected_total{reason=\"malformed\"} 1\n"));        /* the junk */
+    CHECK(strstr(text, "vigil_frames_received_total{type=\"heartbeat\"}"));
     CHECK(strlen(text) == len);
   }
   free(text);

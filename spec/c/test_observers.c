@@ -205,13 +205,13 @@ TEST(a_quorum_of_observers_alerts_convicts_and_nothing_less_does) {
   /* Eight alerts from agents that are not x's observers: nothing. */
   CHECK_INT(forge_alerts(s, 1, 0, x, 0, strangers, ns), VIGIL_OK);
   CHECK_STR(seen(s, 0, x), "normal");
-  CHECK(metric(s, 0, "gossip_alerts_received_total{result=\"not_observer\"} 8"));
+  CHECK(metric(s, 0, "vigil_alerts_received_total{result=\"not_observer\"} 8"));
   /* About a later incarnation than x ever had: adopted, but four
    * observers are not a quorum. About an older one: stale. */
   CHECK_INT(forge_alerts(s, 1, 0, x, 0, obs, 4), VIGIL_OK);
   CHECK_STR(seen(s, 0, x), "normal");
-  CHECK(metric(s, 0, "gossip_alerts_received_total{result=\"accepted\"} 4"));
-  CHECK(metric(s, 0, "gossip_suspects 1"));
+  CHECK(metric(s, 0, "vigil_alerts_received_total{result=\"accepted\"} 4"));
+  CHECK(metric(s, 0, "vigil_suspects 1"));
   CHECK_INT(forge_alerts(s, 1, 0, x, 0, obs, 4), VIGIL_OK); /* the same four again */
   CHECK_STR(seen(s, 0, x), "normal");
   drain(s);
@@ -248,7 +248,7 @@ TEST(a_live_agent_refutes_an_alert_about_itself) {
   observers_of(s, 0, 4, obs);
   CHECK_INT(forge_alerts(s, 1, 4, 4, 0, obs, 1), VIGIL_OK);
   CHECK_INT(vigil_members_incarnation(vigil_node_members(vigil_sim_node(s, 4))), 1);
-  CHECK(metric(s, 4, "gossip_refutations_total 1"));
+  CHECK(metric(s, 4, "vigil_refutations_total 1"));
   /* About a past incarnation: nothing to refute. */
   CHECK_INT(forge_alerts(s, 1, 4, 4, 0, obs, 1), VIGIL_OK);
   CHECK_INT(vigil_members_incarnation(vigil_node_members(vigil_sim_node(s, 4))), 1);
@@ -334,7 +334,7 @@ TEST(a_killed_agent_is_convicted_by_every_survivor_on_its_observers_alerts) {
   int by[VIGIL_CAUSES];
   downs(s, 33, by);
   CHECK(by[VIGIL_CAUSE_OBSERVERS] >= 51);
-  CHECK(metric(s, 0, "gossip_small_cluster 0"));
+  CHECK(metric(s, 0, "vigil_small_cluster 0"));
   vigil_sim_free(s);
 }
 
@@ -354,7 +354,7 @@ TEST(a_small_cluster_judges_every_peer_itself) {
   CHECK_INT(by[VIGIL_CAUSE_REFUSED] + by[VIGIL_CAUSE_PHI], 7);
   CHECK_INT(by[VIGIL_CAUSE_OBSERVERS], 0);
   for (uint32_t i = 0; i < 9; i++)
-    if (i != 4 && i != 6) CHECK(metric(s, i, "gossip_alerts_raised_total 0"));
+    if (i != 4 && i != 6) CHECK(metric(s, i, "vigil_alerts_raised_total 0"));
   vigil_sim_stats st;
   vigil_sim_stats_get(s, &st);
   CHECK_INT(st.false_alarms, 0);

@@ -16,7 +16,7 @@ static vigil_pool *new_pool(const char *dc) {
 }
 
 static int add(vigil_pool *pool, const char *pname, bool local, uint32_t *idx) {
-  vigil_peer_spec s = {pname, NULL, NULL, NULL, 0, local, false};
+  vigil_peer_spec s = {pname, NULL, NULL, NULL, 0, local, false, NULL};
   return vigil_pool_add(pool, &s, 0, idx);
 }
 
@@ -101,7 +101,7 @@ TEST(peers_carry_endpoint_placement_and_tokens) {
   vigil_token toks[2];
   vigil_token_from_u32(&toks[0], 100);
   vigil_token_parse(&toks[1], "340282366920938463463374607431768211455", 39);
-  vigil_peer_spec s = {"127.1.2.3:8101", "dc2", "r7", toks, 2, false, true};
+  vigil_peer_spec s = {"127.1.2.3:8101", "dc2", "r7", toks, 2, false, true, NULL};
   uint32_t idx;
   CHECK_INT(vigil_pool_add(pool, &s, 42, &idx), VIGIL_OK);
   vigil_peer *p = vigil_pool_get(pool, idx);
@@ -135,9 +135,9 @@ TEST(add_rejects_duplicates_and_bad_specs) {
   char dc[100];
   memset(dc, 'x', 99);
   dc[99] = 0;
-  vigil_peer_spec s = {"127.0.0.1:2", dc, NULL, NULL, 0, false, false};
+  vigil_peer_spec s = {"127.0.0.1:2", dc, NULL, NULL, 0, false, false, NULL};
   CHECK_INT(vigil_pool_add(pool, &s, 0, NULL), VIGIL_ENAMETOOLONG);
-  vigil_peer_spec t = {"127.0.0.1:3", NULL, NULL, NULL, VIGIL_TOKENS_MAX + 1, false, false};
+  vigil_peer_spec t = {"127.0.0.1:3", NULL, NULL, NULL, VIGIL_TOKENS_MAX + 1, false, false, NULL};
   CHECK_INT(vigil_pool_add(pool, &t, 0, NULL), VIGIL_EINVAL);
   CHECK_INT(vigil_pool_count(pool), 1);
   CHECK(vigil_pool_find(pool, "127.0.0.1:2") == NULL);
@@ -256,9 +256,9 @@ TEST(ring_owner_is_the_smallest_token_not_below_wrapping_around) {
   vigil_token_from_u32(&tb, 200);
   vigil_token_parse(&tc, "100000000000000000000", 21);
   uint32_t a, b, c;
-  vigil_peer_spec sa = {"127.0.0.1:1", NULL, NULL, &ta, 1, false, false};
-  vigil_peer_spec sb = {"127.0.0.2:1", NULL, NULL, &tb, 1, false, false};
-  vigil_peer_spec sc = {"127.0.0.3:1", NULL, NULL, &tc, 1, false, false};
+  vigil_peer_spec sa = {"127.0.0.1:1", NULL, NULL, &ta, 1, false, false, NULL};
+  vigil_peer_spec sb = {"127.0.0.2:1", NULL, NULL, &tb, 1, false, false, NULL};
+  vigil_peer_spec sc = {"127.0.0.3:1", NULL, NULL, &tc, 1, false, false, NULL};
   vigil_pool_add(pool, &sc, 0, &c);
   vigil_pool_add(pool, &sa, 0, &a);
   vigil_pool_add(pool, &sb, 0, &b);

@@ -334,11 +334,11 @@ TEST(agents_added_over_time_join_and_converge) {
   vigil_sim_run(s, SEC(5), false);
   CHECK(all_normal(s));
   drain(s, 0, -1);
-  vigil_sim_agent named = {"127.2.2.3:7000", "dc2", "r9"};
+  vigil_sim_agent named = {"127.2.2.3:7000", "dc2", "r9", NULL};
   CHECK_INT(vigil_sim_add(s, NULL), 3);
   CHECK_INT(vigil_sim_add(s, &named), 4);
   CHECK_INT(vigil_sim_add(s, &named), VIGIL_EEXIST);
-  vigil_sim_agent bad = {"no-port", NULL, NULL};
+  vigil_sim_agent bad = {"no-port", NULL, NULL, NULL};
   CHECK(vigil_sim_add(s, &bad) < 0);
   CHECK_INT(vigil_sim_agents(s), 5);
   CHECK_INT(vigil_sim_status_of(s, 3), VIGIL_SIM_ALIVE); /* started at once */
@@ -361,11 +361,11 @@ TEST(agents_added_over_time_join_and_converge) {
   vigil_sim_free(s);
 }
 
-/* frames_received_total{type="heartbeat"} of agent i's node. */
+/* vigil_frames_received_total{type="heartbeat"} of agent i's node. */
 static long long heartbeats_received(vigil_sim *s, uint32_t i) {
   size_t len;
   char *text = vigil_node_render_metrics(vigil_sim_node(s, i), vigil_sim_now(s), &len);
-  const char *key = "frames_received_total{type=\"heartbeat\"} ";
+  const char *key = "vigil_frames_received_total{type=\"heartbeat\"} ";
   char *at = text ? strstr(text, key) : NULL;
   long long n = at ? atoll(at + strlen(key)) : -1;
   free(text);
@@ -469,7 +469,7 @@ TEST(bad_configs_are_rejected_with_a_reason) {
   why = NULL;
   CHECK(vigil_sim_new(&cfg, &why) == NULL);
   CHECK(why && strstr(why, "threshold"));
-  vigil_sim_agent names[2] = {{"127.0.0.1:1", NULL, NULL}, {"127.0.0.1:1", NULL, NULL}};
+  vigil_sim_agent names[2] = {{"127.0.0.1:1", NULL, NULL, NULL}, {"127.0.0.1:1", NULL, NULL, NULL}};
   vigil_sim_config_init(&cfg);
   cfg.agents = 2;
   cfg.names = names;

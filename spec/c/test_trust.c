@@ -130,7 +130,7 @@ TEST(a_frame_counts_only_from_its_senders_address) {
   CHECK_INT(deliver(n, frame(3, B, G, 2, wall(MS(30))), NULL, C, MS(30)), VIGIL_FRAME_ESOURCE);
   CHECK_INT(deliver(n, frame(3, B, UINT64_MAX, 2, wall(MS(30))), NULL, "127.0.0.99:1", MS(30)), VIGIL_FRAME_ESOURCE);
   CHECK_STR(state(n, B), "normal");
-  CHECK(metric(n, "frames_rejected_total{reason=\"source\"}") == 3);
+  CHECK(metric(n, "vigil_frames_rejected_total{reason=\"source\"}") == 3);
   /* From B itself, B leaves. */
   CHECK_INT(deliver(n, frame(3, B, G, 2, wall(MS(40))), NULL, B, MS(40)), VIGIL_OK);
   CHECK_STR(state(n, B), "down");
@@ -150,8 +150,8 @@ TEST(frames_too_far_from_our_clock_or_from_the_future_are_rejected) {
   CHECK_INT(deliver(n, frame(1, B, UINT64_MAX, 1, 0), NULL, B, now), VIGIL_FRAME_EGENERATION);
   CHECK_STR(state(n, B), "-");
   CHECK_INT(deliver(n, frame(1, B, wall(now) + 9000, 1, wall(now) - 9000), NULL, B, now), VIGIL_OK); /* within 10 s */
-  CHECK(metric(n, "frames_rejected_total{reason=\"skew\"}") == 2);
-  CHECK(metric(n, "frames_rejected_total{reason=\"generation\"}") == 2);
+  CHECK(metric(n, "vigil_frames_rejected_total{reason=\"skew\"}") == 2);
+  CHECK(metric(n, "vigil_frames_rejected_total{reason=\"generation\"}") == 2);
   vigil_node_free(n);
   /* max_skew 0: no clock checks (a driver without a wall clock). */
   vigil_node_config cfg;
@@ -194,13 +194,13 @@ TEST(relayed_news_never_overrules_a_peer_we_hear) {
   entry(f, B, G + 5000, 0);
   CHECK_INT(deliver(n, f, NULL, C, t), VIGIL_OK);
   CHECK_INT(gen_of(n, B), G);
-  CHECK(metric(n, "frames_ignored_total{reason=\"heard_directly\"}") == 1);
+  CHECK(metric(n, "vigil_frames_ignored_total{reason=\"heard_directly\"}") == 1);
   /* From the future: ignored whoever we hear. */
   f = frame(1, C, G, 3, wall(t));
   entry(f, D, UINT64_MAX, 0);
   CHECK_INT(deliver(n, f, NULL, C, t), VIGIL_OK);
   CHECK_STR(state(n, D), "-");
-  CHECK(metric(n, "frames_ignored_total{reason=\"generation\"}") == 1);
+  CHECK(metric(n, "vigil_frames_ignored_total{reason=\"generation\"}") == 1);
   /* B silent for a while: the relayed restart is believed ... */
   t = SEC(2);
   f = frame(1, C, G, 4, wall(t));
@@ -210,7 +210,7 @@ TEST(relayed_news_never_overrules_a_peer_we_hear) {
   /* ... until B itself, from its address, says otherwise: its word wins. */
   CHECK_INT(deliver(n, frame(1, B, G, 2, wall(t)), NULL, B, t), VIGIL_OK);
   CHECK_INT(gen_of(n, B), G);
-  CHECK(metric(n, "gossip_generations_overruled_total") == 1);
+  CHECK(metric(n, "vigil_generations_overruled_total") == 1);
   CHECK_STR(state(n, B), "normal");
   /* And once heard at G, its older self's word is stale again. */
   CHECK_INT(deliver(n, frame(1, B, G - 1, 9, wall(t)), NULL, B, t), VIGIL_OK);
@@ -264,7 +264,7 @@ TEST(joins_are_bounded_per_source_and_in_all) {
   CHECK_INT(vigil_pool_count(vigil_node_pool(n)), 2 + 20); /* us, B, and B's burst */
   CHECK_INT(names_from_b(n, 1000, 20, MS(1010)), VIGIL_OK);
   CHECK_INT(vigil_pool_count(vigil_node_pool(n)), 2 + 20 + 10); /* a second later: 10 more */
-  CHECK(metric(n, "frames_ignored_total{reason=\"join_rate\"}") == 300 + 22);
+  CHECK(metric(n, "vigil_frames_ignored_total{reason=\"join_rate\"}") == 300 + 22);
   vigil_node_free(n);
 
   vigil_node_config_init(&cfg);
@@ -272,7 +272,7 @@ TEST(joins_are_bounded_per_source_and_in_all) {
   n = node_with(&cfg, &o);
   for (uint32_t i = 0; i < 10; i++) CHECK_INT(names_from_b(n, i * 32, i + 1, MS(10)), VIGIL_OK);
   CHECK_INT(vigil_pool_count(vigil_node_pool(n)), 50);
-  CHECK(metric(n, "frames_ignored_total{reason=\"full\"}") > 0);
+  CHECK(metric(n, "vigil_frames_ignored_total{reason=\"full\"}") > 0);
   /* Full, a stranger's own heartbeat is refused too. */
   CHECK_INT(deliver(n, frame(1, C, G, 1, wall(MS(20))), NULL, C, MS(20)), VIGIL_OK);
   CHECK_STR(state(n, C), "-");
@@ -296,7 +296,7 @@ TEST(a_peer_never_heard_is_probed_further_and_further_apart) {
    * 4, 8, 16, 32, 64 rounds (at most every 64 after that). */
   CHECK(o.to_b >= 100);
   CHECK(o.to_d >= 6 && o.to_d <= 8);
-  CHECK(metric(n, "gossip_probes_total") == o.to_d);
+  CHECK(metric(n, "vigil_probes_total") == o.to_d);
   /* A probe is our bare heartbeat asking for D's: no entries, no alerts. */
   vigil_frame g;
   CHECK_INT(vigil_frame_decode(o.d_bytes, o.d_len, NULL, &g), VIGIL_OK);
