@@ -122,20 +122,33 @@ end
 -------------------------------------------------------------------------------
 local POLICY = WORK .. "/bench_policy.lua"
 do
+  -- agent.lua as it is, plus a reaction that logs when peer_down fired: the
+  -- log line's ts (wall clock, ms) is the time of the reaction. (A policy
+  -- may not popen or setfenv: docs/POLICIES.md, "What a policy cannot do".)
+  local src = assert(io.open(ROOT .. "/agent.lua")):read("*a")
   local f = assert(io.open(POLICY, "w"))
-  f:write(string.format([[
--- agent.lua, plus a reaction that records when peer_down fired (wall clock).
-local chunk = assert(loadfile(%q))
-setfenv(chunk, getfenv(1))
-chunk()
+  f:write(src, [[
+
 vigil.on("peer_down", "bench-record", function(e)
-  local p = io.popen("date +%%s.%%N")
-  local t = p:read("*l")
-  p:close()
-  vigil.log.warn("DETECT", { peer = e.peer, t = t })
+  vigil.log.warn("DETECT", { peer = e.peer })
 end)
-]], ROOT .. "/agent.lua"))
+]])
   f:close()
+end
+
+-- "2026-11-27T05:44:16.123Z" -> seconds since the epoch (UTC).
+local function log_time(ts)
+  local y, mo, d, h, mi, sec, ms = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.(%d+)Z$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  -- days from civil (Howard Hinnant's algorithm)
+  local yy = mo <= 2 and y - 1 or y
+  local era = math.floor(yy / 400)
+  local yoe = yy - era * 400
+  local doy = math.floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec) + tonumber(ms) / 1000
 end
 
 local systems = {}
@@ -152,8 +165,9 @@ systems.vigil = {
   events = function(a)
     local out = {}
     for _, l in ipairs(file_lines(a.log)) do
-      local peer, t = l:match('msg="DETECT" .-peer=(%S+) .-t=(%S+)')
-      if peer then out[#out + 1] = { t = tonumber(t), subject = peer, kind = "down" } end
+      local ts, peer = l:match('^ts=(%S+) .-msg="DETECT" .-peer=(%S+)')
+      local t = ts and log_time(ts)
+      if t then out[#out + 1] = { t = t, subject = peer, kind = "down" } end
     end
     return out
   end,
