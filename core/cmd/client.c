@@ -123,6 +123,27 @@ int vigil_http_call(const char *cmd, const char *http, const char *token, const 
   return status;
 }
 
+void vigil_http_token_file(const char *cmd, const char *path, char *out, size_t cap) {
+  FILE *f = fopen(path, "r");
+  if (!f) die(2, cmd, "--http-token-file: cannot read '%s': %s", path, strerror(errno));
+  char line[512];
+  if (!fgets(line, sizeof line, f)) line[0] = '\0';
+  fclose(f);
+  size_t n = strcspn(line, "\r\n");
+  line[n] = '\0';
+  if (n == 0 || n >= cap || n > 256) {
+    sodium_memzero(line, sizeof line);
+    die(2, cmd, "--http-token-file: '%s' holds no token of 1 to 256 characters", path);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (line[i] < 0x21 || line[i] > 0x7e) {
+      sodium_memzero(line, sizeof line);
+      die(2, cmd, "--http-token-file: '%s': the token holds a space or a byte that is not printable ASCII", path);
+    }
+  memcpy(out, line, n + 1);
+  sodium_memzero(line, sizeof line);
+}
+
 bool vigil_json_print_str(FILE *f, const char *doc, const char *end, const char *key) {
   char pat[64];
   snprintf(pat, sizeof pat, "\"%s\":\"", key);

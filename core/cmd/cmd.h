@@ -47,6 +47,10 @@ int vigil_http_status(const char *head);
  * 4 MiB) in *body. Dies when no agent answers or the answer is not HTTP. */
 int vigil_http_call(const char *cmd, const char *http, const char *token, const char *method, const char *target,
                     char **body);
+/* The bearer token of --http-token-file `path` (its first line, 1 to 256
+ * printable characters without spaces, as the agent takes it) into out
+ * (cap bytes). Dies naming the flag when the file does not hold one. */
+void vigil_http_token_file(const char *cmd, const char *path, char *out, size_t cap);
 /* `"key":"value"`'s value from a JSON answer of the agent's, before `end`
  * (NULL: anywhere), as escaped there (control bytes as '?'), \" and \\
  * undone: into out (cap bytes), or printed to f. false when absent. */

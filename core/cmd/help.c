@@ -115,10 +115,10 @@ static const help_block reload[] = {
     P("Ask the agent at --http to reload its policy (POST /v1/reload), wait for the result (at most 5 s) and "
       "print it. Exits 1 when the new policy failed to load: the agent keeps running the previous one, and "
       "/health says why. SIGHUP (systemctl reload vigil) and saving the file do the same. Mutating requests "
-      "are answered for loopback clients, or with the bearer token (see `vigil help keys`): run it on the "
-      "agent's machine."),
+      "are answered for loopback clients, or with the bearer token (see `vigil help keys`)."),
     H("Flags"),
     I("--http host:port", "The agent's HTTP address (default 127.0.0.1:7947)."),
+    I("--http-token-file file", "Send the token in this file (an agent beyond loopback)."),
     END,
 };
 
@@ -363,7 +363,8 @@ static const help_block keys[] = {
 static const help_topic topics[] = {
     {"agent", "run an agent: flags, signals, systemd", "vigil agent [agent.lua] [flags]", NULL, agent},
     {"check", "check a policy file without starting an agent", "vigil check agent.lua", NULL, check},
-    {"reload", "make a running agent reload its policy", "vigil reload [--http host:port]", NULL, reload},
+    {"reload", "make a running agent reload its policy", "vigil reload [--http host:port] [--http-token-file file]",
+     NULL, reload},
     {"members", "show the members an agent knows", "vigil members [--http host:port] [--watch] [--json]", NULL,
      members},
     {"join", "make the agent contact other agents now", "vigil join [flags] ADDR [ADDR...]", NULL, join},

@@ -72,11 +72,12 @@ static const char usage_main[] =
     "`vigil <command> --help` describes each command's flags; `man vigil` has every topic.\n";
 
 static const char usage_reload[] =
-    "usage: vigil reload [--http host:port]\n"
+    "usage: vigil reload [--http host:port] [--http-token-file file]\n"
     "\n"
     "Ask the agent at --http (default 127.0.0.1:7947) to reload its policy, wait for the\n"
     "result (at most 5 s) and print it. Exits 1 when the new policy failed to load (the\n"
-    "agent keeps running the previous one). SIGHUP and saving the file do the same.\n";
+    "agent keeps running the previous one). SIGHUP and saving the file do the same.\n"
+    "--http-token-file sends the token in that file, for an agent beyond loopback.\n";
 
 static const char usage_check[] =
     "usage: vigil check agent.lua\n"
@@ -178,16 +179,17 @@ static int cmd_agent(args *a) {
 /* method path on host:port; the body in a malloc'd string, or die. The
  * status must be `expect` (or 503 from /health: a degraded agent still
  * answers with its document). */
-static char *http_request(const char *cmd, const char *addr, const char *method, const char *path, int expect) {
+static char *http_request_as(const char *cmd, const char *addr, const char *token, const char *method, const char *path,
+                             int expect) {
   char *body = NULL;
-  int status = vigil_http_call(cmd, addr, NULL, method, path, &body);
+  int status = vigil_http_call(cmd, addr, token, method, path, &body);
   if (status != expect && !(expect == 200 && status == 503 && strcmp(path, "/health") == 0))
     die(1, cmd, "the agent at %s answered %d to %s", addr, status, path);
   return body;
 }
 
 static char *http_get(const char *cmd, const char *addr, const char *path) {
-  return http_request(cmd, addr, "GET", path, 200);
+  return http_request_as(cmd, addr, NULL, "GET", path, 200);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -246,6 +248,7 @@ static double json_number(const char *doc, const char *key) {
 
 static int cmd_reload(args *a) {
   const char *http = "127.0.0.1:7947", *v;
+  char token[257] = "";
   for (a->i = 2; a->i < a->argc; a->i++) {
     const char *arg = a->argv[a->i];
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -254,6 +257,8 @@ static int cmd_reload(args *a) {
     } else if (is_flag(arg, "--http", &v)) {
       http = flag_value(a, "--http", v);
       check_pname(a->cmd, "--http", http);
+    } else if (is_flag(arg, "--http-token-file", &v)) {
+      vigil_http_token_file(a->cmd, flag_value(a, "--http-token-file", v), token, sizeof token);
     } else {
       die(2, a->cmd, "unknown %s %s (see vigil reload --help)", arg[0] == '-' ? "flag" : "argument", arg);
     }
@@ -265,7 +270,7 @@ static int cmd_reload(args *a) {
   const char *pol = strstr(before, "\"policy\":{");
   if (pol) gen0 = json_number(pol, "\"generation\":");
   free(before);
-  free(http_request(a->cmd, http, "POST", "/v1/reload", 202));
+  free(http_request_as(a->cmd, http, token, "POST", "/v1/reload", 202));
   for (int i = 0; i < 50; i++) {
     struct timespec ts = {0, 100 * 1000000};
     nanosleep(&ts, NULL);

@@ -109,22 +109,8 @@ static const char usage_info[] = "usage: vigil info [flags]\n"
 
 /* ---- flags ------------------------------------------------------------------- */
 
-/* The bearer token: the file's first line (a trailing newline dropped),
- * 1 to 256 printable characters without spaces, as the agent takes it. */
 static void verbs__token(verbs__opts *o, const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) die(2, o->cmd, "--http-token-file: cannot read '%s': %s", path, strerror(errno));
-  char line[sizeof o->token + 2];
-  if (!fgets(line, sizeof line, f)) line[0] = '\0';
-  fclose(f);
-  size_t n = strcspn(line, "\r\n");
-  line[n] = '\0';
-  if (n == 0 || n >= sizeof o->token)
-    die(2, o->cmd, "--http-token-file: '%s' holds no token of 1 to 256 characters", path);
-  for (size_t i = 0; i < n; i++)
-    if (line[i] < 0x21 || line[i] > 0x7e)
-      die(2, o->cmd, "--http-token-file: '%s': the token holds a space or a byte that is not printable ASCII", path);
-  memcpy(o->token, line, n + 1);
+  vigil_http_token_file(o->cmd, path, o->token, sizeof o->token);
 }
 
 /* Parse the flags every verb shares and the ones `allowed` names

@@ -337,5 +337,13 @@ describe("POST /v1/reload from beyond loopback", function()
     f:close()
     assert.are.equal(2, count(text, 'msg="policy reload requested" by=http from=10%.77%.0%.1'))
     assert.is_nil(text:find("http listens beyond loopback", 1, true)) -- a token is configured: no warning
+    -- `vigil reload` from beyond loopback: refused without the token, done with it
+    local cmd = string.format("ip netns exec %s %s reload --http %s:%d", ns, agents.VIGIL, NSADDR, http)
+    local out, rc = agents.run(cmd .. " 2>&1")
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find("answered 401", 1, true), out)
+    out, rc = agents.run(cmd .. " --http-token-file " .. file .. " 2>&1")
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("reloaded: policy generation", 1, true), out)
   end)
 end)
