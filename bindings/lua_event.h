@@ -208,7 +208,7 @@ static inline const char *vigil_lua_to_configure(lua_State *L, int idx, vigil_co
     while (lua_next(L, t)) {
       size_t len = 0;
       const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-      if (!key || len >= VIGIL_PNAME_MAX || lua_type(L, -1) != LUA_TNUMBER ||
+      if (!key || len >= VIGIL_CMD_KEY_MAX || lua_type(L, -1) != LUA_TNUMBER ||
           c->nthresholds == VIGIL_CMD_THRESHOLDS_MAX) {
         why = "thresholds";
         lua_pop(L, 2);
@@ -229,7 +229,7 @@ static inline const char *vigil_lua_to_configure(lua_State *L, int idx, vigil_co
       size_t len = 0;
       const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
       double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
-      if (!key || len == 0 || len >= VIGIL_PNAME_MAX || !(v >= 0 && v <= 3600) ||
+      if (!key || len == 0 || len >= VIGIL_CMD_KEY_MAX || !(v >= 0 && v <= 3600) ||
           c->nacceptable_pauses == VIGIL_CMD_THRESHOLDS_MAX) {
         why = "acceptable_pauses";
         lua_pop(L, 2);

@@ -1270,6 +1270,9 @@ typedef struct vigil_snapshot {
 } vigil_snapshot;
 
 #define VIGIL_CMD_THRESHOLDS_MAX 64
+/* An override's key with its NUL: a dc name (< 48 bytes) or a pname, whose
+ * canonical form is at most 47 bytes ("[ffff:...:ffff]:65535"). */
+#define VIGIL_CMD_KEY_MAX 48
 
 typedef enum vigil_command_type { VIGIL_CMD_CONFIGURE = 1, VIGIL_CMD_MARK_DOWN = 2 } vigil_command_type;
 
@@ -1288,12 +1291,12 @@ typedef struct vigil_command {
   vigil_time interval;
   uint32_t nthresholds;
   struct {
-    char key[VIGIL_PNAME_MAX];
+    char key[VIGIL_CMD_KEY_MAX];
     double threshold;
   } thresholds[VIGIL_CMD_THRESHOLDS_MAX];
   uint32_t nacceptable_pauses; /* at most VIGIL_CMD_THRESHOLDS_MAX */
   struct {
-    char key[VIGIL_PNAME_MAX];
+    char key[VIGIL_CMD_KEY_MAX];
     vigil_time acceptable_pause;
   } acceptable_pauses[VIGIL_CMD_THRESHOLDS_MAX];
 } vigil_command;

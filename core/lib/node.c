@@ -327,14 +327,14 @@ int vigil_node_apply(vigil_node *n, const vigil_command *c, vigil_time now, char
    * fail, so the command applies whole or not at all. */
   for (uint32_t i = 0; c->has_thresholds && i < c->nthresholds; i++) {
     double t = c->thresholds[i].threshold;
-    if (!c->thresholds[i].key[0] || memchr(c->thresholds[i].key, 0, VIGIL_PNAME_MAX) == NULL || !(t > 0) ||
+    if (!c->thresholds[i].key[0] || memchr(c->thresholds[i].key, 0, VIGIL_CMD_KEY_MAX) == NULL || !(t > 0) ||
         !isfinite(t)) {
       snprintf(note, cap, "thresholds: every entry is a dc or pname and a finite number > 0");
       return VIGIL_EINVAL;
     }
   }
   for (uint32_t i = 0; c->has_acceptable_pauses && i < c->nacceptable_pauses; i++) {
-    if (!c->acceptable_pauses[i].key[0] || memchr(c->acceptable_pauses[i].key, 0, VIGIL_PNAME_MAX) == NULL ||
+    if (!c->acceptable_pauses[i].key[0] || memchr(c->acceptable_pauses[i].key, 0, VIGIL_CMD_KEY_MAX) == NULL ||
         c->acceptable_pauses[i].acceptable_pause > VIGIL_PAUSE_OVERRIDE_MAX) {
       snprintf(note, cap, "acceptable_pauses: every entry is a dc or pname and 0 to 3600 seconds");
       return VIGIL_EINVAL;

@@ -24,8 +24,8 @@
 #include "runtime.h"
 
 /* Policy commands waiting for the core: rare (a configure per load, a mark_down
- * per decision) and big (a configure carries two 64-entry override tables,
- * ~17 KiB), so few: 64 is ~1.1 MiB when every slot has been used. */
+ * per decision) and not small (a configure carries two 64-entry override
+ * tables, ~7.5 KiB), so few: 64 is ~480 KiB when every slot has been used. */
 #define COMMANDS_MAX 64
 
 struct vigil_bridge {
