@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "outbox.h"
 #include "vigil.h"
 
 #define MS(x)  ((vigil_time)(x)*VIGIL_MS)
@@ -17,31 +18,6 @@
 #define B    "127.0.0.2:7946"
 #define C    "127.0.0.3:7946"
 #define SEED "127.0.0.9:7946"
-
-/* What the node sent. */
-typedef struct outbox {
-  int n;
-  char to[64][VIGIL_PNAME_MAX];
-  size_t len[64];
-  uint8_t bytes[64][VIGIL_FRAME_MAX];
-} outbox;
-
-static int capture(void *ud, const char *pname, const uint8_t *buf, size_t len) {
-  outbox *o = ud;
-  if (o->n < 64) {
-    snprintf(o->to[o->n], sizeof o->to[o->n], "%s", pname);
-    o->len[o->n] = len;
-    memcpy(o->bytes[o->n], buf, len);
-  }
-  o->n++;
-  return 0;
-}
-
-static int sent_to(const outbox *o, const char *pname) {
-  int n = 0;
-  for (int k = 0; k < o->n && k < 64; k++) n += strcmp(o->to[k], pname) == 0;
-  return n;
-}
 
 static vigil_node *node_new(vigil_node_config *cfg, outbox *o, vigil_time now) {
   static const char *const seeds[] = {SEED};
