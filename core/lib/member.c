@@ -888,11 +888,12 @@ static void members__entry_news(vigil_members *m, const vigil_digest_entry *d, c
     m->ignored[IGN_GENERATION]++; /* a generation from the future */
     return;
   }
-  if (c > 0 && members__hears(m, e, now)) {
+  bool hears = members__hears(m, e, now);
+  if (c > 0 && hears) {
     m->ignored[IGN_HEARD]++; /* others' word against the peer's own: a restart or refutation is news only from it */
     return;
   }
-  bool tag_news = c >= 0 && !members__hears(m, e, now);
+  bool tag_news = c >= 0 && !hears;
   bool restart = c > 0 && e->known && d->generation != e->generation;
   /* Small cluster: a newer heartbeat version relayed is a heartbeat. */
   bool beat = m->small && d->version &&

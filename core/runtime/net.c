@@ -144,43 +144,44 @@ static void net__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
  * warning and, all of them, in vigil_frames_rejected_total. */
 #define TRUST_WARN_EVERY (10 * VIGIL_SEC)
 
-static bool net__trust_reason(int rc) {
-  return rc == VIGIL_FRAME_EAUTH || rc == VIGIL_FRAME_EUNSIGNED || rc == VIGIL_FRAME_EENCRYPTED ||
-         rc == VIGIL_FRAME_ESOURCE || rc == VIGIL_FRAME_ESKEW || rc == VIGIL_FRAME_EGENERATION;
+/* What a rejection that speaks of trust says (the frame's key, source or
+ * clock); false for the others, which only reach the debug log. */
+static bool net__trust_text(int rc, const char **msg, const char **hint) {
+  switch (rc) {
+  case VIGIL_FRAME_EAUTH:
+    *msg = "frame sealed with a key not in our keyring";
+    *hint = "the sender's keyring shares no key with ours";
+    return true;
+  case VIGIL_FRAME_EENCRYPTED:
+    *msg = "encrypted frame, and we have no keyring";
+    *hint = "the sender runs with --keyring and we do not; every agent needs the same keyring";
+    return true;
+  case VIGIL_FRAME_EUNSIGNED:
+    *msg = "plaintext frame, and we have a keyring";
+    *hint = "the sender runs without --keyring; every agent needs the same keyring";
+    return true;
+  case VIGIL_FRAME_ESOURCE:
+    *msg = "frame names another sender than its source address";
+    *hint = "a forgery, or an agent whose packets leave from another address than it advertises (NAT, "
+            "--advertise): agents must reach each other at the addresses they advertise";
+    return true;
+  case VIGIL_FRAME_ESKEW:
+    *msg = "frame sent too far from our clock";
+    *hint = "a replayed frame, or clocks out of sync: run NTP on every agent, or raise --max-clock-skew";
+    return true;
+  case VIGIL_FRAME_EGENERATION:
+    *msg = "frame from a generation ahead of our clock";
+    *hint = "a forgery, or the sender's clock is ahead of ours: run NTP on every agent";
+    return true;
+  default: return false;
+  }
 }
 
-static void net__trust_warning(vigil__agent *a, int rc, const char *src, vigil_time now) {
+static void net__trust_warning(vigil__agent *a, int rc, const char *msg, const char *hint, const char *src,
+                               vigil_time now) {
   if (a->key_warned_at && now - a->key_warned_at < TRUST_WARN_EVERY) {
     a->key_suppressed++;
     return;
-  }
-  const char *msg, *hint;
-  switch (rc) {
-  case VIGIL_FRAME_EAUTH:
-    msg = "frame sealed with a key not in our keyring";
-    hint = "the sender's keyring shares no key with ours";
-    break;
-  case VIGIL_FRAME_EENCRYPTED:
-    msg = "encrypted frame, and we have no keyring";
-    hint = "the sender runs with --keyring and we do not; every agent needs the same keyring";
-    break;
-  case VIGIL_FRAME_EUNSIGNED:
-    msg = "plaintext frame, and we have a keyring";
-    hint = "the sender runs without --keyring; every agent needs the same keyring";
-    break;
-  case VIGIL_FRAME_ESOURCE:
-    msg = "frame names another sender than its source address";
-    hint = "a forgery, or an agent whose packets leave from another address than it advertises (NAT, "
-           "--advertise): agents must reach each other at the addresses they advertise";
-    break;
-  case VIGIL_FRAME_ESKEW:
-    msg = "frame sent too far from our clock";
-    hint = "a replayed frame, or clocks out of sync: run NTP on every agent, or raise --max-clock-skew";
-    break;
-  default:
-    msg = "frame from a generation ahead of our clock";
-    hint = "a forgery, or the sender's clock is ahead of ours: run NTP on every agent";
-    break;
   }
   char q[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)];
   vigil__logf(VIGIL_LOG_WARN, msg, "from=%s reason=%s hint=\"%s\" not_logged_since_last=%llu",
@@ -204,8 +205,9 @@ static void net__recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct 
   char src[VIGIL_PNAME_MAX];
   net__pname(from, src, sizeof src);
   int rc = vigil_node_receive(a->node, (const uint8_t *)buf->base, len, src[0] ? src : NULL, now);
-  if (net__trust_reason(rc))
-    net__trust_warning(a, rc, src[0] ? src : "?", now);
+  const char *msg, *hint;
+  if (net__trust_text(rc, &msg, &hint))
+    net__trust_warning(a, rc, msg, hint, src[0] ? src : "?", now);
   else if (rc != VIGIL_OK && vigil__log_enabled(VIGIL_LOG_DEBUG)) {
     char q[VIGIL__LOG_QUOTED(VIGIL_PNAME_MAX)];
     vigil__logf(VIGIL_LOG_DEBUG, "frame rejected", "reason=%s from=%s bytes=%zu", vigil_frame_reason(rc),
