@@ -5,6 +5,11 @@
  * Frames are encoded once per peer and their version patched in place (it
  * is written as a fixed 4-byte msgpack uint32), so the sender costs little
  * more than the sendmmsg calls. Prints the number of datagrams sent.
+ *
+ * An agent counts a frame only from the address it names (docs/PROTOCOL.md,
+ * "Admission"): fake peer i is 127.100.x.y on the socket's port, and each
+ * datagram leaves from its peer's address (IP_PKTINFO's source, on one
+ * socket: every 127.0.0.0/8 address is local).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -45,6 +50,15 @@ int main(int argc, char **argv) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   int sndbuf = 8 << 20;
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  struct sockaddr_in me = {0};
+  me.sin_family = AF_INET;
+  socklen_t melen = sizeof me;
+  if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0 || getsockname(fd, (struct sockaddr *)&me, &melen) != 0) {
+    perror("flood: bind");
+    return 1;
+  }
+  unsigned my_port = ntohs(me.sin_port);
+  struct in_addr *src = malloc((size_t)npeers * sizeof *src);
 
   /* One frame per fake peer; remember where its 4-byte version sits. */
   uint8_t(*frames)[VIGIL_FRAME_MAX] = malloc((size_t)npeers * VIGIL_FRAME_MAX);
@@ -54,7 +68,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < npeers; i++) {
     memset(&f, 0, sizeof f);
     f.type = VIGIL_FRAME_HEARTBEAT;
-    snprintf(f.from, sizeof f.from, "10.%d.%d.%d:7946", 100 + i / 65536, (i / 256) % 256, i % 256);
+    char ip[32];
+    snprintf(ip, sizeof ip, "127.%d.%d.%d", 100 + i / 62500, (i / 250) % 250, i % 250 + 1);
+    inet_pton(AF_INET, ip, &src[i]);
+    snprintf(f.from, sizeof f.from, "%s:%u", ip, my_port);
     f.generation = 1;
     f.version = 0x01000000; /* encoded as ce + 4 bytes */
     ver[i] = 0x01000000;
@@ -72,7 +89,10 @@ int main(int argc, char **argv) {
 
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
+  /* each row a multiple of CMSG_ALIGN's unit (size_t), the array aligned to it */
+  _Alignas(size_t) char ctl[BATCH][CMSG_SPACE(sizeof(struct in_pktinfo))];
   memset(msgs, 0, sizeof msgs);
+  memset(ctl, 0, sizeof ctl);
   long sent = 0, next_peer = 0;
   double t0 = now_s(), end = t0 + seconds;
   for (;;) {
@@ -96,6 +116,15 @@ int main(int argc, char **argv) {
       msgs[k].msg_hdr.msg_iovlen = 1;
       msgs[k].msg_hdr.msg_name = &to;
       msgs[k].msg_hdr.msg_namelen = sizeof to;
+      msgs[k].msg_hdr.msg_control = ctl[k];
+      msgs[k].msg_hdr.msg_controllen = sizeof ctl[k];
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[k].msg_hdr);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+      struct in_pktinfo *pi = (struct in_pktinfo *)CMSG_DATA(c);
+      memset(pi, 0, sizeof *pi);
+      pi->ipi_spec_dst = src[p]; /* the datagram leaves from its fake peer's address */
     }
     int r = sendmmsg(fd, msgs, (unsigned)n, 0);
     if (r > 0) sent += r;
